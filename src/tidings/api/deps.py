@@ -1,0 +1,99 @@
+"""Request dependencies shared by every router: context, session, environment, caller."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tidings.auth.repository import TokenRepository
+from tidings.auth.tokens import TokenClaims
+from tidings.context import AppContext
+from tidings.core.environments import Environment
+from tidings.core.errors import Unauthorized
+from tidings.http.environment import environment_of
+
+_bearer = HTTPBearer(auto_error=False, bearerFormat="JWT", description="A token from /api/v4/auth/token.")
+
+
+def get_context(request: Request) -> AppContext:
+    return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+async def get_session(
+    ctx: Annotated[AppContext, Depends(get_context)],
+) -> AsyncIterator[AsyncSession]:
+    # Routes commit explicitly before answering; anything left uncommitted is rolled back.
+    async with ctx.sessions() as session:
+        yield session
+
+
+def get_environment(request: Request) -> Environment:
+    return environment_of(request.scope)
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller: a user of an account, in one environment."""
+
+    user_id: str
+    account_id: str
+    environment: Environment
+    jti: str
+    expires_at: datetime
+
+
+def _claims_of(request: Request, ctx: AppContext, token: str) -> TokenClaims:
+    state = request.scope.get("state", {})
+    error = state.get("token_error")
+    if error is not None:
+        raise error
+    claims = state.get("token_claims")
+    if isinstance(claims, TokenClaims):
+        return claims
+    return ctx.tokens.decode(token)
+
+
+async def get_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ctx: Annotated[AppContext, Depends(get_context)],
+    session: Annotated[AsyncSession, Depends(get_session)],
+) -> Principal:
+    if credentials is None or not credentials.credentials:
+        raise Unauthorized("Send 'Authorization: Bearer <token>'; get a token at /api/v4/auth/token.")
+    claims = _claims_of(request, ctx, credentials.credentials)
+    environment = get_environment(request)
+    if claims.environment != environment:
+        raise Unauthorized(
+            f"This token was issued for the {claims.environment.value} environment; "
+            f"this is the {environment.value} one.",
+            code="wrong_environment",
+        )
+    state = await TokenRepository(session).principal_state(claims.user_id, claims.jti)
+    if state is None or state[0]:
+        raise Unauthorized("The user of this token no longer exists or is disabled.")
+    if state[1]:
+        raise Unauthorized("This token has been revoked.")
+    return Principal(
+        user_id=claims.user_id,
+        account_id=claims.account_id,
+        environment=claims.environment,
+        jti=claims.jti,
+        expires_at=claims.expires_at,
+    )
+
+
+ContextDep = Annotated[AppContext, Depends(get_context)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+EnvironmentDep = Annotated[Environment, Depends(get_environment)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

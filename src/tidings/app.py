@@ -1,0 +1,124 @@
+"""The application factory: ``create_app(settings)`` builds one Tidings service.
+
+Middleware, outermost first: request id, metrics, transport security (HTTPS and
+trusted proxies), environment (sandbox or production), rate limit, request body
+(size and JSON), unexpected errors; then FastAPI's routing with the problem+json
+handlers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from tidings import __version__
+from tidings.accounts.router import router as account_router
+from tidings.auth.router import router as auth_router
+from tidings.auth.throttle import LoginThrottle
+from tidings.auth.tokens import TokenCodec
+from tidings.context import AppContext
+from tidings.core.clock import Clock, SystemClock
+from tidings.core.secrets import jwt_signing_key
+from tidings.core.windows import FixedWindowCounter
+from tidings.db.engine import build_engine, build_sessionmaker
+from tidings.docs_site import install_docs
+from tidings.http.body import BodyMiddleware
+from tidings.http.environment import EnvironmentMiddleware
+from tidings.http.metrics import HttpMetrics, MetricsMiddleware
+from tidings.http.ops import router as ops_router
+from tidings.http.problems import install_problem_handlers
+from tidings.http.ratelimit import RateLimitMiddleware
+from tidings.http.request_id import RequestIdMiddleware
+from tidings.http.transport import TransportSecurityMiddleware
+from tidings.http.unexpected import UnexpectedErrorMiddleware
+from tidings.settings import Settings
+
+DESCRIPTION = """\
+Tidings is a self-hostable messaging API for WhatsApp, SMS and Email.
+
+* Authenticate with `POST /api/v4/auth/token` and send `Authorization: Bearer <token>`.
+* The sandbox is the same API under `/sandbox` (or a configured sandbox host): nothing
+  is sent, magic recipients trigger every failure path.
+* Errors are `application/problem+json` with a stable `code`.
+"""
+
+LARGE_BODY_PATHS = ("/bulk", "/contacts/import")
+
+
+def build_context(settings: Settings, clock: Clock) -> AppContext:
+    engine = build_engine(settings)
+    return AppContext(
+        settings=settings,
+        clock=clock,
+        engine=engine,
+        sessions=build_sessionmaker(engine),
+        tokens=TokenCodec(
+            jwt_signing_key(settings),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            clock=clock,
+        ),
+        login_throttle=LoginThrottle(settings.login_throttle),
+        rate_counter=FixedWindowCounter(settings.rate_limit.window_seconds),
+    )
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    settings = settings or Settings()
+    ctx = build_context(settings, clock or SystemClock())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await ctx.engine.dispose()
+
+    app = FastAPI(
+        title="Tidings API",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    app.state.metrics = HttpMetrics()
+    install_problem_handlers(app)
+
+    app.include_router(auth_router)
+    app.include_router(account_router)
+    app.include_router(ops_router)
+    install_docs(app, title="Tidings API", version=__version__, description=DESCRIPTION)
+
+    app.add_middleware(UnexpectedErrorMiddleware)
+    app.add_middleware(
+        BodyMiddleware,
+        max_bytes=settings.max_body_bytes,
+        large_body_paths=LARGE_BODY_PATHS,
+        large_max_bytes=settings.max_bulk_body_bytes,
+        raw_media_types={"/api/v4/contacts/import": frozenset({"text/csv"})},
+    )
+    app.add_middleware(
+        RateLimitMiddleware,
+        settings=settings.rate_limit,
+        counter=ctx.rate_counter,
+        tokens=ctx.tokens,
+    )
+    app.add_middleware(EnvironmentMiddleware, sandbox_hosts=settings.sandbox_hosts)
+    app.add_middleware(
+        TransportSecurityMiddleware,
+        trusted_proxies=settings.trusted_proxies,
+        hsts_max_age=settings.hsts_max_age_seconds,
+    )
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for ``uvicorn --factory`` (used by ``tidings serve --workers N``)."""
+    return create_app(Settings())

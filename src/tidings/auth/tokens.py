@@ -1,0 +1,103 @@
+"""JWT access tokens: issuing and strict checking (RFC 8725 practice).
+
+Tokens are HS256 with the deployment's signing key, typed ``at+jwt``, and carry
+``sub`` (user), ``acc`` (account), ``env`` (environment), ``iat``, ``exp``, ``jti``,
+``iss`` and ``aud``; all are required when decoding. The accepted algorithm list
+is fixed here and never taken from the token, so ``alg: none`` and algorithm
+confusion are refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+
+from tidings.core.clock import Clock
+from tidings.core.environments import Environment
+from tidings.core.errors import Unauthorized
+from tidings.core.ids import new_id
+
+ALGORITHMS = ["HS256"]
+TOKEN_TYPE = "at+jwt"
+REQUIRED_CLAIMS = ["sub", "acc", "env", "iat", "exp", "jti", "iss", "aud"]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    user_id: str
+    account_id: str
+    environment: Environment
+    jti: str
+    issued_at: datetime
+    expires_at: datetime
+
+
+class TokenCodec:
+    def __init__(self, key: bytes, *, issuer: str, audience: str, clock: Clock) -> None:
+        self._key = key
+        self._issuer = issuer
+        self._audience = audience
+        self._clock = clock
+
+    def issue(
+        self, *, user_id: str, account_id: str, environment: Environment, lifetime: int
+    ) -> tuple[str, TokenClaims]:
+        now = self._clock.now().replace(microsecond=0)
+        claims = TokenClaims(
+            user_id=user_id,
+            account_id=account_id,
+            environment=environment,
+            jti=new_id("tok"),
+            issued_at=now,
+            expires_at=now + timedelta(seconds=lifetime),
+        )
+        payload = {
+            "sub": user_id,
+            "acc": account_id,
+            "env": environment.value,
+            "iat": int(now.timestamp()),
+            "exp": int(claims.expires_at.timestamp()),
+            "jti": claims.jti,
+            "iss": self._issuer,
+            "aud": self._audience,
+        }
+        token = jwt.encode(payload, self._key, algorithm="HS256", headers={"typ": TOKEN_TYPE})
+        return token, claims
+
+    def decode(self, token: str) -> TokenClaims:
+        """The token's claims, or :class:`Unauthorized` saying what is wrong."""
+        try:
+            header = jwt.get_unverified_header(token)
+            if header.get("typ") != TOKEN_TYPE:
+                raise Unauthorized("The token is not a Tidings access token.")
+            payload = jwt.decode(
+                token,
+                self._key,
+                algorithms=ALGORITHMS,
+                audience=self._audience,
+                issuer=self._issuer,
+                options={"require": REQUIRED_CLAIMS},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized(
+                "The token has expired; ask /api/v4/auth/token for a new one.",
+                code="token_expired",
+            ) from None
+        except jwt.InvalidTokenError:
+            raise Unauthorized("The bearer token is malformed or its signature is wrong.") from None
+        try:
+            environment = Environment(payload["env"])
+            issued_at = datetime.fromtimestamp(int(payload["iat"]), tz=UTC)
+            expires_at = datetime.fromtimestamp(int(payload["exp"]), tz=UTC)
+        except (ValueError, TypeError):
+            raise Unauthorized("The bearer token carries invalid claims.") from None
+        return TokenClaims(
+            user_id=str(payload["sub"]),
+            account_id=str(payload["acc"]),
+            environment=environment,
+            jti=str(payload["jti"]),
+            issued_at=issued_at,
+            expires_at=expires_at,
+        )

@@ -1,0 +1,1 @@
+"""Delivery channels: one subpackage per transport (SMS, WhatsApp, email)."""

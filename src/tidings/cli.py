@@ -1,0 +1,212 @@
+"""The ``tidings`` command line: serve, migrate, accounts, users, version.
+
+Every command is scriptable: no prompts, results on stdout (ids alone where a
+script wants to capture them), problems on stderr with a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+import uvicorn
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tidings import __version__
+from tidings.accounts import service as accounts_service
+from tidings.accounts.repository import AccountRepository
+from tidings.core.clock import SystemClock
+from tidings.core.errors import ApiError
+from tidings.db import migrate as migrations
+from tidings.db.engine import build_engine, build_sessionmaker
+from tidings.demo import DemoCredentials, ensure_demo_credentials
+from tidings.http.tls import uvicorn_tls_options
+from tidings.logging_setup import configure_logging
+from tidings.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Tidings messaging API.")
+accounts_app = typer.Typer(no_args_is_help=True, help="Manage accounts.")
+users_app = typer.Typer(no_args_is_help=True, help="Manage users.")
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(users_app, name="users")
+
+T = TypeVar("T")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=1)
+
+
+def _with_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def run() -> T:
+        settings = Settings()
+        engine = build_engine(settings)
+        try:
+            async with build_sessionmaker(engine)() as session:
+                result = await work(session)
+                await session.commit()
+                return result
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except ApiError as error:
+        raise _fail(error.detail) from None
+
+
+async def _migrate(settings: Settings) -> None:
+    engine = build_engine(settings)
+    try:
+        await migrations.upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations (safe to run again)."""
+    asyncio.run(_migrate(Settings()))
+    typer.echo(f"database at revision {migrations.head_revision()}")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+@accounts_app.command("create")
+def accounts_create(name: str) -> None:
+    """Create an account; prints its id alone."""
+
+    async def work(session: AsyncSession) -> str:
+        account = await accounts_service.create_account(
+            AccountRepository(session), SystemClock(), name
+        )
+        return account.id
+
+    typer.echo(_with_session(work))
+
+
+@accounts_app.command("list")
+def accounts_list() -> None:
+    """List accounts: id, users, name (tab-separated)."""
+
+    async def work(session: AsyncSession) -> list[str]:
+        repo = AccountRepository(session)
+        lines = []
+        for account in await repo.list_accounts():
+            users = await repo.count_users(account.id)
+            lines.append(f"{account.id}\t{users}\t{account.name}")
+        return lines
+
+    for line in _with_session(work):
+        typer.echo(line)
+
+
+@users_app.command("create")
+def users_create(
+    account: Annotated[str, typer.Option(help="Account id (or its unique name).")],
+    username: Annotated[str, typer.Option(help="Login name, often an email address.")],
+    password: Annotated[
+        str | None, typer.Option(help="Password (visible in the process list: prefer stdin).")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Create a user in an account; prints the user id alone."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise _fail("give a password with --password-stdin (or --password)")
+    secret = password
+
+    async def work(session: AsyncSession) -> str:
+        user = await accounts_service.create_user(
+            AccountRepository(session),
+            SystemClock(),
+            account=account,
+            username=username,
+            password=secret,
+        )
+        return user.id
+
+    typer.echo(_with_session(work))
+
+
+def _print_banner(host: str, port: int, tls: bool, demo: DemoCredentials | None) -> None:
+    scheme = "https" if tls else "http"
+    shown_host = f"[{host}]" if ":" in host else host
+    base = f"{scheme}://{shown_host}:{port}"
+    lines = [
+        "Tidings is starting.",
+        f"  Production base URL: {base}",
+        f"  Sandbox base URL:    {base}/sandbox",
+        f"  API docs:            {base}/docs",
+    ]
+    if demo is not None:
+        lines += [
+            "",
+            "Sandbox demo login (a convenience of `make run`; never use it in production):",
+            f"  username: {demo.username}",
+            f"  password: {demo.password}",
+            "",
+            "Get a token:",
+            f"  curl -s {base}/sandbox/api/v4/auth/token \\",
+            "    -H 'Content-Type: application/json' \\",
+            f"    -d '{{\"username\":\"{demo.username}\",\"password\":\"{demo.password}\"}}'",
+        ]
+    typer.echo("\n".join(lines), err=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    tls_cert: Annotated[Path | None, typer.Option(help="TLS certificate chain (PEM).")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
+    demo: Annotated[
+        bool, typer.Option(help="Create (once) and print a sandbox demo login.")
+    ] = False,
+) -> None:
+    """Serve the HTTP API (and, in the embedded mode, run the dispatchers)."""
+    if tls_cert is not None:
+        os.environ["TIDINGS_TLS_CERT_FILE"] = str(tls_cert)
+    if tls_key is not None:
+        os.environ["TIDINGS_TLS_KEY_FILE"] = str(tls_key)
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    try:
+        tls_options = uvicorn_tls_options(settings.tls_cert_file, settings.tls_key_file)
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    if settings.is_sqlite:
+        # The embedded mode migrates on start; the scale-out mode runs `tidings migrate`
+        # once per release, so that many processes never race on the schema.
+        asyncio.run(_migrate(settings))
+    credentials = asyncio.run(ensure_demo_credentials(settings)) if demo else None
+    _print_banner(host, port, bool(tls_options), credentials)
+    uvicorn.run(
+        "tidings.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=False,
+        server_header=False,
+        log_config=None,
+        **tls_options,
+    )
+
+
+def main() -> None:
+    app()

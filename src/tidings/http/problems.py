@@ -1,0 +1,169 @@
+"""problem+json answers (RFC 9457) and the exception handlers that make them.
+
+Every error answer of the server goes through :func:`problem_response`, whether
+it comes from a route (an :class:`~tidings.core.errors.ApiError`), from request
+validation, from routing (404/405) or from an unexpected exception (500, logged
+with its trace, answered with the request id and nothing else).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from tidings.core.errors import ApiError, FieldError
+
+PROBLEM_JSON = "application/problem+json"
+
+log = logging.getLogger("tidings.http")
+
+_DEFAULT_CODES = {
+    400: "bad_request",
+    401: "invalid_token",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+
+def problem_body(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    errors: list[FieldError] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "code": code,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = [error.as_dict() for error in errors]
+    if extra:
+        body.update(extra)
+    return body
+
+
+def problem_response(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Response:
+    content = json.dumps(
+        problem_body(status, code, detail, errors=errors, extra=extra),
+        ensure_ascii=False,
+        separators=(",", ":"),
+    ).encode()
+    return Response(content, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def problem_for(error: ApiError) -> Response:
+    return problem_response(
+        error.status,
+        error.code,
+        error.detail,
+        errors=error.errors,
+        headers=error.headers,
+        extra=error.extra,
+    )
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(part) for part in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        source, parts = parts[0], parts[1:]
+        if not parts:
+            return "body" if source == "body" else source
+    return ".".join(parts)
+
+
+def field_errors_from_validation(exc: RequestValidationError) -> list[FieldError]:
+    found: list[FieldError] = []
+    for item in exc.errors():
+        loc = tuple(item.get("loc", ()))
+        message = str(item.get("msg", "invalid value"))
+        # Pydantic prefixes custom errors with "Value error, "; the field already says it.
+        message = message.removeprefix("Value error, ")
+        found.append(FieldError(_field_name(loc), str(item.get("type", "invalid")), message))
+    return found
+
+
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+async def _on_api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return problem_for(exc)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = field_errors_from_validation(exc)
+    if any(error.code == "json_invalid" for error in errors):
+        return problem_response(400, "invalid_json", "The request body is not valid JSON.")
+    fields = ", ".join(sorted({error.field for error in errors}))
+    return problem_response(
+        422, "validation_failed", f"The request has invalid fields: {fields}.", errors=errors
+    )
+
+
+async def _on_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    code = _DEFAULT_CODES.get(status, "error")
+    if status == 404:
+        detail = f"There is nothing at {request.url.path}."
+    elif status == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}."
+    else:
+        detail = str(exc.detail) if exc.detail else HTTPStatus(status).phrase
+    headers = dict(exc.headers or {})
+    return problem_response(status, code, detail, headers=headers)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    request_id = _request_id(request)
+    log.error(
+        "unhandled error on %s %s (request %s)",
+        request.method,
+        request.url.path,
+        request_id,
+        exc_info=exc,
+    )
+    return problem_response(
+        500,
+        "internal_error",
+        "Something went wrong on our side. Quote the request id when reporting it.",
+        extra={"requestId": request_id},
+        headers={"X-Request-ID": request_id} if request_id else None,
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _on_api_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(Exception, _on_unexpected)

@@ -1,0 +1,105 @@
+"""Per-account request rate limits with ``RateLimit-*`` headers on every answer.
+
+A request with a valid bearer token counts against its account (per environment,
+so sandbox tests never eat production's allowance); any other request counts
+against its client address, with a lower limit. Past the limit: 429
+``rate_limited`` with ``Retry-After``. ``RateLimit-Reset`` is in seconds from now
+(the IETF draft's delta form).
+
+The token is decoded here once; the claims (or the reason they are bad) are left
+in the request state for the authentication dependency, which still checks
+revocation and the environment.
+"""
+
+from __future__ import annotations
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tidings.auth.tokens import TokenCodec
+from tidings.core.errors import Unauthorized
+from tidings.core.windows import FixedWindowCounter, WindowReading
+from tidings.http.environment import environment_of, get_route_path
+from tidings.http.problems import problem_response
+from tidings.settings import RateLimitSettings
+
+UNCOUNTED_PREFIXES = ("/healthz", "/readyz", "/metrics", "/docs/assets/")
+
+
+def bearer_token(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+            return ""
+    return None
+
+
+class RateLimitMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        settings: RateLimitSettings,
+        counter: FixedWindowCounter,
+        tokens: TokenCodec,
+    ) -> None:
+        self.app = app
+        self._settings = settings
+        self._counter = counter
+        self._tokens = tokens
+
+    def _key_and_limit(self, scope: Scope) -> tuple[str, int]:
+        state = scope.setdefault("state", {})
+        token = bearer_token(scope)
+        if token:
+            try:
+                claims = self._tokens.decode(token)
+            except Unauthorized as error:
+                state["token_error"] = error
+            else:
+                state["token_claims"] = claims
+                environment = environment_of(scope).value
+                return f"acct:{claims.account_id}:{environment}", self._settings.per_minute
+        client = scope.get("client")
+        address = client[0] if client else "unknown"
+        return f"addr:{address}", self._settings.anonymous_per_minute
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        key, limit = self._key_and_limit(scope)
+        if get_route_path(scope).startswith(UNCOUNTED_PREFIXES):
+            reading = self._counter.peek(key, limit)
+        else:
+            reading = self._counter.hit(key, limit)
+        headers = _headers(reading)
+        if reading.exceeded:
+            response = problem_response(
+                429,
+                "rate_limited",
+                f"More than {limit} requests in {self._settings.window_seconds} s; "
+                f"retry in {reading.reset_seconds} s.",
+                headers={**headers, "Retry-After": str(reading.reset_seconds)},
+            )
+            await response(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                mutable = MutableHeaders(scope=message)
+                for name, value in headers.items():
+                    mutable[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _headers(reading: WindowReading) -> dict[str, str]:
+    return {
+        "RateLimit-Limit": str(reading.limit),
+        "RateLimit-Remaining": str(reading.remaining),
+        "RateLimit-Reset": str(reading.reset_seconds),
+    }

@@ -1,0 +1,47 @@
+"""Turns an unexpected exception into a 500 problem inside the middleware stack,
+so the answer still carries the request id and rate-limit headers."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tidings.http.problems import problem_response
+from tidings.http.request_id import request_id_of
+
+log = logging.getLogger("tidings.http")
+
+
+class UnexpectedErrorMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def track(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, track)
+        except Exception:
+            request_id = request_id_of(scope)
+            log.exception(
+                "unhandled error on %s %s (request %s)", scope["method"], scope["path"], request_id
+            )
+            if started:
+                raise
+            response = problem_response(
+                500,
+                "internal_error",
+                "Something went wrong on our side. Quote the request id when reporting it.",
+                extra={"requestId": request_id},
+            )
+            await response(scope, receive, send)

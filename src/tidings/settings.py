@@ -1,0 +1,95 @@
+"""Deployment settings, read from ``TIDINGS_*`` environment variables.
+
+Every setting is documented in the README's settings table; keep the two in step.
+Nested sections use ``__`` in the variable name (``TIDINGS_RATE_LIMIT__PER_MINUTE``).
+Secrets have no default written in code: the JWT signing key is either given or
+generated once and kept in the data directory (see :mod:`tidings.core.secrets`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+CsvList = Annotated[list[str], NoDecode]
+
+
+class RateLimitSettings(BaseModel):
+    """Requests per window, per account (authenticated) or per client address."""
+
+    per_minute: int = Field(default=1200, ge=1)
+    anonymous_per_minute: int = Field(default=120, ge=1)
+    window_seconds: int = Field(default=60, ge=1)
+
+
+class LoginThrottleSettings(BaseModel):
+    """Failed logins allowed before the token endpoint answers 429."""
+
+    max_failures_per_username: int = Field(default=5, ge=1)
+    max_failures_per_address: int = Field(default=20, ge=1)
+    window_seconds: int = Field(default=900, ge=1)
+    # Each failure past the first adds this much delay (capped), before refusal.
+    slowdown_seconds: float = Field(default=0.25, ge=0)
+
+
+class Settings(BaseSettings):
+    """All configuration of one Tidings deployment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TIDINGS_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    database_schema: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+
+    jwt_secret: SecretStr | None = None
+    jwt_issuer: str = "tidings"
+    jwt_audience: str = "tidings-api"
+    token_lifetime_seconds: int = Field(default=3600, ge=60)
+    token_max_lifetime_seconds: int = Field(default=86400, ge=60)
+
+    sandbox_hosts: CsvList = Field(default_factory=list)
+    trusted_proxies: CsvList = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    public_base_url: str | None = None
+
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    hsts_max_age_seconds: int = 31536000
+
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_bulk_body_bytes: int = Field(default=64 * 1_048_576, ge=1024)
+
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    login_throttle: LoginThrottleSettings = Field(default_factory=LoginThrottleSettings)
+
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
+
+    @field_validator("sandbox_hosts", "trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'tidings.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
