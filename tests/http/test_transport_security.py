@@ -264,6 +264,22 @@ async def test_trusted_proxy_forms(trusted: list[str], peer: str) -> None:
     assert response.json() == {"client": REMOTE, "port": 0, "scheme": "https"}
 
 
+async def test_unix_socket_peer_is_treated_as_loopback() -> None:
+    # uvicorn --uds gives no peer address; only local processes can reach the socket.
+    transport = httpx.ASGITransport(app=build_app(["127.0.0.1"]), client=None)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
+        direct = await client.get("/nowhere")
+        proxied = await client.get(
+            "/echo", headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": REMOTE}
+        )
+        refused = await client.get(
+            "/echo", headers={"X-Forwarded-Proto": "http", "X-Forwarded-For": REMOTE}
+        )
+    assert direct.status_code == 404
+    assert proxied.json() == {"client": REMOTE, "port": 0, "scheme": "https"}
+    assert_https_required(refused)
+
+
 async def test_ipv4_mapped_peer_is_reported_as_ipv4() -> None:
     response = await get("::ffff:127.0.0.1")
     assert response.json()["client"] == "127.0.0.1"

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 _SCHEMA_KEYS = frozenset(
     {
@@ -198,20 +198,20 @@ def _convert_children(s: dict[str, Any]) -> None:
         s["additionalProperties"] = convert_schema(s["additionalProperties"])
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _convert_bounds(s: dict[str, Any]) -> None:
-    for exclusive, inclusive, stricter in (
-        ("exclusiveMinimum", "minimum", max),
-        ("exclusiveMaximum", "maximum", min),
+    for exclusive, inclusive, lower in (
+        ("exclusiveMinimum", "minimum", True),
+        ("exclusiveMaximum", "maximum", False),
     ):
         value = s.get(exclusive)
         if not _is_number(value):
-            continue
+            continue  # absent, or already 3.0's boolean form
         bound = s.get(inclusive)
-        if _is_number(bound) and stricter(bound, value) == bound and bound != value:
+        if _is_number(bound) and (bound > value if lower else bound < value):
             del s[exclusive]  # the inclusive bound is already the stricter one
             continue
         s[inclusive] = value

@@ -55,16 +55,19 @@ class SiteRoots:
 def _host(scope: Scope) -> str:
     for name, value in scope.get("headers") or []:
         if name == b"host":
-            host = value.decode("latin-1").strip()
-            if _HOST_RE.match(host):
-                return host
+            header = bytes(value).decode("latin-1").strip()
+            if _HOST_RE.match(header):
+                return header
             break
+    # No usable Host header (HTTP/1.0, or a hostile one): the address we listen on.
     server = scope.get("server")
-    if server and server[0] and _HOST_RE.match(str(server[0])):
+    if server and server[0]:
         host, port = str(server[0]), server[1]
         if ":" in host:
             host = f"[{host}]"
-        return host if port in (None, 80, 443) else f"{host}:{port}"
+        candidate = host if port in (None, 80, 443) else f"{host}:{port}"
+        if _HOST_RE.match(candidate):
+            return candidate
     return _FALLBACK_HOST
 
 

@@ -1,0 +1,1 @@
+"""Email channel: address parsing, MIME message building and the SMTP transport."""
