@@ -53,6 +53,9 @@ def make_settings(data_dir: Path, database: tuple[str, str | None], **overrides:
         "database_url": url,
         "database_schema": schema,
         "login_throttle": {"slowdown_seconds": 0},
+        # Compressed timings: retries and simulated receipts in milliseconds.
+        "delivery": {"backoff_base_seconds": 0.05, "poll_interval_seconds": 0.2},
+        "sandbox": {"receipt_delay_seconds": 0.01, "recovery_interval_seconds": 0.5},
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -67,8 +70,8 @@ def settings(data_dir: Path, sqlite_url: tuple[str, str | None]) -> Settings:
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
     await migrate.upgrade(application.state.ctx.engine)
-    yield application
-    await application.state.ctx.engine.dispose()
+    async with application.router.lifespan_context(application):
+        yield application
 
 
 @pytest.fixture

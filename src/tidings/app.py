@@ -15,6 +15,11 @@ from fastapi import FastAPI
 
 from tidings import __version__
 from tidings.accounts.router import router as account_router
+from tidings.api.email import router as email_router
+from tidings.api.messages import router as messages_router
+from tidings.api.sandbox import router as sandbox_router
+from tidings.api.sms import router as sms_router
+from tidings.api.whatsapp import router as whatsapp_router
 from tidings.auth.router import router as auth_router
 from tidings.auth.throttle import LoginThrottle
 from tidings.auth.tokens import TokenCodec
@@ -23,6 +28,7 @@ from tidings.core.clock import Clock, SystemClock
 from tidings.core.secrets import jwt_signing_key
 from tidings.core.windows import FixedWindowCounter
 from tidings.db.engine import build_engine, build_sessionmaker
+from tidings.db.notify import WorkNotifier
 from tidings.docs_site import install_docs
 from tidings.http.body import BodyMiddleware
 from tidings.http.environment import EnvironmentMiddleware
@@ -33,6 +39,7 @@ from tidings.http.ratelimit import RateLimitMiddleware
 from tidings.http.request_id import RequestIdMiddleware
 from tidings.http.transport import TransportSecurityMiddleware
 from tidings.http.unexpected import UnexpectedErrorMiddleware
+from tidings.runtime import DeliveryRuntime
 from tidings.settings import Settings
 
 DESCRIPTION = """\
@@ -44,16 +51,17 @@ Tidings is a self-hostable messaging API for WhatsApp, SMS and Email.
 * Errors are `application/problem+json` with a stable `code`.
 """
 
-LARGE_BODY_PATHS = ("/bulk", "/contacts/import")
+LARGE_BODY_PATHS = ("/bulk", "/contacts/import", "/email/send")
 
 
 def build_context(settings: Settings, clock: Clock) -> AppContext:
     engine = build_engine(settings)
+    sessions = build_sessionmaker(engine)
     return AppContext(
         settings=settings,
         clock=clock,
         engine=engine,
-        sessions=build_sessionmaker(engine),
+        sessions=sessions,
         tokens=TokenCodec(
             jwt_signing_key(settings),
             issuer=settings.jwt_issuer,
@@ -62,6 +70,7 @@ def build_context(settings: Settings, clock: Clock) -> AppContext:
         ),
         login_throttle=LoginThrottle(settings.login_throttle),
         rate_counter=FixedWindowCounter(settings.rate_limit.window_seconds),
+        runtime=DeliveryRuntime(settings, sessions, clock, notifier=WorkNotifier(settings)),
     )
 
 
@@ -71,9 +80,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await ctx.runtime.start(dispatch=settings.dispatch)
         try:
             yield
         finally:
+            await ctx.runtime.stop()
             await ctx.engine.dispose()
 
     app = FastAPI(
@@ -91,6 +102,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     app.include_router(auth_router)
     app.include_router(account_router)
+    app.include_router(whatsapp_router)
+    app.include_router(sms_router)
+    app.include_router(email_router)
+    app.include_router(messages_router)
+    app.include_router(sandbox_router)
     app.include_router(ops_router)
     install_docs(app, title="Tidings API", version=__version__, description=DESCRIPTION)
 

@@ -14,6 +14,7 @@ from tidings.auth.throttle import LoginThrottle
 from tidings.auth.tokens import TokenCodec
 from tidings.core.clock import Clock
 from tidings.core.windows import FixedWindowCounter
+from tidings.runtime import DeliveryRuntime
 from tidings.settings import Settings
 
 
@@ -26,3 +27,4 @@ class AppContext:
     tokens: TokenCodec
     login_throttle: LoginThrottle
     rate_counter: FixedWindowCounter
+    runtime: DeliveryRuntime

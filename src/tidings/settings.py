@@ -8,6 +8,7 @@ generated once and kept in the data directory (see :mod:`tidings.core.secrets`).
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -42,6 +43,36 @@ class LoginThrottleSettings(BaseModel):
     slowdown_seconds: float = Field(default=0.25, ge=0)
 
 
+class DeliverySettings(BaseModel):
+    """How the dispatcher submits messages to providers."""
+
+    max_attempts: int = Field(default=8, ge=1)
+    backoff_base_seconds: float = Field(default=2.0, gt=0)
+    backoff_max_seconds: float = Field(default=900.0, gt=0)
+    lease_seconds: float = Field(default=60.0, gt=0)
+    poll_interval_seconds: float = Field(default=1.0, gt=0)
+    claim_batch: int = Field(default=128, ge=1)
+    whatsapp_concurrency: int = Field(default=64, ge=1)
+    sms_concurrency: int = Field(default=64, ge=1)
+    email_concurrency: int = Field(default=16, ge=1)
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+
+
+class PriceSettings(BaseModel):
+    """Credits charged in production (the sandbox never charges)."""
+
+    sms_segment: Decimal = Decimal("1")
+    whatsapp_message: Decimal = Decimal("1")
+    email_message: Decimal = Decimal("0.1")
+
+
+class SandboxSettings(BaseModel):
+    """The simulated providers' behaviour."""
+
+    receipt_delay_seconds: float = Field(default=0.02, ge=0)
+    recovery_interval_seconds: float = Field(default=5.0, gt=0)
+
+
 class Settings(BaseSettings):
     """All configuration of one Tidings deployment."""
 
@@ -72,6 +103,14 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_bulk_body_bytes: int = Field(default=64 * 1_048_576, ge=1024)
+
+    dispatch: bool = True
+    send_wait_seconds: float = Field(default=10.0, ge=0)
+    sms_max_segments: int = Field(default=10, ge=1, le=255)
+    email_max_attachment_bytes: int = Field(default=10 * 1_048_576, ge=0)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    prices: PriceSettings = Field(default_factory=PriceSettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
 
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     login_throttle: LoginThrottleSettings = Field(default_factory=LoginThrottleSettings)

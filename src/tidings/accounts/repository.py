@@ -14,6 +14,10 @@ class AccountRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
+    @property
+    def session(self) -> AsyncSession:
+        return self._session
+
     async def add_account(self, account: Account) -> None:
         self._session.add(account)
         await self._session.flush()

@@ -8,6 +8,7 @@ from tidings.auth.passwords import hash_password_async
 from tidings.core.clock import Clock
 from tidings.core.errors import Conflict, NotFound, Unprocessable
 from tidings.core.ids import new_id
+from tidings.sandbox.seed import seed_sandbox
 
 MIN_PASSWORD_LENGTH = 8
 
@@ -18,6 +19,7 @@ async def create_account(repo: AccountRepository, clock: Clock, name: str) -> Ac
         raise Unprocessable("An account needs a name.")
     account = Account(id=new_id("acc"), name=name, created_at=clock.now())
     await repo.add_account(account)
+    await seed_sandbox(repo.session, account.id, account.created_at)
     return account
 
 

@@ -96,7 +96,9 @@ class PermanentDeliveryError(DeliveryError):
 class StatusSink(Protocol):
     """Where providers report what happened to accepted messages."""
 
-    async def report(self, reports: list[StatusReport]) -> None: ...
+    async def report(self, reports: list[StatusReport]) -> list[StatusReport]:
+        """Apply the reports; those naming a message not (yet) known come back."""
+        ...
 
 
 class Provider(Protocol):
@@ -104,6 +106,8 @@ class Provider(Protocol):
 
     name: str
     channel: str
+    # Numbers accepted beyond the numbering plan (the sandbox's magic numbers).
+    test_numbers: frozenset[str]
 
     async def send(self, message: OutboundMessage) -> DeliveryResult: ...
 

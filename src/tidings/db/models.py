@@ -2,6 +2,24 @@
 
 from tidings.accounts.models import Account, User
 from tidings.auth.models import RevokedToken
+from tidings.contacts.models import OptOut
+from tidings.credits.models import CreditBalance, CreditEntry
 from tidings.db.base import Base
+from tidings.idempotency.models import IdempotencyKey
+from tidings.messages.models import Message, MessageEvent, OutboxEvent
+from tidings.sandbox.models import SandboxEmail
 
-__all__ = ["Account", "Base", "RevokedToken", "User"]
+__all__ = [
+    "Account",
+    "Base",
+    "CreditBalance",
+    "CreditEntry",
+    "IdempotencyKey",
+    "Message",
+    "MessageEvent",
+    "OptOut",
+    "OutboxEvent",
+    "RevokedToken",
+    "SandboxEmail",
+    "User",
+]

@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tidings.db.base import Base, UtcDateTime, id_column_type
@@ -43,14 +43,20 @@ class Message(Base):
     scheduled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # While a dispatcher holds the message, next_attempt_at is its lease's end: a
+    # dispatcher that dies leaves the row due again when the lease runs out.
     lease_owner: Mapped[str | None] = mapped_column(String(64))
-    lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     __table_args__ = (
         # The queue: due rows of the non-final statuses that still need a send.
-        Index("ix_messages_due", "next_attempt_at", postgresql_where="next_attempt_at IS NOT NULL"),
+        Index(
+            "ix_messages_due",
+            "next_attempt_at",
+            postgresql_where=text("next_attempt_at IS NOT NULL"),
+            sqlite_where=text("next_attempt_at IS NOT NULL"),
+        ),
         Index("ix_messages_listing", "account_id", "environment", "id"),
         Index("ix_messages_contact", "account_id", "environment", "channel", "to_address"),
         Index("ix_messages_provider_id", "provider_message_id"),
@@ -70,6 +76,8 @@ class MessageEvent(Base):
     status: Mapped[str] = mapped_column(String(16))
     at: Mapped[datetime] = mapped_column(UtcDateTime())
     applied: Mapped[bool] = mapped_column(default=True)
+    # Set for what is not a status report: "retry", "opened", "clicked", "complained"...
+    kind: Mapped[str | None] = mapped_column(String(32))
     detail: Mapped[JsonDict | None] = mapped_column(JSON)
 
 

@@ -1,0 +1,77 @@
+"""Email endpoint: ``POST /api/v4/email/send``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import Field
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tidings.api.deps import ContextDep, PrincipalDep
+from tidings.api.sms import SEND_RESPONSES
+from tidings.channels.email.rules import email_draft
+from tidings.http.schemas import ApiModel
+from tidings.messages.drafts import Draft
+from tidings.messages.schemas import MessageOut
+from tidings.messages.service import SendFlow
+
+router = APIRouter(prefix="/api/v4/email", tags=["Email"])
+
+
+class EmailAttachment(ApiModel):
+    filename: str = Field(min_length=1, max_length=255, examples=["invoice.pdf"])
+    content_type: str = Field(max_length=127, examples=["application/pdf"])
+    content: str = Field(description="Base64 of the file's bytes.", examples=["JVBERi0xLjQK"])
+
+
+class EmailTracking(ApiModel):
+    opens: bool = True
+    clicks: bool = True
+
+
+class EmailSendRequest(ApiModel):
+    to: str | list[str] = Field(examples=["ada@example.com"])
+    from_: str = Field(alias="from", max_length=320, examples=["News <news@yourdomain.com>"])
+    subject: str = Field(min_length=1, max_length=998, examples=["Your order has shipped"])
+    text: str | None = Field(default=None, max_length=1_000_000)
+    html: str | None = Field(default=None, max_length=2_000_000)
+    reply_to: str | None = Field(default=None, max_length=320)
+    cc: str | list[str] | None = None
+    bcc: str | list[str] | None = None
+    headers: dict[str, str] | None = Field(default=None, examples=[{"X-Campaign": "nov"}])
+    tags: list[str] = Field(default_factory=list, max_length=20)
+    attachments: list[EmailAttachment] = Field(default_factory=list, max_length=20)
+    tracking: EmailTracking = Field(default_factory=EmailTracking)
+
+
+@router.post(
+    "/send",
+    response_model=MessageOut,
+    summary="Send an email",
+    responses=SEND_RESPONSES,
+)
+async def send_email(
+    body: EmailSendRequest, request: Request, ctx: ContextDep, principal: PrincipalDep
+) -> JSONResponse:
+    """A transactional email: text and/or HTML, cc, bcc, reply-to, custom headers, tags
+    and base64 attachments. The answer shows the provider's verdict like every send."""
+
+    async def prepare(session: AsyncSession) -> Draft:
+        await ctx.runtime.providers.require(principal.account_id, principal.environment, "email")
+        return email_draft(
+            settings=ctx.settings,
+            sender=body.from_,
+            to=body.to,
+            cc=body.cc,
+            bcc=body.bcc,
+            reply_to=body.reply_to,
+            subject=body.subject,
+            text=body.text,
+            html=body.html,
+            headers=body.headers,
+            tags=body.tags,
+            attachments=[item.model_dump(by_alias=True) for item in body.attachments],
+            tracking=body.tracking.model_dump(),
+        )
+
+    return await SendFlow(ctx, request, principal).run(prepare)

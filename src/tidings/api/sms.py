@@ -1,0 +1,114 @@
+"""SMS endpoints: ``POST /api/v4/sms/send`` and ``GET /api/v4/sms/reports/{id}``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import Field
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tidings.api.deps import ContextDep, PrincipalDep, SessionDep
+from tidings.api.messages import load_message
+from tidings.channels.sms.rules import sms_draft
+from tidings.http.openapi_responses import AUTHENTICATED, problem_responses
+from tidings.http.schemas import ApiModel
+from tidings.messages.drafts import Draft
+from tidings.messages.schemas import MessageEventOut, MessageError, MessageOut
+from tidings.messages.service import SendFlow
+from tidings.messages.status import Status
+
+router = APIRouter(prefix="/api/v4/sms", tags=["SMS"])
+
+
+class SmsSendRequest(ApiModel):
+    to: str = Field(min_length=1, max_length=32, examples=["+393331234567"])
+    body: str = Field(min_length=1, max_length=10_000, examples=["Your code is 123456"])
+    from_: str | None = Field(
+        default=None,
+        alias="from",
+        max_length=16,
+        description="Sender id: up to 11 letters/digits, or a number.",
+        examples=["Tidings"],
+    )
+    scheduled_at: datetime | None = Field(default=None, examples=["2026-11-24T08:00:00Z"])
+    validity_period: int | None = Field(
+        default=None, ge=60, le=604800, description="Seconds the network keeps trying."
+    )
+
+
+SEND_RESPONSES = {
+    200: {"description": "Stored and submitted: the status shows the verdict."},
+    202: {"model": MessageOut, "description": "Stored; delivery goes on in the background."},
+    **problem_responses(*AUTHENTICATED, 409, 402, 503),
+}
+
+
+@router.post(
+    "/send",
+    response_model=MessageOut,
+    summary="Send an SMS",
+    responses=SEND_RESPONSES,
+)
+async def send_sms(
+    body: SmsSendRequest, request: Request, ctx: ContextDep, principal: PrincipalDep
+) -> JSONResponse:
+    """Store the SMS, submit it, and answer with its verdict (``sent`` or ``failed``)
+    within the wait bound, else ``queued``. ``Prefer: respond-async`` answers at once
+    (202). The answer shows ``segments``, ``encoding`` and ``credits``."""
+
+    async def prepare(session: AsyncSession) -> Draft:
+        provider = await ctx.runtime.providers.require(
+            principal.account_id, principal.environment, "sms"
+        )
+        return await sms_draft(
+            session,
+            account_id=principal.account_id,
+            environment=principal.environment,
+            provider=provider,
+            settings=ctx.settings,
+            clock=ctx.clock,
+            to=body.to,
+            body=body.body,
+            sender=body.from_,
+            scheduled_at=body.scheduled_at,
+            validity_period=body.validity_period,
+        )
+
+    return await SendFlow(ctx, request, principal).run(prepare)
+
+
+class SmsReport(ApiModel):
+    id: str
+    status: Status
+    to: str
+    segments: int | None
+    encoding: str | None
+    credits: float
+    provider_message_id: str | None
+    error: MessageError | None
+    events: list[MessageEventOut]
+
+
+@router.get(
+    "/reports/{id}",
+    response_model=SmsReport,
+    summary="Delivery report of an SMS",
+    responses=problem_responses(*AUTHENTICATED, 404),
+)
+async def sms_report(id: str, principal: PrincipalDep, session: SessionDep) -> SmsReport:
+    """Status, every status change with its time, segments, credits, the provider's id
+    and error of one SMS."""
+    message = await load_message(session, principal, id, channel="sms")
+    return SmsReport(
+        id=message.id,
+        status=message.status,
+        to=message.to,
+        segments=message.segments,
+        encoding=message.encoding,
+        credits=message.credits,
+        provider_message_id=message.provider_message_id,
+        error=message.error,
+        events=message.events or [],
+    )

@@ -1,0 +1,64 @@
+"""The rules of an email send: addresses, content, headers, attachments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tidings.channels.email.addresses import parse_mailbox, parse_recipients
+from tidings.channels.email.attachments import decode_attachments
+from tidings.channels.email.mime import EmailContent, validate_custom_headers
+from tidings.channels.email.stored import content_to_json
+from tidings.core.errors import FieldError, Unprocessable
+from tidings.messages.drafts import Draft
+from tidings.settings import Settings
+
+
+def email_draft(
+    *,
+    settings: Settings,
+    sender: str,
+    to: str | list[str],
+    cc: str | list[str] | None,
+    bcc: str | list[str] | None,
+    reply_to: str | None,
+    subject: str,
+    text: str | None,
+    html: str | None,
+    headers: dict[str, str] | None,
+    tags: list[str],
+    attachments: list[dict[str, Any]],
+    tracking: dict[str, bool],
+) -> Draft:
+    if not text and not html:
+        raise Unprocessable(
+            "An email needs text, html, or both.",
+            errors=[FieldError("text", "missing", "Give text or html.")],
+        )
+    recipients = parse_recipients(to, "to")
+    if not recipients:
+        raise Unprocessable(
+            "An email needs at least one recipient in to.",
+            errors=[FieldError("to", "missing", "Give at least one address.")],
+        )
+    content = EmailContent(
+        sender=parse_mailbox(sender, "from"),
+        to=tuple(recipients),
+        cc=tuple(parse_recipients(cc, "cc")) if cc else (),
+        bcc=tuple(parse_recipients(bcc, "bcc")) if bcc else (),
+        reply_to=parse_mailbox(reply_to, "replyTo") if reply_to else None,
+        subject=subject,
+        text=text,
+        html=html,
+        headers=validate_custom_headers(headers or {}),
+        attachments=decode_attachments(
+            attachments, max_total_bytes=settings.email_max_attachment_bytes
+        ),
+    )
+    return Draft(
+        channel="email",
+        to=recipients[0].address,
+        sender=content.sender.formatted,
+        body=text,
+        content=content_to_json(content, tags=tags, tracking=tracking),
+        cost=settings.prices.email_message,
+    )

@@ -1,0 +1,77 @@
+"""An email send as kept on the message row, and back to MIME for a provider.
+
+The row keeps the validated request (formatted addresses, subject, bodies,
+headers, base64 attachments) rather than the MIME, so a provider builds its
+MIME when it submits (each with its own headers and signature).
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any
+
+from tidings.channels.base import OutboundMessage
+from tidings.channels.email.addresses import Mailbox, parse_mailbox
+from tidings.channels.email.attachments import Attachment
+from tidings.channels.email.mime import EmailContent, build_message, render_bytes
+
+
+def content_to_json(
+    content: EmailContent, *, tags: list[str], tracking: dict[str, bool]
+) -> dict[str, Any]:
+    return {
+        "from": content.sender.formatted,
+        "to": [mailbox.formatted for mailbox in content.to],
+        "cc": [mailbox.formatted for mailbox in content.cc],
+        "bcc": [mailbox.formatted for mailbox in content.bcc],
+        "replyTo": content.reply_to.formatted if content.reply_to else None,
+        "subject": content.subject,
+        "text": content.text,
+        "html": content.html,
+        "headers": [list(pair) for pair in content.headers],
+        "attachments": [
+            {
+                "filename": item.filename,
+                "contentType": item.content_type,
+                "content": base64.b64encode(item.content).decode(),
+            }
+            for item in content.attachments
+        ],
+        "tags": tags,
+        "tracking": tracking,
+    }
+
+
+def _mailboxes(values: list[str], field: str) -> tuple[Mailbox, ...]:
+    return tuple(parse_mailbox(value, field) for value in values)
+
+
+def content_from_json(data: dict[str, Any]) -> EmailContent:
+    reply_to = data.get("replyTo")
+    return EmailContent(
+        sender=parse_mailbox(data["from"], "from"),
+        to=_mailboxes(data.get("to", []), "to"),
+        cc=_mailboxes(data.get("cc", []), "cc"),
+        bcc=_mailboxes(data.get("bcc", []), "bcc"),
+        reply_to=parse_mailbox(reply_to, "replyTo") if reply_to else None,
+        subject=data.get("subject", ""),
+        text=data.get("text"),
+        html=data.get("html"),
+        headers=tuple((name, value) for name, value in data.get("headers", [])),
+        attachments=tuple(
+            Attachment(item["filename"], item["contentType"], base64.b64decode(item["content"]))
+            for item in data.get("attachments", [])
+        ),
+    )
+
+
+def render_outbound_email(message: OutboundMessage, *, date: datetime) -> bytes:
+    content = content_from_json(message.content)
+    built = build_message(
+        content,
+        message_id=message.id,
+        date=date,
+        extra_headers=[("X-Tidings-Message-Id", message.id)],
+    )
+    return render_bytes(built)

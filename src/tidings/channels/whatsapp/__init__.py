@@ -1,0 +1,1 @@
+"""The WhatsApp channel: chat ids, the customer service window, send rules."""

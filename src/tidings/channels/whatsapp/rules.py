@@ -1,0 +1,79 @@
+"""The rules of a free-form WhatsApp send: contact, content, reply, the window."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tidings.channels.base import Provider
+from tidings.channels.sms.rules import check_not_opted_out
+from tidings.channels.whatsapp.chats import contact_of
+from tidings.channels.whatsapp.window import customer_window
+from tidings.core.clock import Clock
+from tidings.core.environments import Environment
+from tidings.core.errors import FieldError, Unprocessable
+from tidings.messages.drafts import Draft
+from tidings.messages.repository import MessageRepository
+from tidings.settings import Settings
+
+TEMPLATE_ENDPOINT = "/api/v4/whatsapp/notifications"
+
+
+async def whatsapp_draft(
+    session: AsyncSession,
+    *,
+    account_id: str,
+    environment: Environment,
+    provider: Provider,
+    settings: Settings,
+    clock: Clock,
+    chat: str,
+    body: str | None,
+    media: dict[str, Any] | None,
+    reply_to: str | None,
+    preview_url: bool,
+) -> Draft:
+    contact = contact_of(chat, extra_valid=provider.test_numbers)
+    if not body and not media:
+        raise Unprocessable(
+            "A message needs a body, media, or both.",
+            errors=[FieldError("body", "missing", "Give body or media.")],
+        )
+    repo = MessageRepository(session)
+    content: dict[str, Any] = {"previewUrl": preview_url}
+    if media:
+        content["media"] = media
+    if reply_to:
+        replied = await repo.get(account_id, environment, reply_to)
+        if replied is None or replied.channel != "whatsapp":
+            raise Unprocessable(
+                f"replyTo names no WhatsApp message of this account: {reply_to!r}.",
+                errors=[FieldError("replyTo", "not_found", "No such WhatsApp message.")],
+            )
+        content["replyTo"] = reply_to
+        content["replyToProviderId"] = replied.provider_message_id
+    await check_not_opted_out(session, account_id, environment, "whatsapp", contact)
+    window = await customer_window(
+        repo, provider, clock, account_id=account_id, environment=environment, contact=contact
+    )
+    if not window.open:
+        since = (
+            f"last wrote in at {window.last_inbound_at.isoformat()}"
+            if window.last_inbound_at
+            else "has never written in"
+        )
+        raise Unprocessable(
+            f"{contact} {since}, so the 24-hour customer service window is closed: "
+            f"send an approved template with POST {TEMPLATE_ENDPOINT}.",
+            code="outside_customer_service_window",
+            extra={"templateEndpoint": TEMPLATE_ENDPOINT},
+        )
+    return Draft(
+        channel="whatsapp",
+        to=contact,
+        sender=None,
+        body=body,
+        content=content,
+        cost=settings.prices.whatsapp_message,
+    )

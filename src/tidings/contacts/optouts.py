@@ -1,0 +1,85 @@
+"""SMS opt-out keywords (STOP / START) and the opt-out list.
+
+Keywords follow the carriers' usual set (as Twilio honours them): the whole
+message, trimmed, in any case. An opt-out is per account, environment, channel
+and number.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tidings.contacts.models import OptOut
+from tidings.core.environments import Environment
+
+STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT"})
+START_WORDS = frozenset({"START", "UNSTOP", "YES", "SUBSCRIBE", "OPTIN"})
+
+
+def keyword(body: str | None) -> str | None:
+    """``"stop"``, ``"start"`` or None for an inbound message's text."""
+    word = " ".join((body or "").split()).upper().replace(" ", "")
+    if word in STOP_WORDS:
+        return "stop"
+    if word in START_WORDS:
+        return "start"
+    return None
+
+
+class OptOutRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def is_opted_out(
+        self, account_id: str, environment: Environment, channel: str, address: str
+    ) -> bool:
+        found = await self._session.scalar(
+            select(OptOut.address).where(
+                OptOut.account_id == account_id,
+                OptOut.environment == environment.value,
+                OptOut.channel == channel,
+                OptOut.address == address,
+            )
+        )
+        return found is not None
+
+    async def opt_out(
+        self,
+        account_id: str,
+        environment: Environment,
+        channel: str,
+        address: str,
+        *,
+        reason: str,
+        at: datetime,
+    ) -> bool:
+        """True when the address was not opted out before."""
+        if await self.is_opted_out(account_id, environment, channel, address):
+            return False
+        self._session.add(
+            OptOut(
+                account_id=account_id,
+                environment=environment.value,
+                channel=channel,
+                address=address,
+                reason=reason,
+                created_at=at,
+            )
+        )
+        await self._session.flush()
+        return True
+
+    async def opt_in(
+        self, account_id: str, environment: Environment, channel: str, address: str
+    ) -> None:
+        await self._session.execute(
+            delete(OptOut).where(
+                OptOut.account_id == account_id,
+                OptOut.environment == environment.value,
+                OptOut.channel == channel,
+                OptOut.address == address,
+            )
+        )

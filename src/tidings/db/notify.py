@@ -1,0 +1,78 @@
+"""Waking dispatchers in other processes when work is committed (PostgreSQL).
+
+On PostgreSQL, ``NOTIFY`` on a channel per schema tells every listening worker
+to look for due rows now; each still polls on a short interval, so a lost
+notification only delays work. SQLite (the embedded mode, one process) needs
+none of this: the in-process wake is enough.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from tidings.settings import Settings
+
+log = logging.getLogger("tidings.notify")
+
+
+class WorkNotifier:
+    def __init__(self, settings: Settings) -> None:
+        url = make_url(settings.effective_database_url)
+        self._dsn: str | None = None
+        if url.get_backend_name() == "postgresql":
+            self._dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.channel = f"tidings_work_{settings.database_schema or 'public'}"
+        self._sender: asyncpg.Connection | None = None
+        self._listener: asyncpg.Connection | None = None
+        self._sending: asyncio.Task[None] | None = None
+        self._again = False
+
+    @property
+    def enabled(self) -> bool:
+        return self._dsn is not None
+
+    def notify(self) -> None:
+        """Ask for a NOTIFY soon; bursts of calls collapse into a few."""
+        if self._dsn is None:
+            return
+        if self._sending is not None and not self._sending.done():
+            self._again = True
+            return
+        self._sending = asyncio.get_running_loop().create_task(self._send())
+
+    async def _send(self) -> None:
+        assert self._dsn is not None
+        while True:
+            self._again = False
+            try:
+                if self._sender is None or self._sender.is_closed():
+                    self._sender = await asyncpg.connect(self._dsn, timeout=10)
+                await self._sender.execute(f'NOTIFY "{self.channel}"')
+            except (OSError, asyncpg.PostgresError) as error:
+                # Workers poll anyway; a missed wake-up only delays the work.
+                log.warning("NOTIFY failed: %s", error)
+                self._sender = None
+            if not self._again:
+                return
+
+    async def listen(self, callback: Callable[[], None]) -> None:
+        if self._dsn is None:
+            return
+        self._listener = await asyncpg.connect(self._dsn, timeout=10)
+        await self._listener.add_listener(self.channel, lambda *_: callback())
+
+    async def close(self) -> None:
+        if self._sending is not None:
+            with contextlib.suppress(Exception):
+                await self._sending
+        for connection in (self._sender, self._listener):
+            if connection is not None and not connection.is_closed():
+                with contextlib.suppress(Exception):
+                    await connection.close()
+        self._sender = self._listener = None

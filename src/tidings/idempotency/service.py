@@ -1,0 +1,145 @@
+"""``Idempotency-Key`` on creating POSTs (spec section 1, Stripe's model).
+
+A key is scoped to the account, the environment and the endpoint (method and
+path), and kept 24 hours. The key row is written in the same transaction as what
+the request creates, so two concurrent requests with one key cannot both create:
+the second fails on the key's primary key and replays the first. The answer is
+stored once known; until then a replay is rebuilt from the created resource.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy import delete, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tidings.core.errors import Conflict, FieldError, Unprocessable
+from tidings.http.environment import get_route_path
+from tidings.idempotency.models import IdempotencyKey
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+RETENTION = timedelta(hours=24)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyScope:
+    account_id: str
+    environment: str
+    endpoint: str
+    key: str
+    request_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    status: int
+    body: dict[str, Any] | None
+    resource_id: str | None
+
+
+def body_hash(raw: bytes) -> str:
+    try:
+        canonical = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":"))
+    except ValueError:
+        canonical = raw.decode("utf-8", "replace")
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def scope_of(request: Request, account_id: str, environment: str) -> KeyScope | None:
+    key = request.headers.get(HEADER)
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise Unprocessable(
+            f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters.",
+            errors=[FieldError(HEADER, "invalid", "Use a UUID or another unique string.")],
+        )
+    endpoint = f"{request.method} {get_route_path(request.scope)}"
+    return KeyScope(account_id, environment, endpoint, key, body_hash(await request.body()))
+
+
+class IdempotencyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def find(self, scope: KeyScope, now: datetime) -> IdempotencyKey | None:
+        row = await self._session.get(
+            IdempotencyKey, (scope.account_id, scope.environment, scope.endpoint, scope.key)
+        )
+        if row is not None and row.created_at < now - RETENTION:
+            await self._session.delete(row)
+            await self._session.flush()
+            return None
+        return row
+
+    def add(self, scope: KeyScope, resource_id: str, now: datetime) -> None:
+        self._session.add(
+            IdempotencyKey(
+                account_id=scope.account_id,
+                environment=scope.environment,
+                endpoint=scope.endpoint,
+                key=scope.key,
+                request_hash=scope.request_hash,
+                resource_id=resource_id,
+                created_at=now,
+            )
+        )
+
+    async def store_answer(self, scope: KeyScope, status: int, body: dict[str, Any]) -> None:
+        await self._session.execute(
+            update(IdempotencyKey)
+            .where(
+                IdempotencyKey.account_id == scope.account_id,
+                IdempotencyKey.environment == scope.environment,
+                IdempotencyKey.endpoint == scope.endpoint,
+                IdempotencyKey.key == scope.key,
+            )
+            .values(response_status=status, response_body=body)
+        )
+
+    async def purge(self, now: datetime) -> None:
+        await self._session.execute(
+            delete(IdempotencyKey).where(IdempotencyKey.created_at < now - RETENTION)
+        )
+
+
+def stored_answer(row: IdempotencyKey, scope: KeyScope) -> StoredAnswer:
+    if row.request_hash != scope.request_hash:
+        raise Conflict(
+            f"This {HEADER} was already used with a different request body; "
+            "use a new key for a new request.",
+            code="idempotency_key_reused",
+        )
+    return StoredAnswer(row.response_status or 200, row.response_body, row.resource_id)
+
+
+async def previous_answer(
+    session: AsyncSession, scope: KeyScope | None, now: datetime
+) -> StoredAnswer | None:
+    if scope is None:
+        return None
+    row = await IdempotencyRepository(session).find(scope, now)
+    return None if row is None else stored_answer(row, scope)
+
+
+async def reread_after_conflict(
+    sessions: Callable[[], Any], scope: KeyScope, now: datetime
+) -> StoredAnswer:
+    """After losing the race on a key, the winner's answer."""
+    async with sessions() as session:
+        row = await IdempotencyRepository(session).find(scope, now)
+    if row is None:
+        raise Conflict(
+            f"Another request with this {HEADER} is in progress; retry shortly.",
+            code="idempotency_key_in_use",
+        )
+    return stored_answer(row, scope)

@@ -1,0 +1,319 @@
+"""The delivery dispatcher: claims due messages, submits them, records verdicts.
+
+The ``messages`` table is the queue. A claim takes a lease on due rows by
+setting ``lease_owner`` and moving ``next_attempt_at`` to the lease's end, so a
+dispatcher that dies leaves its rows due again when their leases run out. Each
+claimed message is submitted to its provider under a per-channel concurrency
+limit; the verdict is recorded in one transaction with its events:
+
+- accepted: ``sent`` (reports follow through the inbound path);
+- retryable error: back in the queue after a backoff, until ``max_attempts``;
+- permanent error (or attempts used up): ``failed`` with the provider's reason.
+
+Verdicts are written in small batches (a group commit), so that a burst of
+sends costs a few transactions rather than one each. On a clean stop, the
+dispatcher stops claiming, lets in-flight submissions finish for a grace
+period, and hands back the leases it did not use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tidings.channels.base import (
+    DeliveryError,
+    OutboundMessage,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+)
+from tidings.channels.registry import ProviderDirectory
+from tidings.core.clock import Clock
+from tidings.core.environments import Environment
+from tidings.messages import status_writer
+from tidings.messages.backoff import retry_delay
+from tidings.messages.models import Message, MessageEvent
+from tidings.messages.repository import MessageRepository
+from tidings.messages.status import Status
+from tidings.messages.waiters import VerdictWaiters
+from tidings.settings import DeliverySettings
+
+log = logging.getLogger("tidings.dispatcher")
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    message_id: str
+    lease: str
+    provider: str | None = None
+    provider_message_id: str | None = None
+    error: DeliveryError | None = None
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        settings: DeliverySettings,
+        providers: ProviderDirectory,
+        waiters: VerdictWaiters,
+        on_committed: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._settings = settings
+        self._providers = providers
+        self._waiters = waiters
+        self._on_committed = on_committed
+        self.owner = f"{os.uname().nodename}:{os.getpid()}:{secrets.token_hex(3)}"
+        self._capacity = {
+            "whatsapp": settings.whatsapp_concurrency,
+            "sms": settings.sms_concurrency,
+            "email": settings.email_concurrency,
+        }
+        self._in_flight = dict.fromkeys(self._capacity, 0)
+        self._tasks: dict[asyncio.Task[None], str] = {}
+        self._wake = asyncio.Event()
+        self._verdicts: asyncio.Queue[Verdict] = asyncio.Queue()
+        self._stopping = False
+        self._claims = 0
+        self.submissions = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        writer = asyncio.create_task(self._write_verdicts(), name="verdict-writer")
+        try:
+            while not self._stopping:
+                claimed = await self._claim_safely()
+                for message in claimed:
+                    self._start(message)
+                if claimed and self._has_capacity():
+                    continue
+                await self._sleep()
+        finally:
+            await self._drain()
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+            await self._flush_verdicts()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self.wake()
+
+    def _has_capacity(self) -> bool:
+        return any(self._in_flight[ch] < cap for ch, cap in self._capacity.items())
+
+    async def _sleep(self) -> None:
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval_seconds)
+
+    async def _claim_safely(self) -> list[Message]:
+        try:
+            return await self._claim()
+        except Exception:
+            log.exception("claiming due messages failed; trying again shortly")
+            await asyncio.sleep(self._settings.poll_interval_seconds)
+            return []
+
+    async def _claim(self) -> list[Message]:
+        limits = {
+            channel: min(self._settings.claim_batch, capacity - self._in_flight[channel])
+            for channel, capacity in self._capacity.items()
+        }
+        if not any(limit > 0 for limit in limits.values()):
+            return []
+        now = self._clock.now()
+        lease_until = now + timedelta(seconds=self._settings.lease_seconds)
+        # A lease names this dispatcher and this claim, so a verdict that comes back
+        # after its lease ran out (and the row was claimed again) is recognised.
+        self._claims += 1
+        lease = f"{self.owner}:{self._claims}"
+        async with self._sessions() as session:
+            claimed = await MessageRepository(session).claim_due(
+                now=now, owner=lease, lease_until=lease_until, limits=limits
+            )
+            for message in claimed:
+                if message.status == Status.SCHEDULED:
+                    await status_writer.change(session, message, Status.QUEUED, now)
+            await session.commit()
+        return claimed
+
+    def _start(self, message: Message) -> None:
+        self._in_flight[message.channel] += 1
+        task = asyncio.create_task(self._deliver(message), name=f"deliver-{message.id}")
+        self._tasks[task] = message.id
+        task.add_done_callback(lambda done: self._tasks.pop(done, None))
+
+    async def _deliver(self, message: Message) -> None:
+        lease = message.lease_owner or self.owner
+        try:
+            outbound = OutboundMessage(
+                id=message.id,
+                account_id=message.account_id,
+                environment=Environment(message.environment),
+                channel=message.channel,
+                to=message.to_address,
+                sender=message.from_address,
+                body=message.body,
+                content=message.content or {},
+                attempt=message.attempts,
+                segments=message.segments,
+                encoding=message.encoding,
+            )
+            try:
+                provider = await self._providers.require(
+                    message.account_id, outbound.environment, message.channel
+                )
+                self.submissions += 1
+                result = await provider.send(outbound)
+            except DeliveryError as error:
+                verdict = Verdict(message.id, lease, error=error)
+            except Exception as error:  # noqa: BLE001 - a provider bug must not lose the message
+                log.exception("provider failed on %s", message.id)
+                verdict = Verdict(
+                    message.id,
+                    lease,
+                    error=RetryableDeliveryError("provider_error", f"{type(error).__name__}"),
+                )
+            else:
+                verdict = Verdict(
+                    message.id,
+                    lease,
+                    provider=provider.name,
+                    provider_message_id=result.provider_message_id,
+                )
+            self._verdicts.put_nowait(verdict)
+        finally:
+            self._in_flight[message.channel] -= 1
+            self.wake()
+
+    async def _write_verdicts(self) -> None:
+        while True:
+            first = await self._verdicts.get()
+            batch = [first]
+            while not self._verdicts.empty() and len(batch) < 500:
+                batch.append(self._verdicts.get_nowait())
+            await self._record(batch)
+
+    async def _flush_verdicts(self) -> None:
+        batch = []
+        while not self._verdicts.empty():
+            batch.append(self._verdicts.get_nowait())
+        if batch:
+            await self._record(batch)
+
+    async def _record(self, batch: list[Verdict]) -> None:
+        settled: list[str] = [verdict.message_id for verdict in batch]
+        for attempt in range(5):
+            try:
+                settled = await self._record_once(batch)
+                break
+            except Exception:
+                log.exception("recording %d verdicts failed (try %d)", len(batch), attempt + 1)
+                await asyncio.sleep(0.2 * (attempt + 1))
+        else:
+            # The leases will run out and the messages be sent again: at least once.
+            log.error("gave up recording %d verdicts", len(batch))
+        for message_id in settled:
+            self._waiters.resolve(message_id)
+        self._on_committed()
+
+    async def _record_once(self, batch: list[Verdict]) -> list[str]:
+        """Record the verdicts; the ids of messages that left the queue (sent, failed)."""
+        settled = []
+        async with self._sessions() as session:
+            repo = MessageRepository(session)
+            for verdict in batch:
+                message = await repo.get_by_id(verdict.message_id)
+                if message is None:
+                    continue
+                if await self._apply(session, message, verdict):
+                    settled.append(message.id)
+            await session.commit()
+        return settled
+
+    async def _apply(self, session: AsyncSession, message: Message, verdict: Verdict) -> bool:
+        at = self._clock.now()
+        if message.lease_owner != verdict.lease:
+            # Our lease ran out and someone else holds the message now: the status
+            # machine still takes a "sent", but the queue fields are theirs.
+            if verdict.error is None:
+                message.provider = verdict.provider
+                message.provider_message_id = verdict.provider_message_id
+                await status_writer.change(session, message, Status.SENT, at)
+            return False
+        if verdict.error is None:
+            message.provider = verdict.provider
+            message.provider_message_id = verdict.provider_message_id
+            message.lease_owner = None
+            await status_writer.change(session, message, Status.SENT, at)
+            return True
+        error = verdict.error
+        retryable = isinstance(error, RetryableDeliveryError)
+        if retryable and message.attempts < self._settings.max_attempts:
+            assert isinstance(error, RetryableDeliveryError)
+            delay = retry_delay(
+                message.attempts,
+                base=self._settings.backoff_base_seconds,
+                maximum=self._settings.backoff_max_seconds,
+                hint=error.retry_after,
+            )
+            message.lease_owner = None
+            message.next_attempt_at = at + timedelta(seconds=delay)
+            message.error_code, message.error_message = error.code, error.message
+            message.updated_at = at
+            session.add(
+                MessageEvent(
+                    message_id=message.id,
+                    status=message.status,
+                    at=at,
+                    applied=False,
+                    kind="retry",
+                    detail={
+                        "attempt": message.attempts,
+                        "error": {"code": error.code, "message": error.message},
+                        "retryAt": message.next_attempt_at.isoformat(),
+                    },
+                )
+            )
+            return False
+        code = error.code if isinstance(error, PermanentDeliveryError) else "provider_unavailable"
+        message.lease_owner = None
+        await status_writer.change(
+            session, message, Status.FAILED, at, error_code=code, error_message=error.message
+        )
+        return True
+
+    async def _drain(self) -> None:
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(
+            set(self._tasks), timeout=self._settings.shutdown_grace_seconds
+        )
+        unfinished = [self._tasks[task] for task in pending if task in self._tasks]
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=1)
+        # A cancelled submission may or may not have reached its provider; handing the
+        # lease back makes it due at once on the next start (at least once, never lost).
+        if unfinished:
+            async with self._sessions() as session:
+                await MessageRepository(session).release(
+                    self.owner, unfinished, self._clock.now()
+                )
+                await session.commit()

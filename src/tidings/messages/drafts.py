@@ -1,0 +1,23 @@
+"""A message that passed its channel's rules, ready to be stored."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+
+@dataclass
+class Draft:
+    """A message that passed its channel's rules, ready to be stored."""
+
+    channel: str
+    to: str
+    sender: str | None
+    body: str | None
+    content: dict[str, Any] = field(default_factory=dict)
+    segments: int | None = None
+    encoding: str | None = None
+    cost: Decimal = Decimal(0)
+    scheduled_at: datetime | None = None

@@ -1,0 +1,166 @@
+"""The inbound path: provider reports about sent messages, and contacts writing in.
+
+Real providers (webhooks, SMPP receipts, bounces) and the sandbox's simulated
+network all come through here, so statuses only ever change through the status
+machine, with their events and outbox rows in one transaction per batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tidings.channels.base import InboundMessage, StatusReport
+from tidings.contacts.optouts import OptOutRepository, keyword
+from tidings.core.clock import Clock
+from tidings.core.environments import Environment
+from tidings.core.ids import new_id
+from tidings.messages import status_writer
+from tidings.messages.models import Message, MessageEvent
+from tidings.messages.repository import MessageRepository
+from tidings.messages.status import Status
+
+log = logging.getLogger("tidings.inbound")
+
+EMAIL_EVENTS = {
+    "bounced": "email.bounced",
+    "opened": "email.opened",
+    "clicked": "email.clicked",
+    "complained": "email.complained",
+    "unsubscribed": "email.unsubscribed",
+}
+
+
+class InboundProcessor:
+    """Implements :class:`~tidings.channels.base.StatusSink` for every provider."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        *,
+        on_committed: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._on_committed = on_committed
+
+    async def report(self, reports: list[StatusReport]) -> list[StatusReport]:
+        by_provider: dict[str, list[StatusReport]] = defaultdict(list)
+        for report in reports:
+            by_provider[report.provider].append(report)
+        unmatched: list[StatusReport] = []
+        async with self._sessions() as session:
+            repo = MessageRepository(session)
+            for provider, batch in by_provider.items():
+                ids = sorted({report.provider_message_id for report in batch})
+                messages = {
+                    message.provider_message_id: message
+                    for message in await repo.by_provider_ids(provider, ids)
+                }
+                seen = await repo.seen_statuses([message.id for message in messages.values()])
+                for report in batch:
+                    message = messages.get(report.provider_message_id)
+                    if message is None:
+                        unmatched.append(report)
+                        continue
+                    await self._apply(session, message, report, seen[message.id])
+            await session.commit()
+        if len(unmatched) < len(reports):
+            self._on_committed()
+        return unmatched
+
+    async def _apply(
+        self, session: AsyncSession, message: Message, report: StatusReport, seen: set[str]
+    ) -> None:
+        if report.event is None:
+            await status_writer.change(
+                session,
+                message,
+                report.status,
+                report.at,
+                error_code=report.error_code,
+                error_message=report.error_message,
+                seen=seen,
+            )
+            if report.status == Status.UNDELIVERED and message.channel == "email":
+                self._email_event(session, message, report, "bounced", seen)
+            return
+        self._email_event(session, message, report, report.event, seen)
+
+    def _email_event(
+        self,
+        session: AsyncSession,
+        message: Message,
+        report: StatusReport,
+        event: str,
+        seen: set[str],
+    ) -> None:
+        if event == "bounced" and event in seen:
+            return
+        seen.add(event)
+        session.add(
+            MessageEvent(
+                message_id=message.id,
+                status=message.status,
+                at=report.at,
+                applied=False,
+                kind=event,
+                detail={"error": report.error_message} if report.error_message else None,
+            )
+        )
+        event_type = EMAIL_EVENTS.get(event)
+        if event_type is not None:
+            session.add(status_writer.outbox_event(message, event_type, report.at))
+
+    async def receive(self, inbound: InboundMessage) -> Message:
+        """Record a contact's message; STOP and START change its SMS opt-out."""
+        async with self._sessions() as session:
+            message = Message(
+                id=new_id("msg"),
+                account_id=inbound.account_id,
+                environment=inbound.environment.value,
+                channel=inbound.channel,
+                direction="inbound",
+                to_address=inbound.recipient or "",
+                from_address=inbound.sender,
+                body=inbound.body,
+                content=inbound.content,
+                credits=0,
+                attempts=0,
+                provider=inbound.provider,
+                provider_message_id=inbound.provider_message_id,
+            )
+            status_writer.start(session, message, Status.RECEIVED, inbound.at)
+            if inbound.channel == "sms":
+                await self._opt_out_keywords(session, inbound, message)
+            await session.commit()
+        self._on_committed()
+        return message
+
+    async def _opt_out_keywords(
+        self, session: AsyncSession, inbound: InboundMessage, message: Message
+    ) -> None:
+        word = keyword(inbound.body)
+        if word is None:
+            return
+        optouts = OptOutRepository(session)
+        environment = Environment(inbound.environment)
+        if word == "start":
+            await optouts.opt_in(inbound.account_id, environment, "sms", inbound.sender)
+            return
+        added = await optouts.opt_out(
+            inbound.account_id, environment, "sms", inbound.sender, reason="stop", at=inbound.at
+        )
+        if added:
+            session.add(
+                status_writer.outbox_event(
+                    message,
+                    "contact.opted_out",
+                    inbound.at,
+                    data={"channel": "sms", "phone": inbound.sender, "keyword": inbound.body},
+                )
+            )

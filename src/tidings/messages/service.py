@@ -1,0 +1,176 @@
+"""Accepting a single send: the path every channel's send endpoint shares.
+
+    prepare (channel rules) -> debit credits (production) -> INSERT message,
+    its first event and outbox row -> commit -> wake the dispatcher -> wait,
+    bounded, for the verdict -> answer
+
+The message is committed before anything else happens, so once a client holds
+an id, the message reaches a final status whatever crashes in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tidings.api.deps import Principal
+from tidings.context import AppContext
+from tidings.core.environments import Environment
+from tidings.core.errors import PaymentRequired
+from tidings.core.ids import new_id
+from tidings.credits.repository import CreditRepository
+from tidings.idempotency.service import (
+    IdempotencyRepository,
+    KeyScope,
+    StoredAnswer,
+    previous_answer,
+    reread_after_conflict,
+    scope_of,
+)
+from tidings.messages import status_writer
+from tidings.messages.drafts import Draft
+from tidings.messages.models import Message
+from tidings.messages.repository import MessageRepository
+from tidings.messages.schemas import message_out
+from tidings.messages.status import PENDING, Status
+
+POLL_SECONDS = 0.5
+
+
+Prepare = Callable[[AsyncSession], Awaitable[Draft]]
+
+
+async def store_draft(
+    session: AsyncSession, principal: Principal, draft: Draft, now: datetime
+) -> Message:
+    charged = principal.environment == Environment.PRODUCTION and draft.cost > 0
+    message = Message(
+        id=new_id("msg"),
+        account_id=principal.account_id,
+        environment=principal.environment.value,
+        channel=draft.channel,
+        direction="outbound",
+        to_address=draft.to,
+        from_address=draft.sender,
+        body=draft.body,
+        content=draft.content,
+        segments=draft.segments,
+        encoding=draft.encoding,
+        credits=draft.cost if charged else Decimal(0),
+        attempts=0,
+        scheduled_at=draft.scheduled_at,
+    )
+    if charged:
+        debited = await CreditRepository(session).debit(
+            principal.account_id, draft.cost, at=now, message_id=message.id
+        )
+        if not debited:
+            balance = await CreditRepository(session).balance(principal.account_id)
+            raise PaymentRequired(
+                f"This message costs {draft.cost} credits and the balance is {balance}."
+            )
+    if draft.scheduled_at is not None and draft.scheduled_at > now:
+        message.next_attempt_at = draft.scheduled_at
+        status_writer.start(session, message, Status.SCHEDULED, now)
+    else:
+        message.next_attempt_at = now
+        status_writer.start(session, message, Status.QUEUED, now)
+    return message
+
+
+def wants_async(request: Request) -> bool:
+    prefer = request.headers.get("prefer", "")
+    return any(token.strip().lower() == "respond-async" for token in prefer.split(","))
+
+
+class SendFlow:
+    """One single-send request, from idempotency check to answer."""
+
+    def __init__(self, ctx: AppContext, request: Request, principal: Principal) -> None:
+        self._ctx = ctx
+        self._request = request
+        self._principal = principal
+
+    async def run(self, prepare: Prepare) -> JSONResponse:
+        ctx, principal = self._ctx, self._principal
+        scope = await scope_of(self._request, principal.account_id, principal.environment.value)
+        now = ctx.clock.now()
+        async with ctx.sessions() as session:
+            previous = await previous_answer(session, scope, now)
+            if previous is not None:
+                return await self._replay(previous)
+            draft = await prepare(session)
+            message = await store_draft(session, principal, draft, now)
+            if scope is not None:
+                IdempotencyRepository(session).add(scope, message.id, now)
+            try:
+                await session.commit()
+            except IntegrityError:
+                if scope is None:
+                    raise
+                await session.rollback()
+                return await self._replay(await reread_after_conflict(ctx.sessions, scope, now))
+        waiting = (
+            not wants_async(self._request)
+            and message.status == Status.QUEUED
+            and ctx.settings.send_wait_seconds > 0
+        )
+        future = ctx.runtime.waiters.register(message.id) if waiting else None
+        ctx.runtime.wake()
+        if future is not None:
+            await self._wait(message.id, future)
+        status, body = await self._answer(message.id, waited=waiting)
+        if scope is not None:
+            await self._remember(scope, status, body)
+        headers = {"Preference-Applied": "respond-async"} if wants_async(self._request) else None
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    async def _wait(self, message_id: str, future: asyncio.Future[None]) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._ctx.settings.send_wait_seconds
+        try:
+            while (remaining := deadline - loop.time()) > 0:
+                try:
+                    await asyncio.wait_for(asyncio.shield(future), min(remaining, POLL_SECONDS))
+                    return
+                except TimeoutError:
+                    # Delivery may run in another process (scale-out): look for ourselves.
+                    if await self._settled(message_id):
+                        return
+        finally:
+            self._ctx.runtime.waiters.discard(message_id, future)
+
+    async def _settled(self, message_id: str) -> bool:
+        async with self._ctx.sessions() as session:
+            message = await MessageRepository(session).get_by_id(message_id)
+        return message is None or Status(message.status) not in PENDING
+
+    async def _answer(self, message_id: str, *, waited: bool) -> tuple[int, dict[str, Any]]:
+        async with self._ctx.sessions() as session:
+            repo = MessageRepository(session)
+            message = await repo.get_by_id(message_id)
+            assert message is not None
+            events = await repo.events(message_id)
+        body = message_out(message, events).model_dump(mode="json", by_alias=True)
+        return (200 if waited else 202), body
+
+    async def _remember(self, scope: KeyScope, status: int, body: dict[str, Any]) -> None:
+        async with self._ctx.sessions() as session:
+            await IdempotencyRepository(session).store_answer(scope, status, body)
+            await session.commit()
+
+    async def _replay(self, previous: StoredAnswer) -> JSONResponse:
+        if previous.body is not None:
+            return JSONResponse(previous.body, status_code=previous.status)
+        # The first request has not finished answering: show the message as it is.
+        assert previous.resource_id is not None
+        status, body = await self._answer(previous.resource_id, waited=True)
+        return JSONResponse(body, status_code=status)

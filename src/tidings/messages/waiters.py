@@ -1,0 +1,36 @@
+"""Requests waiting for a message's verdict (sent or failed) in this process.
+
+The dispatcher resolves a waiter after committing the verdict. When delivery
+runs in another process (scale-out), nobody here resolves it, so the waiting
+request also looks at the database now and then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+
+
+class VerdictWaiters:
+    def __init__(self) -> None:
+        self._futures: dict[str, list[asyncio.Future[None]]] = defaultdict(list)
+
+    def register(self, message_id: str) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._futures[message_id].append(future)
+        return future
+
+    def discard(self, message_id: str, future: asyncio.Future[None]) -> None:
+        waiting = self._futures.get(message_id)
+        if waiting and future in waiting:
+            waiting.remove(future)
+            if not waiting:
+                del self._futures[message_id]
+
+    def resolve(self, message_id: str) -> None:
+        for future in self._futures.pop(message_id, ()):
+            if not future.done():
+                future.set_result(None)
+
+    def __len__(self) -> int:
+        return len(self._futures)

@@ -1,0 +1,103 @@
+"""The background side of one process: delivery, simulated providers, inbound.
+
+``tidings serve`` (embedded mode) and ``tidings worker`` start it; ``tidings
+serve --no-dispatch`` keeps only what answering requests needs (the provider
+directory for validation, and waiters that fall back to reading the database).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tidings.channels.base import Provider
+from tidings.channels.registry import (
+    CHANNELS,
+    ProviderDirectory,
+    ProviderRegistry,
+    no_production_providers,
+)
+from tidings.core.clock import Clock
+from tidings.db.notify import WorkNotifier
+from tidings.messages.dispatcher import Dispatcher
+from tidings.messages.inbound import InboundProcessor
+from tidings.messages.waiters import VerdictWaiters
+from tidings.sandbox.network import SandboxNetwork
+from tidings.sandbox.providers import SandboxProvider
+from tidings.sandbox.recovery import SandboxRecovery
+from tidings.settings import Settings
+
+log = logging.getLogger("tidings.runtime")
+
+
+class DeliveryRuntime:
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        *,
+        notifier: WorkNotifier,
+    ) -> None:
+        self.settings = settings
+        self.waiters = VerdictWaiters()
+        self.notifier = notifier
+        self.inbound = InboundProcessor(sessions, clock)
+        self.network = SandboxNetwork(
+            self.inbound, clock, delay_seconds=settings.sandbox.receipt_delay_seconds
+        )
+        sandbox: dict[str, Provider] = {
+            channel: SandboxProvider(channel, network=self.network, clock=clock, sessions=sessions)
+            for channel in CHANNELS
+        }
+        self.registry = ProviderRegistry()
+        self.providers = ProviderDirectory(
+            sandbox=sandbox, registry=self.registry, production_config=no_production_providers
+        )
+        self.dispatcher = Dispatcher(
+            sessions=sessions,
+            clock=clock,
+            settings=settings.delivery,
+            providers=self.providers,
+            waiters=self.waiters,
+        )
+        self.recovery = SandboxRecovery(
+            sessions, clock, self.network, interval=settings.sandbox.recovery_interval_seconds
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+        self.dispatching = False
+
+    def wake(self) -> None:
+        """New work was committed: this process's dispatcher, and others', look now."""
+        if self.dispatching:
+            self.dispatcher.wake()
+        self.notifier.notify()
+
+    async def start(self, *, dispatch: bool) -> None:
+        self.dispatching = dispatch
+        if not dispatch:
+            return
+        await self.notifier.listen(self.dispatcher.wake)
+        self._tasks = [
+            asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
+            asyncio.create_task(self.network.run(), name="sandbox-network"),
+            asyncio.create_task(self.recovery.run(), name="sandbox-recovery"),
+        ]
+
+    async def stop(self) -> None:
+        if self._tasks:
+            await self.dispatcher.stop()
+            dispatcher_task, *others = self._tasks
+            with contextlib.suppress(Exception):
+                await dispatcher_task
+            for task in others:
+                task.cancel()
+            for task in others:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            self._tasks = []
+        await self.notifier.close()
+        await self.providers.close()

@@ -1,0 +1,90 @@
+"""The sandbox providers of the three channels: real implementations of the
+provider protocol that send nothing.
+
+Each acts the scenario of its recipient (:mod:`tidings.sandbox.scenarios`):
+refusing, being unavailable for a number of attempts, or accepting and having
+the :class:`~tidings.sandbox.network.SandboxNetwork` report what follows. The
+email provider keeps every message it accepts, as the MIME a real one would
+have sent.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tidings.channels.base import (
+    DeliveryResult,
+    OutboundMessage,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+)
+from tidings.channels.email.stored import render_outbound_email
+from tidings.core.clock import Clock
+from tidings.sandbox.models import SandboxEmail
+from tidings.sandbox.network import SandboxNetwork
+from tidings.sandbox.scenarios import MAGIC_NUMBERS, phone_scenario, scenario_for
+
+# How long ago a simulated contact "wrote in", which keeps the WhatsApp window open.
+SIMULATED_INBOUND_AGE = timedelta(hours=1)
+
+
+class SandboxProvider:
+    """One simulated provider for one channel."""
+
+    name = "sandbox"
+
+    def __init__(
+        self,
+        channel: str,
+        *,
+        network: SandboxNetwork,
+        clock: Clock,
+        sessions: async_sessionmaker[AsyncSession],
+    ) -> None:
+        self.channel = channel
+        self.test_numbers = MAGIC_NUMBERS if channel != "email" else frozenset()
+        self._network = network
+        self._clock = clock
+        self._sessions = sessions
+
+    async def send(self, message: OutboundMessage) -> DeliveryResult:
+        scenario = scenario_for(self.channel, message.to)
+        if scenario.refusal is not None:
+            raise PermanentDeliveryError(*scenario.refusal)
+        if message.attempt <= scenario.unavailable_attempts:
+            raise RetryableDeliveryError(
+                scenario.unavailable_code,
+                f"The simulated provider is unavailable (attempt {message.attempt}).",
+            )
+        provider_message_id = f"sbx.{secrets.token_hex(12)}"
+        if self.channel == "email":
+            await self._keep_email(message, provider_message_id)
+        self._network.deliver_later(self.name, provider_message_id, scenario.steps)
+        return DeliveryResult(provider_message_id=provider_message_id)
+
+    async def _keep_email(self, message: OutboundMessage, provider_message_id: str) -> None:
+        now = self._clock.now()
+        mime = render_outbound_email(message, date=now)
+        async with self._sessions() as session:
+            session.add(
+                SandboxEmail(
+                    id=provider_message_id,
+                    message_id=message.id,
+                    account_id=message.account_id,
+                    environment=message.environment.value,
+                    mime=mime,
+                    created_at=now,
+                )
+            )
+            await session.commit()
+
+    async def last_inbound_at(self, contact: str) -> datetime | None:
+        if self.channel != "whatsapp" or not phone_scenario(self.channel, contact).window_open:
+            return None
+        return self._clock.now() - SIMULATED_INBOUND_AGE
+
+    async def close(self) -> None:
+        return None
