@@ -7,9 +7,11 @@ script wants to capture them), problems on stderr with a non-zero exit code.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -20,8 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tidings import __version__
 from tidings.accounts import service as accounts_service
 from tidings.accounts.repository import AccountRepository
+from tidings.channels.configs import ProviderConfigRepository
+from tidings.channels.kinds import CHANNELS, ProviderConfigError, validate_config
 from tidings.core.clock import SystemClock
-from tidings.core.errors import ApiError
+from tidings.credits.repository import CreditRepository
+from tidings.core.errors import ApiError, NotFound
 from tidings.db import migrate as migrations
 from tidings.db.engine import build_engine, build_sessionmaker
 from tidings.demo import DemoCredentials, ensure_demo_credentials
@@ -32,8 +37,12 @@ from tidings.settings import Settings
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Tidings messaging API.")
 accounts_app = typer.Typer(no_args_is_help=True, help="Manage accounts.")
 users_app = typer.Typer(no_args_is_help=True, help="Manage users.")
+credits_app = typer.Typer(no_args_is_help=True, help="Manage credits (production).")
+providers_app = typer.Typer(no_args_is_help=True, help="Configure production providers.")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(users_app, name="users")
+app.add_typer(credits_app, name="credits")
+app.add_typer(providers_app, name="providers")
 
 T = TypeVar("T")
 
@@ -142,6 +151,95 @@ def users_create(
     typer.echo(_with_session(work))
 
 
+async def _account_id(session: AsyncSession, account: str) -> str:
+    found = await AccountRepository(session).find_account(account)
+    if found is None:
+        raise NotFound(f"No account has the id or unique name {account!r}.")
+    return found.id
+
+
+@credits_app.command("add")
+def credits_add(account: str, amount: str) -> None:
+    """Add credits to an account (negative to take some away); prints the new balance."""
+    try:
+        value = Decimal(amount)
+    except InvalidOperation:
+        raise _fail(f"{amount!r} is not a number") from None
+
+    async def work(session: AsyncSession) -> Decimal:
+        account_id = await _account_id(session, account)
+        credits = CreditRepository(session)
+        await credits.add(account_id, value, reason="top-up", at=SystemClock().now())
+        return await credits.balance(account_id)
+
+    typer.echo(str(_with_session(work)))
+
+
+@credits_app.command("balance")
+def credits_balance(account: str) -> None:
+    """Print an account's credit balance."""
+
+    async def work(session: AsyncSession) -> Decimal:
+        return await CreditRepository(session).balance(await _account_id(session, account))
+
+    typer.echo(str(_with_session(work)))
+
+
+@providers_app.command("set")
+def providers_set(
+    account: str,
+    channel: Annotated[str, typer.Argument(help="whatsapp, sms or email")],
+    kind: Annotated[str, typer.Argument(help="Provider kind, e.g. simulator.")],
+    config: Annotated[str, typer.Option(help="The kind's settings as a JSON object.")] = "{}",
+) -> None:
+    """Configure the production provider of a channel for an account."""
+    if channel not in CHANNELS:
+        raise _fail(f"channel must be one of {', '.join(CHANNELS)}")
+    try:
+        parsed = json.loads(config)
+    except ValueError:
+        raise _fail("--config is not valid JSON") from None
+    if not isinstance(parsed, dict):
+        raise _fail("--config must be a JSON object")
+    try:
+        checked = validate_config(channel, kind, parsed)
+    except ProviderConfigError as error:
+        raise _fail(str(error)) from None
+
+    async def work(session: AsyncSession) -> None:
+        account_id = await _account_id(session, account)
+        await ProviderConfigRepository(session).set(
+            account_id, channel, kind, checked, SystemClock().now()
+        )
+
+    _with_session(work)
+    typer.echo(f"{channel}: {kind}")
+
+
+@providers_app.command("list")
+def providers_list(account: str) -> None:
+    """List an account's production providers: channel, kind (tab-separated)."""
+
+    async def work(session: AsyncSession) -> list[str]:
+        rows = await ProviderConfigRepository(session).for_account(
+            await _account_id(session, account)
+        )
+        return [f"{row.channel}\t{row.kind}" for row in rows]
+
+    for line in _with_session(work):
+        typer.echo(line)
+
+
+@providers_app.command("remove")
+def providers_remove(account: str, channel: str) -> None:
+    """Remove the production provider of a channel (sends answer 503 again)."""
+
+    async def work(session: AsyncSession) -> None:
+        await ProviderConfigRepository(session).remove(await _account_id(session, account), channel)
+
+    _with_session(work)
+
+
 def _print_banner(host: str, port: int, tls: bool, demo: DemoCredentials | None) -> None:
     scheme = "https" if tls else "http"
     shown_host = f"[{host}]" if ":" in host else host
@@ -177,8 +275,17 @@ def serve(
     demo: Annotated[
         bool, typer.Option(help="Create (once) and print a sandbox demo login.")
     ] = False,
+    dispatch: Annotated[
+        bool,
+        typer.Option(
+            "--dispatch/--no-dispatch",
+            help="Deliver messages in this process too (the embedded mode), or serve only.",
+        ),
+    ] = True,
 ) -> None:
     """Serve the HTTP API (and, in the embedded mode, run the dispatchers)."""
+    if not dispatch:
+        os.environ["TIDINGS_DISPATCH"] = "false"
     if tls_cert is not None:
         os.environ["TIDINGS_TLS_CERT_FILE"] = str(tls_cert)
     if tls_key is not None:
@@ -206,6 +313,19 @@ def serve(
         log_config=None,
         **tls_options,
     )
+
+
+@app.command()
+def worker() -> None:
+    """Deliver messages without serving HTTP (the scale-out mode, on PostgreSQL)."""
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    from tidings.worker import run_worker
+
+    try:
+        asyncio.run(run_worker(settings))
+    except KeyboardInterrupt:
+        pass
 
 
 def main() -> None:

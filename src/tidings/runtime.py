@@ -14,12 +14,8 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tidings.channels.base import Provider
-from tidings.channels.registry import (
-    CHANNELS,
-    ProviderDirectory,
-    ProviderRegistry,
-    no_production_providers,
-)
+from tidings.channels.configs import config_lookup
+from tidings.channels.registry import CHANNELS, ProviderDirectory, ProviderRegistry
 from tidings.core.clock import Clock
 from tidings.db.notify import WorkNotifier
 from tidings.messages.dispatcher import Dispatcher
@@ -31,6 +27,20 @@ from tidings.sandbox.recovery import SandboxRecovery
 from tidings.settings import Settings
 
 log = logging.getLogger("tidings.runtime")
+
+
+def build_registry(
+    network: SandboxNetwork, clock: Clock, sessions: async_sessionmaker[AsyncSession]
+) -> ProviderRegistry:
+    """Every provider kind an operator can configure for production."""
+    registry = ProviderRegistry()
+    for channel in CHANNELS:
+
+        def simulator(_config: object, channel: str = channel) -> Provider:
+            return SandboxProvider(channel, network=network, clock=clock, sessions=sessions)
+
+        registry.register(channel, "simulator", simulator)
+    return registry
 
 
 class DeliveryRuntime:
@@ -53,9 +63,9 @@ class DeliveryRuntime:
             channel: SandboxProvider(channel, network=self.network, clock=clock, sessions=sessions)
             for channel in CHANNELS
         }
-        self.registry = ProviderRegistry()
+        self.registry = build_registry(self.network, clock, sessions)
         self.providers = ProviderDirectory(
-            sandbox=sandbox, registry=self.registry, production_config=no_production_providers
+            sandbox=sandbox, registry=self.registry, production_config=config_lookup(sessions)
         )
         self.dispatcher = Dispatcher(
             sessions=sessions,

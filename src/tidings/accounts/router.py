@@ -8,6 +8,7 @@ from tidings.accounts.repository import AccountRepository
 from tidings.accounts.schemas import AccountOut, UserOut
 from tidings.api.deps import PrincipalDep, SessionDep
 from tidings.core.errors import Unauthorized
+from tidings.credits.repository import CreditRepository
 from tidings.http.openapi_responses import AUTHENTICATED, problem_responses
 
 router = APIRouter(prefix="/api/v4", tags=["Account"])
@@ -32,5 +33,6 @@ async def get_account(principal: PrincipalDep, session: SessionDep) -> AccountOu
         name=account.name,
         environment=principal.environment,
         user=UserOut(id=user.id, username=user.username),
+        credits=float(await CreditRepository(session).balance(account.id)),
         created_at=account.created_at,
     )

@@ -20,4 +20,8 @@ class AccountOut(ApiModel):
     name: str
     environment: Environment
     user: UserOut
+    credits: float = Field(
+        description="Credit balance; production sends spend it, the sandbox never does.",
+        examples=[250.0],
+    )
     created_at: datetime

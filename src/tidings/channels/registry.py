@@ -9,36 +9,37 @@ provider, and sends to it answer 503 ``channel_not_configured``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tidings.channels.base import Provider
+from tidings.channels.kinds import CHANNELS, CONFIG_MODELS, ProviderConfigError
+
+__all__ = ["CHANNELS", "ProviderDirectory", "ProviderRegistry"]
 from tidings.core.environments import Environment
 from tidings.core.errors import ServiceUnavailable
 
-CHANNELS = ("whatsapp", "sms", "email")
-
-ProviderFactory = Callable[[dict[str, Any]], Provider]
 ConfigLookup = Callable[[str, str], Awaitable[tuple[str, dict[str, Any]] | None]]
+# How long a production provider's configuration is trusted before it is read again.
+CONFIG_TTL_SECONDS = 30.0
 
 
 class ProviderRegistry:
-    """Provider kinds by ``(channel, key)``; e.g. ``("email", "smtp")``."""
+    """How to build each provider kind, by ``(channel, kind)``."""
 
     def __init__(self) -> None:
-        self._factories: dict[tuple[str, str], ProviderFactory] = {}
+        self._factories: dict[tuple[str, str], Callable[[Any], Provider]] = {}
 
-    def register(self, channel: str, key: str, factory: ProviderFactory) -> None:
-        self._factories[(channel, key)] = factory
+    def register(self, channel: str, kind: str, factory: Callable[[Any], Provider]) -> None:
+        self._factories[(channel, kind)] = factory
 
-    def kinds(self, channel: str) -> list[str]:
-        return sorted(key for (kind_channel, key) in self._factories if kind_channel == channel)
-
-    def build(self, channel: str, key: str, config: dict[str, Any]) -> Provider:
-        factory = self._factories.get((channel, key))
-        if factory is None:
-            raise KeyError(f"no {channel} provider named {key!r}")
-        return factory(config)
+    def build(self, channel: str, kind: str, config: dict[str, Any]) -> Provider:
+        factory = self._factories.get((channel, kind))
+        model = CONFIG_MODELS.get((channel, kind))
+        if factory is None or model is None:
+            raise ProviderConfigError(f"no {channel} provider kind {kind!r}")
+        return factory(model.model_validate(config))
 
 
 class ProviderDirectory:
@@ -52,20 +53,30 @@ class ProviderDirectory:
         self._sandbox = sandbox
         self._registry = registry
         self._production_config = production_config
-        self._built: dict[tuple[str, str], Provider] = {}
+        # (account, channel) -> (when read, the configuration, its provider or None)
+        self._built: dict[
+            tuple[str, str], tuple[float, tuple[str, dict[str, Any]] | None, Provider | None]
+        ] = {}
+        self._retired: list[Provider] = []
 
     async def find(self, account_id: str, environment: Environment, channel: str) -> Provider | None:
         if environment == Environment.SANDBOX:
             return self._sandbox.get(channel)
-        built = self._built.get((account_id, channel))
-        if built is not None:
-            return built
+        key = (account_id, channel)
+        cached = self._built.get(key)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < CONFIG_TTL_SECONDS:
+            return cached[2]
         found = await self._production_config(account_id, channel)
-        if found is None:
-            return None
-        key, config = found
-        provider = self._registry.build(channel, key, config)
-        self._built[(account_id, channel)] = provider
+        if cached is not None and found == cached[1]:
+            self._built[key] = (now, found, cached[2])
+            return cached[2]
+        # A changed configuration gets a new provider; the old one is closed at shutdown
+        # (it may still be finishing a submission).
+        if cached is not None and cached[2] is not None:
+            self._retired.append(cached[2])
+        provider = None if found is None else self._registry.build(channel, *found)
+        self._built[key] = (now, found, provider)
         return provider
 
     async def require(self, account_id: str, environment: Environment, channel: str) -> Provider:
@@ -73,16 +84,14 @@ class ProviderDirectory:
         if provider is None:
             raise ServiceUnavailable(
                 f"No {channel} provider is configured for this account in "
-                f"{environment.value} (see docs/operations.md, Providers).",
+                f"{environment.value}; an operator sets one with `tidings providers set`.",
                 code="channel_not_configured",
             )
         return provider
 
     async def close(self) -> None:
-        for provider in {*self._sandbox.values(), *self._built.values()}:
+        built = [entry[2] for entry in self._built.values() if entry[2] is not None]
+        for provider in [*self._sandbox.values(), *built, *self._retired]:
             await provider.close()
         self._built.clear()
-
-
-async def no_production_providers(account_id: str, channel: str) -> tuple[str, dict[str, Any]] | None:
-    return None
+        self._retired.clear()

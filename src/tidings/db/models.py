@@ -2,6 +2,7 @@
 
 from tidings.accounts.models import Account, User
 from tidings.auth.models import RevokedToken
+from tidings.channels.configs import ProviderConfig
 from tidings.contacts.models import OptOut
 from tidings.credits.models import CreditBalance, CreditEntry
 from tidings.db.base import Base
@@ -19,6 +20,7 @@ __all__ = [
     "MessageEvent",
     "OptOut",
     "OutboxEvent",
+    "ProviderConfig",
     "RevokedToken",
     "SandboxEmail",
     "User",

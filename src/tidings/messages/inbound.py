@@ -34,6 +34,10 @@ EMAIL_EVENTS = {
 }
 
 
+# Events that happen once per message; opens and clicks repeat.
+ONCE = frozenset({"bounced", "complained", "unsubscribed"})
+
+
 class InboundProcessor:
     """Implements :class:`~tidings.channels.base.StatusSink` for every provider."""
 
@@ -76,20 +80,19 @@ class InboundProcessor:
     async def _apply(
         self, session: AsyncSession, message: Message, report: StatusReport, seen: set[str]
     ) -> None:
-        if report.event is None:
-            await status_writer.change(
-                session,
-                message,
-                report.status,
-                report.at,
-                error_code=report.error_code,
-                error_message=report.error_message,
-                seen=seen,
-            )
-            if report.status == Status.UNDELIVERED and message.channel == "email":
-                self._email_event(session, message, report, "bounced", seen)
-            return
-        self._email_event(session, message, report, report.event, seen)
+        # An engagement report (opened, clicked...) implies its status too: an "opened"
+        # that overtakes "delivered" still delivers the message.
+        await status_writer.change(
+            session,
+            message,
+            report.status,
+            report.at,
+            error_code=report.error_code,
+            error_message=report.error_message,
+            seen=seen,
+        )
+        if report.event is not None:
+            self._email_event(session, message, report, report.event, seen)
 
     def _email_event(
         self,
@@ -99,7 +102,7 @@ class InboundProcessor:
         event: str,
         seen: set[str],
     ) -> None:
-        if event == "bounced" and event in seen:
+        if event in ONCE and event in seen:
             return
         seen.add(event)
         session.add(

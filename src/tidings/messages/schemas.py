@@ -25,7 +25,11 @@ class MessageEventOut(ApiModel):
     at: datetime
     applied: bool = Field(
         default=True,
-        description="False for a report that came late and did not change the status.",
+        description="False for a report that did not change the status (late, or a retry).",
+    )
+    event: str | None = Field(
+        default=None,
+        description="What happened when it is not a status report: retry, opened, clicked...",
     )
 
 
@@ -80,7 +84,10 @@ def message_out(message: Message, events: list[MessageEvent] | None = None) -> M
         updated_at=message.updated_at,
         events=None
         if events is None
-        else [MessageEventOut(status=Status(e.status), at=e.at, applied=e.applied) for e in events],
+        else [
+            MessageEventOut(status=Status(e.status), at=e.at, applied=e.applied, event=e.kind)
+            for e in events
+        ],
     )
 
 

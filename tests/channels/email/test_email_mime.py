@@ -341,6 +341,15 @@ def test_every_bad_field_is_reported() -> None:
     ]
 
 
+def test_wrong_shapes_are_field_errors_not_crashes() -> None:
+    with pytest.raises(Unprocessable) as caught:
+        decode_attachments(["a.pdf"], max_total_bytes=10)  # type: ignore[list-item]
+    assert [(e.field, e.code) for e in caught.value.errors] == [("attachments[0]", "invalid_type")]
+    with pytest.raises(Unprocessable) as caught:
+        validate_custom_headers(["X-A: b"])  # type: ignore[arg-type]
+    assert [(e.field, e.code) for e in caught.value.errors] == [("headers", "invalid_type")]
+
+
 @pytest.mark.parametrize(
     ("given_name", "safe"),
     [

@@ -48,6 +48,10 @@ def decode_attachments(
     total = 0
     for i, item in enumerate(items):
         where = f"attachments[{i}]"
+        if not isinstance(item, Mapping):
+            message = "Give an object with filename, contentType and content."
+            errors.append(FieldError(where, "invalid_type", message))
+            continue
         filename, content_type, content = (
             item.get(k) for k in ("filename", "contentType", "content")
         )

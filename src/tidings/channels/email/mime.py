@@ -142,6 +142,9 @@ def validate_custom_headers(headers: Mapping[str, object]) -> tuple[tuple[str, s
     Values are header text as on the wire: non-ASCII is encoded for the caller, and an
     RFC 2047 encoded word the caller wrote is left for mail clients to decode.
     """
+    if not isinstance(headers, Mapping):
+        message = "Give the headers as an object of names to values."
+        raise Unprocessable(message, errors=[FieldError("headers", "invalid_type", message)])
     result: list[tuple[str, str]] = []
     errors: list[FieldError] = []
     seen: set[str] = set()

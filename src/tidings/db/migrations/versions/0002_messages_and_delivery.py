@@ -1,8 +1,8 @@
-"""messages, events, outbox, credits, idempotency, opt-outs, sandbox emails
+"""messages and delivery
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-24 12:27:17.221260
+Create Date: 2026-11-24 12:29:12.514458
 """
 
 from __future__ import annotations
@@ -116,6 +116,15 @@ def upgrade() -> None:
     with op.batch_alter_table('outbox_events', schema=None) as batch_op:
         batch_op.create_index('ix_outbox_events_account', ['account_id', 'environment', 'id'], unique=False)
 
+    op.create_table('provider_configs',
+    sa.Column('account_id', sa.String(length=40), nullable=False),
+    sa.Column('channel', sa.String(length=16), nullable=False),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('config', sa.JSON(), nullable=False),
+    sa.Column('updated_at', tidings.db.base.UtcDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_provider_configs_account_id_accounts'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('account_id', 'channel', name=op.f('pk_provider_configs'))
+    )
     op.create_table('sandbox_emails',
     sa.Column('id', sa.String(length=64), nullable=False),
     sa.Column('message_id', sa.String(length=40), nullable=False),
@@ -156,6 +165,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_sandbox_emails_account')
 
     op.drop_table('sandbox_emails')
+    op.drop_table('provider_configs')
     with op.batch_alter_table('outbox_events', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_events_account')
 
