@@ -18,6 +18,7 @@ from tidings.core.clock import FrozenClock
 from tidings.db import migrate
 from tidings.settings import Settings
 
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "data"
@@ -26,7 +27,9 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[tuple[str, str | None]]:
+def database_url(
+    request: pytest.FixtureRequest, data_dir: Path
+) -> Iterator[tuple[str, str | None]]:
     """Each database test runs on SQLite and on PostgreSQL."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{data_dir / 'tidings.db'}", None
@@ -46,7 +49,9 @@ def clock() -> FrozenClock:
     return FrozenClock()
 
 
-def make_settings(data_dir: Path, database: tuple[str, str | None], **overrides: object) -> Settings:
+def make_settings(
+    data_dir: Path, database: tuple[str, str | None], **overrides: object
+) -> Settings:
     url, schema = database
     values: dict[str, object] = {
         "data_dir": data_dir,

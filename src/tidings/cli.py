@@ -7,6 +7,7 @@ script wants to capture them), problems on stderr with a non-zero exit code.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -25,8 +26,8 @@ from tidings.accounts.repository import AccountRepository
 from tidings.channels.configs import ProviderConfigRepository
 from tidings.channels.kinds import CHANNELS, ProviderConfigError, validate_config
 from tidings.core.clock import SystemClock
-from tidings.credits.repository import CreditRepository
 from tidings.core.errors import ApiError, NotFound
+from tidings.credits.repository import CreditRepository
 from tidings.db import migrate as migrations
 from tidings.db.engine import build_engine, build_sessionmaker
 from tidings.demo import DemoCredentials, ensure_demo_credentials
@@ -260,7 +261,7 @@ def _print_banner(host: str, port: int, tls: bool, demo: DemoCredentials | None)
             "Get a token:",
             f"  curl -s {base}/sandbox/api/v4/auth/token \\",
             "    -H 'Content-Type: application/json' \\",
-            f"    -d '{{\"username\":\"{demo.username}\",\"password\":\"{demo.password}\"}}'",
+            f'    -d \'{{"username":"{demo.username}","password":"{demo.password}"}}\'',
         ]
     typer.echo("\n".join(lines), err=True)
 
@@ -322,10 +323,8 @@ def worker() -> None:
     configure_logging(settings.log_format, settings.log_level)
     from tidings.worker import run_worker
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_worker(settings))
-    except KeyboardInterrupt:
-        pass
 
 
 def main() -> None:

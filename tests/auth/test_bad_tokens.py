@@ -10,8 +10,8 @@ import httpx
 import jwt
 import pytest
 from fastapi import FastAPI
-
 from tests.support.users import TestUser, bearer, login
+
 from tidings.auth.tokens import TokenCodec
 from tidings.core.clock import FrozenClock
 from tidings.core.environments import Environment
@@ -45,7 +45,9 @@ async def test_missing_header(client: httpx.AsyncClient) -> None:
     await _assert_401(await client.get(ACCOUNT), "invalid_token")
 
 
-@pytest.mark.parametrize("header", ["Bearer", "Bearer not-a-jwt", "Basic dXNlcjpwYXNz", "Bearer a.b.c"])
+@pytest.mark.parametrize(
+    "header", ["Bearer", "Bearer not-a-jwt", "Basic dXNlcjpwYXNz", "Bearer a.b.c"]
+)
 async def test_malformed(client: httpx.AsyncClient, user: TestUser, header: str) -> None:
     await _assert_401(await client.get(ACCOUNT, headers={"Authorization": header}), "invalid_token")
 
@@ -86,10 +88,16 @@ async def test_expired(app: FastAPI, client: httpx.AsyncClient, user: TestUser) 
     ctx = app.state.ctx
     past = FrozenClock(ctx.clock.now() - timedelta(hours=3))
     codec = TokenCodec(
-        ctx.tokens._key, issuer=ctx.settings.jwt_issuer, audience=ctx.settings.jwt_audience, clock=past
+        ctx.tokens._key,
+        issuer=ctx.settings.jwt_issuer,
+        audience=ctx.settings.jwt_audience,
+        clock=past,
     )
     token, _ = codec.issue(
-        user_id=user.user_id, account_id=user.account_id, environment=Environment.SANDBOX, lifetime=3600
+        user_id=user.user_id,
+        account_id=user.account_id,
+        environment=Environment.SANDBOX,
+        lifetime=3600,
     )
     await _assert_401(await client.get(ACCOUNT, headers=bearer(token)), "token_expired")
 
@@ -110,22 +118,33 @@ async def test_other_environment(client: httpx.AsyncClient, user: TestUser) -> N
         await client.get("/api/v4/account", headers=bearer(sandbox_token)), "wrong_environment"
     )
     production_token = await login(client, user, base="")
-    await _assert_401(await client.get(ACCOUNT, headers=bearer(production_token)), "wrong_environment")
+    await _assert_401(
+        await client.get(ACCOUNT, headers=bearer(production_token)), "wrong_environment"
+    )
     assert (await client.get("/api/v4/account", headers=bearer(production_token))).json()[
         "environment"
     ] == "production"
 
 
-async def test_token_of_another_audience(app: FastAPI, client: httpx.AsyncClient, user: TestUser) -> None:
+async def test_token_of_another_audience(
+    app: FastAPI, client: httpx.AsyncClient, user: TestUser
+) -> None:
     ctx = app.state.ctx
-    codec = TokenCodec(ctx.tokens._key, issuer=ctx.settings.jwt_issuer, audience="other-api", clock=ctx.clock)
+    codec = TokenCodec(
+        ctx.tokens._key, issuer=ctx.settings.jwt_issuer, audience="other-api", clock=ctx.clock
+    )
     token, _ = codec.issue(
-        user_id=user.user_id, account_id=user.account_id, environment=Environment.SANDBOX, lifetime=600
+        user_id=user.user_id,
+        account_id=user.account_id,
+        environment=Environment.SANDBOX,
+        lifetime=600,
     )
     await _assert_401(await client.get(ACCOUNT, headers=bearer(token)), "invalid_token")
 
 
-async def test_token_without_required_claim(app: FastAPI, client: httpx.AsyncClient, user: TestUser) -> None:
+async def test_token_without_required_claim(
+    app: FastAPI, client: httpx.AsyncClient, user: TestUser
+) -> None:
     token = await login(client, user)
     claims = jwt.decode(token, options={"verify_signature": False})
     del claims["jti"]

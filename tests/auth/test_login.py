@@ -6,8 +6,8 @@ import httpx
 import jwt
 import pytest
 from fastapi import FastAPI
-
 from tests.support.users import TestUser
+
 from tidings.app import create_app
 from tidings.db import migrate
 from tidings.settings import Settings
@@ -45,14 +45,20 @@ async def test_lifetime_over_the_maximum(client: httpx.AsyncClient, user: TestUs
     assert answer.json()["errors"][0]["field"] == "expiresIn"
 
 
-async def test_fresh_tokens_keep_older_ones_valid(client: httpx.AsyncClient, user: TestUser) -> None:
+async def test_fresh_tokens_keep_older_ones_valid(
+    client: httpx.AsyncClient, user: TestUser
+) -> None:
     tokens = []
     for _ in range(2):
-        answer = await client.post(TOKEN, json={"username": user.username, "password": user.password})
+        answer = await client.post(
+            TOKEN, json={"username": user.username, "password": user.password}
+        )
         tokens.append(answer.json()["token"])
     assert tokens[0] != tokens[1]
     for token in tokens:
-        answer = await client.get("/sandbox/api/v4/account", headers={"Authorization": f"Bearer {token}"})
+        answer = await client.get(
+            "/sandbox/api/v4/account", headers={"Authorization": f"Bearer {token}"}
+        )
         assert answer.status_code == 200
 
 
@@ -86,14 +92,20 @@ async def test_failed_logins_are_refused_per_username(
 
 async def test_failed_logins_are_refused_per_address(settings: Settings) -> None:
     settings = settings.model_copy(
-        update={"login_throttle": settings.login_throttle.model_copy(update={"max_failures_per_address": 3})}
+        update={
+            "login_throttle": settings.login_throttle.model_copy(
+                update={"max_failures_per_address": 3}
+            )
+        }
     )
     app: FastAPI = create_app(settings)
     await migrate.upgrade(app.state.ctx.engine)
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 1234))
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
         for index in range(3):
-            answer = await client.post(TOKEN, json={"username": f"u{index}", "password": "wrong-pass"})
+            answer = await client.post(
+                TOKEN, json={"username": f"u{index}", "password": "wrong-pass"}
+            )
             assert answer.status_code == 401
         answer = await client.post(TOKEN, json={"username": "fresh", "password": "wrong-pass"})
         assert answer.status_code == 429

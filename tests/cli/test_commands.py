@@ -20,7 +20,15 @@ def test_accounts_and_users(tmp_path: Path) -> None:
     assert ID.match(account_id)
 
     user = run_cli(
-        ["users", "create", "--account", account_id, "--username", "ops@acme.test", "--password-stdin"],
+        [
+            "users",
+            "create",
+            "--account",
+            account_id,
+            "--username",
+            "ops@acme.test",
+            "--password-stdin",
+        ],
         env,
         stdin="a long enough password\n",
     )
@@ -28,7 +36,16 @@ def test_accounts_and_users(tmp_path: Path) -> None:
     assert ID.match(user.stdout.strip()) and user.stdout.startswith("usr_")
 
     by_flag = run_cli(
-        ["users", "create", "--account", "Acme Ltd", "--username", "bot@acme.test", "--password", "another password"],
+        [
+            "users",
+            "create",
+            "--account",
+            "Acme Ltd",
+            "--username",
+            "bot@acme.test",
+            "--password",
+            "another password",
+        ],
         env,
     )
     assert by_flag.returncode == 0, by_flag.stderr
@@ -41,14 +58,25 @@ def test_problems_go_to_stderr_with_an_exit_code(tmp_path: Path) -> None:
     env = cli_env(tmp_path)
     run_cli(["migrate"], env)
     missing = run_cli(
-        ["users", "create", "--account", "acc_nope", "--username", "x@y.z", "--password", "long password"],
+        [
+            "users",
+            "create",
+            "--account",
+            "acc_nope",
+            "--username",
+            "x@y.z",
+            "--password",
+            "long password",
+        ],
         env,
     )
     assert missing.returncode == 1 and missing.stdout == ""
     assert "acc_nope" in missing.stderr
     short = run_cli(["accounts", "create", "A"], env)
     account = short.stdout.strip()
-    weak = run_cli(["users", "create", "--account", account, "--username", "u@x.y", "--password", "short"], env)
+    weak = run_cli(
+        ["users", "create", "--account", account, "--username", "u@x.y", "--password", "short"], env
+    )
     assert weak.returncode == 1 and "at least 8" in weak.stderr
     no_password = run_cli(["users", "create", "--account", account, "--username", "u@x.y"], env)
     assert no_password.returncode == 1

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
-
 from tests.conftest import make_settings
+
 from tidings.db import migrate
 from tidings.db.engine import build_engine
 from tidings.db.models import Base
@@ -34,7 +34,9 @@ async def test_up_down_up(data_dir: Path, database_url: tuple[str, str | None]) 
         await engine.dispose()
 
 
-async def test_models_match_the_migrations(data_dir: Path, database_url: tuple[str, str | None]) -> None:
+async def test_models_match_the_migrations(
+    data_dir: Path, database_url: tuple[str, str | None]
+) -> None:
     """Autogenerate finds nothing to add: every model change came with a migration."""
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext

@@ -34,9 +34,9 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-
 from tests.conftest import make_settings
 from tests.support.users import bearer, create_test_user, login
+
 from tidings.app import create_app
 from tidings.core.environments import Environment
 from tidings.db import migrate
@@ -259,7 +259,9 @@ def _operations(document: Mapping[str, Any]) -> Iterator[tuple[str, str, dict[st
                 yield method.upper(), path, item[method]
 
 
-def _documented_problem(document: Mapping[str, Any], operation: Mapping[str, Any], status: int) -> bool:
+def _documented_problem(
+    document: Mapping[str, Any], operation: Mapping[str, Any], status: int
+) -> bool:
     response = _resolve(document, (operation.get("responses") or {}).get(str(status)))
     if not isinstance(response, Mapping):
         return False

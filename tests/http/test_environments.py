@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
-
 from tests.support.users import TestUser, bearer, create_test_user, login
+
 from tidings.app import create_app
 from tidings.db import migrate
 from tidings.settings import Settings
@@ -28,13 +28,13 @@ async def test_sandbox_host(settings: Settings) -> None:
     await migrate.upgrade(app.state.ctx.engine)
     user = await create_test_user(app)
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 1))
-    async with httpx.AsyncClient(transport=transport, base_url="http://sandbox.example.com:8000") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://sandbox.example.com:8000"
+    ) as client:
         token = await login(client, user, base="")
         answer = await client.get("/api/v4/account", headers=bearer(token))
         assert answer.json()["environment"] == "sandbox"
-        other = await client.get(
-            "http://api.example.com/api/v4/account", headers=bearer(token)
-        )
+        other = await client.get("http://api.example.com/api/v4/account", headers=bearer(token))
         assert other.status_code == 401 and other.json()["code"] == "wrong_environment"
     await app.state.ctx.engine.dispose()
 

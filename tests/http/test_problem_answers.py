@@ -5,7 +5,6 @@ from __future__ import annotations
 import httpx
 import pytest
 from fastapi import FastAPI
-
 from tests.support.users import TestUser
 
 TOKEN = "/sandbox/api/v4/auth/token"
@@ -37,9 +36,13 @@ async def test_malformed_json(client: httpx.AsyncClient, body: bytes) -> None:
     _assert_problem(answer, 400, "invalid_json")
 
 
-async def test_plain_text_label_with_json_is_read(client: httpx.AsyncClient, user: TestUser) -> None:
+async def test_plain_text_label_with_json_is_read(
+    client: httpx.AsyncClient, user: TestUser
+) -> None:
     body = f'{{"username":"{user.username}","password":"{user.password}"}}'
-    answer = await client.post(TOKEN, content=body, headers={"Content-Type": "text/plain;charset=UTF-8"})
+    answer = await client.post(
+        TOKEN, content=body, headers={"Content-Type": "text/plain;charset=UTF-8"}
+    )
     assert answer.status_code == 200
 
 
@@ -77,7 +80,9 @@ async def test_oversized_chunked_body(client: httpx.AsyncClient) -> None:
         for _ in range(40):
             yield b"a" * 65536
 
-    answer = await client.post(TOKEN, content=chunks(), headers={"Content-Type": "application/json"})
+    answer = await client.post(
+        TOKEN, content=chunks(), headers={"Content-Type": "application/json"}
+    )
     _assert_problem(answer, 413, "payload_too_large")
 
 

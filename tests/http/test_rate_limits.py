@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 from fastapi import FastAPI
-
 from tests.support.users import bearer, create_test_user, login
+
 from tidings.app import create_app
 from tidings.db import migrate
 from tidings.settings import RateLimitSettings, Settings
@@ -13,7 +13,9 @@ from tidings.settings import RateLimitSettings, Settings
 
 async def _app(settings: Settings, per_minute: int, anonymous: int) -> FastAPI:
     limited = settings.model_copy(
-        update={"rate_limit": RateLimitSettings(per_minute=per_minute, anonymous_per_minute=anonymous)}
+        update={
+            "rate_limit": RateLimitSettings(per_minute=per_minute, anonymous_per_minute=anonymous)
+        }
     )
     app = create_app(limited)
     await migrate.upgrade(app.state.ctx.engine)
@@ -45,7 +47,9 @@ async def test_account_limit(settings: Settings) -> None:
         assert int(answer.headers["retry-after"]) >= 1
         # Another account keeps its own allowance.
         other_token = await login(client, other)
-        assert (await client.get("/sandbox/api/v4/account", headers=bearer(other_token))).status_code == 200
+        assert (
+            await client.get("/sandbox/api/v4/account", headers=bearer(other_token))
+        ).status_code == 200
     await app.state.ctx.engine.dispose()
 
 

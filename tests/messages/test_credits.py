@@ -9,9 +9,9 @@ from decimal import Decimal
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
-
 from tests.support.messages import wait_for
 from tests.support.users import TestUser, bearer, login
+
 from tidings.channels.configs import ProviderConfigRepository
 from tidings.credits.models import CreditEntry
 from tidings.credits.repository import CreditRepository
@@ -30,7 +30,9 @@ async def _production_sms(app: FastAPI, user: TestUser, credits: Decimal) -> Non
 
 
 async def _balance(client: httpx.AsyncClient, token: str, base: str = "") -> float:
-    return float((await client.get(f"{base}/api/v4/account", headers=bearer(token))).json()["credits"])
+    return float(
+        (await client.get(f"{base}/api/v4/account", headers=bearer(token))).json()["credits"]
+    )
 
 
 async def test_insufficient_credits_store_nothing(
@@ -64,15 +66,22 @@ async def test_debit_per_segment_and_refund_on_failure(
     assert failed.json()["status"] == "failed"
     assert await _balance(client, token) == 8.0
     async with app.state.ctx.sessions() as session:
-        reasons = [row.reason for row in await session.scalars(select(CreditEntry).order_by(CreditEntry.id))]
+        reasons = [
+            row.reason
+            for row in await session.scalars(select(CreditEntry).order_by(CreditEntry.id))
+        ]
     assert reasons == ["top-up", "send", "send", "refund"]
     await wait_for(client, token, sent.json()["id"], {"delivered"}, base="")
 
 
-async def test_sandbox_never_spends(app: FastAPI, client: httpx.AsyncClient, user: TestUser) -> None:
+async def test_sandbox_never_spends(
+    app: FastAPI, client: httpx.AsyncClient, user: TestUser
+) -> None:
     token = await login(client, user)
     answer = await client.post(
-        "/sandbox/api/v4/sms/send", json={"to": "+393331234567", "body": "Hi"}, headers=bearer(token)
+        "/sandbox/api/v4/sms/send",
+        json={"to": "+393331234567", "body": "Hi"},
+        headers=bearer(token),
     )
     assert answer.status_code == 200 and answer.json()["credits"] == 0.0
     assert await _balance(client, token, "/sandbox") == 0.0

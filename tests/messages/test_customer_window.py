@@ -8,8 +8,8 @@ from datetime import timedelta
 import httpx
 import pytest
 from fastapi import FastAPI
-
 from tests.support.users import bearer, create_test_user, login
+
 from tidings.app import create_app
 from tidings.core.clock import FrozenClock
 from tidings.db import migrate
@@ -42,7 +42,9 @@ async def test_inbound_opens_the_window_for_24_hours(frozen: tuple[FastAPI, Froz
         )
         assert wrote_in.status_code == 201
         clock.advance(timedelta(hours=23, minutes=59))
-        assert (await client.post(CHAT, json={"body": "Hi"}, headers=bearer(token))).status_code == 200
+        assert (
+            await client.post(CHAT, json={"body": "Hi"}, headers=bearer(token))
+        ).status_code == 200
         clock.advance(timedelta(minutes=2))
         late = await client.post(CHAT, json={"body": "Hi"}, headers=bearer(token))
         assert late.status_code == 422

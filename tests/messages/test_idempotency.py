@@ -8,8 +8,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
-
 from tests.support.users import TestUser, bearer, login
+
 from tidings.messages.models import Message
 
 SMS = "/sandbox/api/v4/sms/send"
@@ -25,7 +25,9 @@ async def _count(app: FastAPI) -> int:
         return int(await session.scalar(select(func.count()).select_from(Message)) or 0)
 
 
-async def test_same_key_same_body_replays(app: FastAPI, client: httpx.AsyncClient, token: str) -> None:
+async def test_same_key_same_body_replays(
+    app: FastAPI, client: httpx.AsyncClient, token: str
+) -> None:
     headers = {**bearer(token), "Idempotency-Key": "key-1"}
     first = await client.post(SMS, json={"to": "+393331234567", "body": "Hi"}, headers=headers)
     # Same JSON, other spacing and key order: the same request.
@@ -39,7 +41,9 @@ async def test_same_key_same_body_replays(app: FastAPI, client: httpx.AsyncClien
     assert await _count(app) == 1
 
 
-async def test_same_key_other_body_conflicts(app: FastAPI, client: httpx.AsyncClient, token: str) -> None:
+async def test_same_key_other_body_conflicts(
+    app: FastAPI, client: httpx.AsyncClient, token: str
+) -> None:
     headers = {**bearer(token), "Idempotency-Key": "key-2"}
     await client.post(SMS, json={"to": "+393331234567", "body": "Hi"}, headers=headers)
     other = await client.post(SMS, json={"to": "+393331234567", "body": "Bye"}, headers=headers)
@@ -73,7 +77,10 @@ async def test_concurrent_requests_with_one_key_create_one_message(
 ) -> None:
     headers = {**bearer(token), "Idempotency-Key": "key-5"}
     answers = await asyncio.gather(
-        *(client.post(SMS, json={"to": "+393331234567", "body": "Once"}, headers=headers) for _ in range(8))
+        *(
+            client.post(SMS, json={"to": "+393331234567", "body": "Once"}, headers=headers)
+            for _ in range(8)
+        )
     )
     assert {answer.status_code for answer in answers} <= {200, 409}
     ids = {answer.json()["id"] for answer in answers if answer.status_code == 200}

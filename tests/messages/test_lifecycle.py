@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-
 from tests.support.messages import wait_for
 from tests.support.users import TestUser, bearer, login
 
@@ -33,22 +32,30 @@ async def test_respond_async(client: httpx.AsyncClient, token: str) -> None:
 async def test_schedule_then_cancel(client: httpx.AsyncClient, token: str) -> None:
     later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     answer = await client.post(
-        SMS, json={"to": "+393331234567", "body": "Later", "scheduledAt": later}, headers=bearer(token)
+        SMS,
+        json={"to": "+393331234567", "body": "Later", "scheduledAt": later},
+        headers=bearer(token),
     )
     assert answer.status_code == 202
     body = answer.json()
     assert body["status"] == "scheduled" and body["scheduledAt"]
-    canceled = await client.post(f"/sandbox/api/v4/messages/{body['id']}/cancel", headers=bearer(token))
+    canceled = await client.post(
+        f"/sandbox/api/v4/messages/{body['id']}/cancel", headers=bearer(token)
+    )
     assert canceled.status_code == 200
     assert canceled.json()["status"] == "canceled"
-    again = await client.post(f"/sandbox/api/v4/messages/{body['id']}/cancel", headers=bearer(token))
+    again = await client.post(
+        f"/sandbox/api/v4/messages/{body['id']}/cancel", headers=bearer(token)
+    )
     assert again.status_code == 409
 
 
 async def test_scheduled_message_is_sent_when_due(client: httpx.AsyncClient, token: str) -> None:
     soon = (datetime.now(UTC) + timedelta(milliseconds=300)).isoformat()
     answer = await client.post(
-        SMS, json={"to": "+393331234567", "body": "Soon", "scheduledAt": soon}, headers=bearer(token)
+        SMS,
+        json={"to": "+393331234567", "body": "Soon", "scheduledAt": soon},
+        headers=bearer(token),
     )
     final = await wait_for(client, token, answer.json()["id"], {"delivered"})
     assert [e["status"] for e in final["events"] if e["applied"]] == [
@@ -60,7 +67,9 @@ async def test_scheduled_message_is_sent_when_due(client: httpx.AsyncClient, tok
 
 
 async def test_cancel_after_sending_conflicts(client: httpx.AsyncClient, token: str) -> None:
-    answer = await client.post(SMS, json={"to": "+393331234567", "body": "Hi"}, headers=bearer(token))
+    answer = await client.post(
+        SMS, json={"to": "+393331234567", "body": "Hi"}, headers=bearer(token)
+    )
     canceled = await client.post(
         f"/sandbox/api/v4/messages/{answer.json()['id']}/cancel", headers=bearer(token)
     )
@@ -75,7 +84,9 @@ async def test_list_filters_and_pages(client: httpx.AsyncClient, token: str) -> 
         )
         ids.append(answer.json()["id"])
     await client.post(
-        "/sandbox/api/v4/whatsapp/chats/+393331234568/message", json={"body": "w"}, headers=bearer(token)
+        "/sandbox/api/v4/whatsapp/chats/+393331234568/message",
+        json={"body": "w"},
+        headers=bearer(token),
     )
     seen: list[str] = []
     cursor = None
@@ -83,7 +94,9 @@ async def test_list_filters_and_pages(client: httpx.AsyncClient, token: str) -> 
         params: dict[str, str | int] = {"channel": "sms", "limit": 2}
         if cursor:
             params["after"] = cursor
-        page = (await client.get("/sandbox/api/v4/messages", params=params, headers=bearer(token))).json()
+        page = (
+            await client.get("/sandbox/api/v4/messages", params=params, headers=bearer(token))
+        ).json()
         seen += [item["id"] for item in page["data"]]
         cursor = page["nextCursor"]
         if cursor is None:
@@ -104,16 +117,22 @@ async def test_list_filters_and_pages(client: httpx.AsyncClient, token: str) -> 
 async def test_other_environment_and_account_see_nothing(
     client: httpx.AsyncClient, user: TestUser, token: str
 ) -> None:
-    answer = await client.post(SMS, json={"to": "+393331234567", "body": "Hi"}, headers=bearer(token))
+    answer = await client.post(
+        SMS, json={"to": "+393331234567", "body": "Hi"}, headers=bearer(token)
+    )
     message_id = answer.json()["id"]
     production = await login(client, user, base="")
-    assert (await client.get(f"/api/v4/messages/{message_id}", headers=bearer(production))).status_code == 404
+    assert (
+        await client.get(f"/api/v4/messages/{message_id}", headers=bearer(production))
+    ).status_code == 404
     listed = await client.get("/api/v4/messages", headers=bearer(production))
     assert listed.json()["data"] == []
 
 
 async def test_sms_report(client: httpx.AsyncClient, token: str) -> None:
-    answer = await client.post(SMS, json={"to": "+393331234567", "body": "Hi"}, headers=bearer(token))
+    answer = await client.post(
+        SMS, json={"to": "+393331234567", "body": "Hi"}, headers=bearer(token)
+    )
     message_id = answer.json()["id"]
     await wait_for(client, token, message_id, {"delivered"})
     report = await client.get(f"/sandbox/api/v4/sms/reports/{message_id}", headers=bearer(token))
@@ -128,15 +147,23 @@ async def test_sms_report(client: httpx.AsyncClient, token: str) -> None:
 async def test_stop_and_start(client: httpx.AsyncClient, token: str) -> None:
     inbound = "/sandbox/api/v4/sandbox/inbound"
     stop = await client.post(
-        inbound, json={"channel": "sms", "from": "+393339999999", "body": " stop "}, headers=bearer(token)
+        inbound,
+        json={"channel": "sms", "from": "+393339999999", "body": " stop "},
+        headers=bearer(token),
     )
     assert stop.status_code == 201 and stop.json()["status"] == "received"
-    refused = await client.post(SMS, json={"to": "+393339999999", "body": "Hi"}, headers=bearer(token))
+    refused = await client.post(
+        SMS, json={"to": "+393339999999", "body": "Hi"}, headers=bearer(token)
+    )
     assert refused.status_code == 422 and refused.json()["code"] == "recipient_opted_out"
     await client.post(
-        inbound, json={"channel": "sms", "from": "+393339999999", "body": "START"}, headers=bearer(token)
+        inbound,
+        json={"channel": "sms", "from": "+393339999999", "body": "START"},
+        headers=bearer(token),
     )
-    allowed = await client.post(SMS, json={"to": "+393339999999", "body": "Hi"}, headers=bearer(token))
+    allowed = await client.post(
+        SMS, json={"to": "+393339999999", "body": "Hi"}, headers=bearer(token)
+    )
     assert allowed.status_code == 200
 
 

@@ -6,7 +6,6 @@ import asyncio
 
 import httpx
 import pytest
-
 from tests.support.messages import statuses_of, wait_for
 from tests.support.users import TestUser, bearer, login
 
@@ -25,7 +24,9 @@ async def token(client: httpx.AsyncClient, user: TestUser) -> str:
 async def test_any_other_number_is_delivered_and_read_on_whatsapp(
     client: httpx.AsyncClient, token: str
 ) -> None:
-    answer = await client.post(whatsapp("+393331234567"), json={"body": "Hello!"}, headers=bearer(token))
+    answer = await client.post(
+        whatsapp("+393331234567"), json={"body": "Hello!"}, headers=bearer(token)
+    )
     assert answer.status_code == 200, answer.text
     sent = answer.json()
     assert sent["status"] == "sent" and sent["channel"] == "whatsapp"
@@ -35,7 +36,9 @@ async def test_any_other_number_is_delivered_and_read_on_whatsapp(
 
 
 async def test_any_other_number_is_delivered_on_sms(client: httpx.AsyncClient, token: str) -> None:
-    answer = await client.post(SMS, json={"to": "+393331234567", "body": "Hi"}, headers=bearer(token))
+    answer = await client.post(
+        SMS, json={"to": "+393331234567", "body": "Hi"}, headers=bearer(token)
+    )
     final = await wait_for(client, token, answer.json()["id"], {"delivered"})
     await asyncio.sleep(0.2)
     again = await wait_for(client, token, final["id"], {"delivered"})
@@ -45,9 +48,13 @@ async def test_any_other_number_is_delivered_on_sms(client: httpx.AsyncClient, t
 @pytest.mark.parametrize("channel", ["sms", "whatsapp"])
 async def test_refused(client: httpx.AsyncClient, token: str, channel: str) -> None:
     if channel == "sms":
-        answer = await client.post(SMS, json={"to": "+15550000001", "body": "x"}, headers=bearer(token))
+        answer = await client.post(
+            SMS, json={"to": "+15550000001", "body": "x"}, headers=bearer(token)
+        )
     else:
-        answer = await client.post(whatsapp("+15550000001"), json={"body": "x"}, headers=bearer(token))
+        answer = await client.post(
+            whatsapp("+15550000001"), json={"body": "x"}, headers=bearer(token)
+        )
     body = answer.json()
     assert answer.status_code == 200
     assert body["status"] == "failed"
@@ -90,9 +97,13 @@ async def test_unavailable_twice_then_accepted(client: httpx.AsyncClient, token:
 @pytest.mark.parametrize("channel", ["sms", "whatsapp"])
 async def test_opted_out(client: httpx.AsyncClient, token: str, channel: str) -> None:
     if channel == "sms":
-        answer = await client.post(SMS, json={"to": "+15550000005", "body": "x"}, headers=bearer(token))
+        answer = await client.post(
+            SMS, json={"to": "+15550000005", "body": "x"}, headers=bearer(token)
+        )
     else:
-        answer = await client.post(whatsapp("+15550000005"), json={"body": "x"}, headers=bearer(token))
+        answer = await client.post(
+            whatsapp("+15550000005"), json={"body": "x"}, headers=bearer(token)
+        )
     assert answer.status_code == 422
     assert answer.json()["code"] == "recipient_opted_out"
 

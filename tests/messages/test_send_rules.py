@@ -10,8 +10,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
-
 from tests.support.users import TestUser, bearer, login
+
 from tidings.sandbox.models import SandboxEmail
 
 SMS = "/sandbox/api/v4/sms/send"
@@ -24,7 +24,9 @@ async def token(client: httpx.AsyncClient, user: TestUser) -> str:
 
 
 async def _sms(client: httpx.AsyncClient, token: str, **payload: object) -> httpx.Response:
-    return await client.post(SMS, json={"to": "+393331234567", "body": "Hi", **payload}, headers=bearer(token))
+    return await client.post(
+        SMS, json={"to": "+393331234567", "body": "Hi", **payload}, headers=bearer(token)
+    )
 
 
 @pytest.mark.parametrize("number", ["+1", "12345", "+999123456789", "not a number", "+39 333 12"])
@@ -43,7 +45,12 @@ async def test_number_without_plus_is_stored_as_e164(client: httpx.AsyncClient, 
 
 @pytest.mark.parametrize(
     ("body", "segments", "encoding"),
-    [("a" * 160, 1, "GSM-7"), ("a" * 161, 2, "GSM-7"), ("€" * 80, 1, "GSM-7"), ("ж" * 71, 2, "UCS-2")],
+    [
+        ("a" * 160, 1, "GSM-7"),
+        ("a" * 161, 2, "GSM-7"),
+        ("€" * 80, 1, "GSM-7"),
+        ("ж" * 71, 2, "UCS-2"),
+    ],
 )
 async def test_segments_and_encoding(
     client: httpx.AsyncClient, token: str, body: str, segments: int, encoding: str
@@ -135,7 +142,9 @@ async def test_email_is_kept_as_mime(app: FastAPI, client: httpx.AsyncClient, to
             "replyTo": "support@example.com",
             "headers": {"X-Campaign": "nov"},
             "tags": ["welcome"],
-            "attachments": [{"filename": "a.pdf", "contentType": "application/pdf", "content": pdf}],
+            "attachments": [
+                {"filename": "a.pdf", "contentType": "application/pdf", "content": pdf}
+            ],
         },
         headers=bearer(token),
     )
@@ -171,13 +180,21 @@ async def test_email_is_kept_as_mime(app: FastAPI, client: httpx.AsyncClient, to
 async def test_email_refusals(
     client: httpx.AsyncClient, token: str, payload: dict[str, object], code: str
 ) -> None:
-    body = {"to": "ada@example.com", "from": "news@example.com", "subject": "S", "text": "T", **payload}
+    body = {
+        "to": "ada@example.com",
+        "from": "news@example.com",
+        "subject": "S",
+        "text": "T",
+        **payload,
+    }
     answer = await client.post(EMAIL, json=body, headers=bearer(token))
     assert answer.status_code == 422, answer.text
     assert answer.json()["code"] == code
 
 
-async def test_production_without_provider_is_503(client: httpx.AsyncClient, user: TestUser) -> None:
+async def test_production_without_provider_is_503(
+    client: httpx.AsyncClient, user: TestUser
+) -> None:
     token = await login(client, user, base="")
     answer = await client.post(
         "/api/v4/sms/send", json={"to": "+393331234567", "body": "x"}, headers=bearer(token)

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from fastapi import FastAPI
-
 from tests.support.messages import statuses_of, wait_for
 from tests.support.users import TestUser, bearer, login
+
 from tidings.channels.base import StatusReport
 from tidings.messages.status import FINAL, TERMINAL, Status, applies
 
@@ -42,7 +42,9 @@ def test_named_transitions() -> None:
 async def _sent_message(client: httpx.AsyncClient, token: str) -> dict[str, object]:
     # +15550000003 is delivered and never read, so our own reports are the only others.
     answer = await client.post(
-        "/sandbox/api/v4/whatsapp/chats/+15550000003/message", json={"body": "x"}, headers=bearer(token)
+        "/sandbox/api/v4/whatsapp/chats/+15550000003/message",
+        json={"body": "x"},
+        headers=bearer(token),
     )
     return await wait_for(client, token, answer.json()["id"], {"delivered"})
 
@@ -73,12 +75,17 @@ async def test_late_and_duplicate_receipts(
 
 async def test_unknown_provider_ids_come_back(app: FastAPI) -> None:
     unknown = StatusReport(
-        provider="sandbox", provider_message_id="nope", status=Status.DELIVERED, at=datetime.now(UTC)
+        provider="sandbox",
+        provider_message_id="nope",
+        status=Status.DELIVERED,
+        at=datetime.now(UTC),
     )
     assert await app.state.ctx.runtime.inbound.report([unknown]) == [unknown]
 
 
-async def test_read_skipping_delivered(app: FastAPI, client: httpx.AsyncClient, user: TestUser) -> None:
+async def test_read_skipping_delivered(
+    app: FastAPI, client: httpx.AsyncClient, user: TestUser
+) -> None:
     token = await login(client, user)
     answer = await client.post(
         "/sandbox/api/v4/sms/send", json={"to": "+15550000003", "body": "x"}, headers=bearer(token)

@@ -19,6 +19,8 @@ async def test_metrics_count_requests_by_route(client: httpx.AsyncClient) -> Non
     await client.get("/sandbox/api/v4/account")
     await client.get("/api/v4/nope")
     text = (await client.get("/metrics")).text
-    assert 'tidings_http_requests_total{method="GET",route="/api/v4/account",status="401"} 1.0' in text
+    assert (
+        'tidings_http_requests_total{method="GET",route="/api/v4/account",status="401"} 1.0' in text
+    )
     assert 'route="unmatched",status="404"' in text
     assert "tidings_http_request_duration_seconds_bucket" in text

@@ -14,7 +14,9 @@ from types import TracebackType
 import asyncpg
 import pytest
 
-POSTGRES_DSN = os.environ.get("TIDINGS_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_DSN = os.environ.get(
+    "TIDINGS_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
+)
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 _available: bool | None = None
 
@@ -26,7 +28,7 @@ def postgres_available() -> bool:
         async def probe() -> bool:
             try:
                 connection = await asyncpg.connect(POSTGRES_DSN, timeout=3)
-            except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+            except (TimeoutError, OSError, asyncpg.PostgresError):
                 return False
             await connection.close()
             return True
@@ -47,7 +49,9 @@ def require_or_skip(available: bool, what: str) -> None:
     if available:
         return
     hint = {
-        "PostgreSQL": f"start PostgreSQL and point TIDINGS_TEST_POSTGRES_DSN at it (now {POSTGRES_DSN})",
+        "PostgreSQL": (
+            f"start PostgreSQL and point TIDINGS_TEST_POSTGRES_DSN at it (now {POSTGRES_DSN})"
+        ),
         "Chromium": "install Chromium (Debian: apt-get install -y chromium) at /usr/bin/chromium",
     }[what]
     if IN_CI:

@@ -18,7 +18,9 @@ from tidings.core.environments import Environment
 from tidings.core.errors import Unauthorized
 from tidings.http.environment import environment_of
 
-_bearer = HTTPBearer(auto_error=False, bearerFormat="JWT", description="A token from /api/v4/auth/token.")
+_bearer = HTTPBearer(
+    auto_error=False, bearerFormat="JWT", description="A token from /api/v4/auth/token."
+)
 
 
 def get_context(request: Request) -> AppContext:
@@ -70,7 +72,9 @@ async def get_principal(
     session: Annotated[AsyncSession, Depends(get_session)],
 ) -> Principal:
     if credentials is None or not credentials.credentials:
-        raise Unauthorized("Send 'Authorization: Bearer <token>'; get a token at /api/v4/auth/token.")
+        raise Unauthorized(
+            "Send 'Authorization: Bearer <token>'; get a token at /api/v4/auth/token."
+        )
     claims = _claims_of(request, ctx, credentials.credentials)
     environment = get_environment(request)
     if claims.environment != environment:

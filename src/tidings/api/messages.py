@@ -26,7 +26,9 @@ async def load_message(
     repo = MessageRepository(session)
     message = await repo.get(principal.account_id, principal.environment, message_id)
     if message is None or (channel is not None and message.channel != channel):
-        raise NotFound(f"There is no {channel or ''} message {message_id!r} here.".replace("  ", " "))
+        raise NotFound(
+            f"There is no {channel or ''} message {message_id!r} here.".replace("  ", " ")
+        )
     return message_out(message, await repo.events(message.id))
 
 
@@ -69,7 +71,7 @@ async def list_messages(
         since=since,
         until=until,
     )
-    rows = await MessageRepository(session).list(
+    rows = await MessageRepository(session).page(
         principal.account_id, principal.environment, filters, limit=page.limit, after=page.after
     )
     shown, cursor = next_cursor(rows, page.limit)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -15,7 +16,7 @@ from tidings.channels.sms.rules import sms_draft
 from tidings.http.openapi_responses import AUTHENTICATED, problem_responses
 from tidings.http.schemas import ApiModel
 from tidings.messages.drafts import Draft
-from tidings.messages.schemas import MessageEventOut, MessageError, MessageOut
+from tidings.messages.schemas import MessageError, MessageEventOut, MessageOut
 from tidings.messages.service import SendFlow
 from tidings.messages.status import Status
 
@@ -38,7 +39,7 @@ class SmsSendRequest(ApiModel):
     )
 
 
-SEND_RESPONSES = {
+SEND_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "Stored and submitted: the status shows the verdict."},
     202: {"model": MessageOut, "description": "Stored; delivery goes on in the background."},
     **problem_responses(*AUTHENTICATED, 409, 402, 503),

@@ -49,7 +49,5 @@ async def login(
     )
 
 
-async def revoke(
-    tokens: TokenRepository, clock: Clock, *, jti: str, expires_at: datetime
-) -> None:
+async def revoke(tokens: TokenRepository, clock: Clock, *, jti: str, expires_at: datetime) -> None:
     await tokens.revoke(jti, expires_at=expires_at, now=clock.now())

@@ -20,7 +20,7 @@ from tidings.core.errors import Unauthorized
 from tidings.core.ids import new_id
 
 ALGORITHMS = ["HS256"]
-TOKEN_TYPE = "at+jwt"
+TOKEN_TYPE = "at+jwt"  # noqa: S105 - a JWT "typ", not a secret
 REQUIRED_CLAIMS = ["sub", "acc", "env", "iat", "exp", "jti", "iss", "aud"]
 
 

@@ -59,7 +59,9 @@ class ProviderDirectory:
         ] = {}
         self._retired: list[Provider] = []
 
-    async def find(self, account_id: str, environment: Environment, channel: str) -> Provider | None:
+    async def find(
+        self, account_id: str, environment: Environment, channel: str
+    ) -> Provider | None:
         if environment == Environment.SANDBOX:
             return self._sandbox.get(channel)
         key = (account_id, channel)

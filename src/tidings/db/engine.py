@@ -10,7 +10,12 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from tidings.settings import Settings
 
@@ -37,9 +42,7 @@ def build_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
     else:
         options.update(pool_size=10, max_overflow=10)
         if settings.database_schema:
-            options["connect_args"] = {
-                "server_settings": {"search_path": settings.database_schema}
-            }
+            options["connect_args"] = {"server_settings": {"search_path": settings.database_schema}}
     options.update(overrides)
     engine = create_async_engine(url, **options)
     if url.get_backend_name() == "sqlite":

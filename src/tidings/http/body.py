@@ -29,7 +29,8 @@ _JSON_LENIENT = frozenset({"", "text/plain", "application/x-www-form-urlencoded"
 def _media_type(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"content-type":
-            return value.decode("latin-1").split(";", 1)[0].strip().lower()
+            media: str = value.decode("latin-1")
+            return media.split(";", 1)[0].strip().lower()
     return ""
 
 

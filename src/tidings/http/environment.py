@@ -1,8 +1,9 @@
 """Decides the environment of each request (spec section 2).
 
 ``/sandbox/...`` is always the sandbox: the prefix becomes the ``root_path``, so
-the same routes serve both and links built from the request keep the prefix. Otherwise the Host header decides, by the ``sandbox_hosts``
-setting; everything else is production.
+the same routes serve both and links built from the request keep the prefix.
+Otherwise the Host header decides, by the ``sandbox_hosts`` setting; everything
+else is production.
 """
 
 from __future__ import annotations

@@ -29,7 +29,11 @@ class Problem(BaseModel):
 
 _EXAMPLES: dict[int, tuple[str, str, str]] = {
     400: ("Bad Request", "invalid_json", "The request body is not valid JSON."),
-    401: ("Unauthorized", "invalid_token", "The bearer token is malformed or its signature is wrong."),
+    401: (
+        "Unauthorized",
+        "invalid_token",
+        "The bearer token is malformed or its signature is wrong.",
+    ),
     402: ("Payment Required", "insufficient_credits", "The account has 0.5 credits; 1 is needed."),
     403: ("Forbidden", "https_required", "Use HTTPS."),
     404: ("Not Found", "not_found", "There is no such resource."),

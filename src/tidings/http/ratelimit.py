@@ -29,7 +29,8 @@ UNCOUNTED_PREFIXES = ("/healthz", "/readyz", "/metrics", "/docs/assets/")
 def bearer_token(scope: Scope) -> str | None:
     for name, value in scope["headers"]:
         if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
+            header: str = value.decode("latin-1")
+            scheme, _, token = header.partition(" ")
             if scheme.lower() == "bearer" and token.strip():
                 return token.strip()
             return ""

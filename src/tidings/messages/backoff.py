@@ -5,9 +5,7 @@ from __future__ import annotations
 import random
 
 
-def retry_delay(
-    attempt: int, *, base: float, maximum: float, hint: float | None = None
-) -> float:
+def retry_delay(attempt: int, *, base: float, maximum: float, hint: float | None = None) -> float:
     """Seconds before attempt ``attempt + 1``: up to ``base * 2^(attempt-1)``,
     at least half of it (so retries spread out but never bunch at zero)."""
     ceiling = min(maximum, base * (2 ** max(0, attempt - 1)))

@@ -182,7 +182,7 @@ class Dispatcher:
                 result = await provider.send(outbound)
             except DeliveryError as error:
                 verdict = Verdict(message.id, lease, error=error)
-            except Exception as error:  # noqa: BLE001 - a provider bug must not lose the message
+            except Exception as error:
                 log.exception("provider failed on %s", message.id)
                 verdict = Verdict(
                     message.id,
@@ -313,7 +313,5 @@ class Dispatcher:
         # lease back makes it due at once on the next start (at least once, never lost).
         if unfinished:
             async with self._sessions() as session:
-                await MessageRepository(session).release(
-                    self.owner, unfinished, self._clock.now()
-                )
+                await MessageRepository(session).release(self.owner, unfinished, self._clock.now())
                 await session.commit()

@@ -28,7 +28,9 @@ class MessageRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def get(self, account_id: str, environment: Environment, message_id: str) -> Message | None:
+    async def get(
+        self, account_id: str, environment: Environment, message_id: str
+    ) -> Message | None:
         return await self._session.scalar(
             select(Message).where(
                 Message.id == message_id,
@@ -42,7 +44,9 @@ class MessageRepository:
 
     async def events(self, message_id: str) -> list[MessageEvent]:
         rows = await self._session.scalars(
-            select(MessageEvent).where(MessageEvent.message_id == message_id).order_by(MessageEvent.id)
+            select(MessageEvent)
+            .where(MessageEvent.message_id == message_id)
+            .order_by(MessageEvent.id)
         )
         return list(rows)
 
@@ -60,7 +64,7 @@ class MessageRepository:
             found[message_id].add(kind or status)
         return found
 
-    async def list(
+    async def page(
         self,
         account_id: str,
         environment: Environment,
@@ -128,7 +132,7 @@ class MessageRepository:
         lets several workers claim at once, each skipping rows another has locked.
         """
         claimed: list[Message] = []
-        postgres = self._session.bind.dialect.name == "postgresql"
+        postgres = self._session.get_bind().dialect.name == "postgresql"
         for channel, limit in limits.items():
             if limit <= 0:
                 continue
@@ -212,4 +216,3 @@ class MessageRepository:
             .limit(limit)
         )
         return list(rows)
-

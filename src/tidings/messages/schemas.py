@@ -64,9 +64,9 @@ def message_out(message: Message, events: list[MessageEvent] | None = None) -> M
     )
     return MessageOut(
         id=message.id,
-        channel=message.channel,  # type: ignore[arg-type]
-        direction=message.direction,  # type: ignore[arg-type]
-        environment=message.environment,  # type: ignore[arg-type]
+        channel=message.channel,
+        direction=message.direction,
+        environment=message.environment,
         to=message.to_address,
         from_=message.from_address,
         status=Status(message.status),

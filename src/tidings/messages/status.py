@@ -1,7 +1,7 @@
 """The message status machine: the only code that decides a status change.
 
     scheduled ─► queued ─► sent ─► delivered ─► read
-        │          │  │       │         
+        │          │  │       │
         │          │  └─► failed        (the provider never accepted it)
         │          │          └─► undelivered (accepted, then not delivered)
         └──────────┴─► canceled

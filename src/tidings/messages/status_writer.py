@@ -20,7 +20,6 @@ from tidings.messages.models import Message, MessageEvent, OutboxEvent
 from tidings.messages.schemas import message_payload
 from tidings.messages.status import FINAL, Status, applies
 
-
 # Credits come back when the provider never took the message.
 REFUNDED = frozenset({Status.FAILED, Status.CANCELED})
 

@@ -11,6 +11,7 @@ the database after a restart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import logging
@@ -38,10 +39,14 @@ class SandboxNetwork:
         self._pending: dict[str, int] = {}
         self.reports_sent = 0
 
-    def deliver_later(self, provider: str, provider_message_id: str, steps: tuple[Step, ...]) -> None:
+    def deliver_later(
+        self, provider: str, provider_message_id: str, steps: tuple[Step, ...]
+    ) -> None:
         now = time.monotonic()
         for index, step in enumerate(steps, start=1):
-            self._push(now + self._delay * index, self._report(provider, provider_message_id, step), 0)
+            self._push(
+                now + self._delay * index, self._report(provider, provider_message_id, step), 0
+            )
 
     def _report(self, provider: str, provider_message_id: str, step: Step) -> StatusReport:
         return StatusReport(
@@ -88,10 +93,8 @@ class SandboxNetwork:
                 continue
             self._changed.clear()
             timeout = self._heap[0][0] - now if self._heap else None
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout)
-            except TimeoutError:
-                pass
 
     async def _send(self, due: list[tuple[StatusReport, int]]) -> None:
         # Reports are stamped with the time they are sent, as a receipt would be.

@@ -51,7 +51,9 @@ _READ = Step(Status.READ)
 def phone_scenario(channel: str, number: str) -> Scenario:
     normal = (_DELIVERED, _READ) if channel == "whatsapp" else (_DELIVERED,)
     if number == REFUSED:
-        return Scenario(refusal=("provider_rejected", "The simulated provider refused the message."))
+        return Scenario(
+            refusal=("provider_rejected", "The simulated provider refused the message.")
+        )
     if number == UNDELIVERED:
         return Scenario(
             steps=(Step(Status.UNDELIVERED, "undeliverable", "The handset could not be reached."),)
@@ -79,7 +81,9 @@ def email_scenario(address: str) -> Scenario:
             )
         )
     if address == SOFT_BOUNCE:
-        return Scenario(unavailable_attempts=1, unavailable_code="mailbox_full", steps=(_DELIVERED,))
+        return Scenario(
+            unavailable_attempts=1, unavailable_code="mailbox_full", steps=(_DELIVERED,)
+        )
     if address == COMPLAINT:
         return Scenario(steps=(_DELIVERED, Step(Status.DELIVERED, event="complained")))
     if address == ENGAGED:
