@@ -17,6 +17,7 @@ from tidings.channels.base import Provider
 from tidings.channels.configs import config_lookup
 from tidings.channels.registry import CHANNELS, ProviderDirectory, ProviderRegistry
 from tidings.core.clock import Clock
+from tidings.db.group_commit import GroupCommitter
 from tidings.db.notify import WorkNotifier
 from tidings.messages.dispatcher import Dispatcher
 from tidings.messages.inbound import InboundProcessor
@@ -54,6 +55,7 @@ class DeliveryRuntime:
     ) -> None:
         self.settings = settings
         self.waiters = VerdictWaiters()
+        self.writer = GroupCommitter(sessions)
         self.notifier = notifier
         self.inbound = InboundProcessor(sessions, clock)
         self.network = SandboxNetwork(
@@ -109,5 +111,6 @@ class DeliveryRuntime:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             self._tasks = []
+        await self.writer.close()
         await self.notifier.close()
         await self.providers.close()

@@ -10,8 +10,8 @@ import httpx
 import jwt
 import pytest
 from fastapi import FastAPI
-from tests.support.users import TestUser, bearer, login
 
+from tests.support.users import TestUser, bearer, login
 from tidings.auth.tokens import TokenCodec
 from tidings.core.clock import FrozenClock
 from tidings.core.environments import Environment

@@ -6,8 +6,8 @@ import httpx
 import jwt
 import pytest
 from fastapi import FastAPI
-from tests.support.users import TestUser
 
+from tests.support.users import TestUser
 from tidings.app import create_app
 from tidings.db import migrate
 from tidings.settings import Settings

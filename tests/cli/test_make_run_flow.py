@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import httpx
+
 from tests.support.processes import TIDINGS, cli_env, free_port, stop, wait_ready
 
 

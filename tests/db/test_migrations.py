@@ -6,8 +6,8 @@ from pathlib import Path
 
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
-from tests.conftest import make_settings
 
+from tests.conftest import make_settings
 from tidings.db import migrate
 from tidings.db.engine import build_engine
 from tidings.db.models import Base

@@ -34,9 +34,9 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+
 from tests.conftest import make_settings
 from tests.support.users import bearer, create_test_user, login
-
 from tidings.app import create_app
 from tidings.core.environments import Environment
 from tidings.db import migrate

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from tests.support.users import TestUser, bearer, create_test_user, login
 
+from tests.support.users import TestUser, bearer, create_test_user, login
 from tidings.app import create_app
 from tidings.db import migrate
 from tidings.settings import Settings

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 from fastapi import FastAPI
+
 from tests.support.users import TestUser
 
 TOKEN = "/sandbox/api/v4/auth/token"

@@ -9,9 +9,9 @@ from decimal import Decimal
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
+
 from tests.support.messages import wait_for
 from tests.support.users import TestUser, bearer, login
-
 from tidings.channels.configs import ProviderConfigRepository
 from tidings.credits.models import CreditEntry
 from tidings.credits.repository import CreditRepository

@@ -8,8 +8,8 @@ from datetime import timedelta
 import httpx
 import pytest
 from fastapi import FastAPI
-from tests.support.users import bearer, create_test_user, login
 
+from tests.support.users import bearer, create_test_user, login
 from tidings.app import create_app
 from tidings.core.clock import FrozenClock
 from tidings.db import migrate

@@ -8,8 +8,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
-from tests.support.users import TestUser, bearer, login
 
+from tests.support.users import TestUser, bearer, login
 from tidings.messages.models import Message
 
 SMS = "/sandbox/api/v4/sms/send"

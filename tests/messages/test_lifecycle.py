@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+
 from tests.support.messages import wait_for
 from tests.support.users import TestUser, bearer, login
 

@@ -6,6 +6,7 @@ import asyncio
 
 import httpx
 import pytest
+
 from tests.support.messages import statuses_of, wait_for
 from tests.support.users import TestUser, bearer, login
 

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
-from tests.support.users import TestUser, bearer, login
 
+from tests.support.users import TestUser, bearer, login
 from tidings.sandbox.models import SandboxEmail
 
 SMS = "/sandbox/api/v4/sms/send"

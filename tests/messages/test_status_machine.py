@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from fastapi import FastAPI
+
 from tests.support.messages import statuses_of, wait_for
 from tests.support.users import TestUser, bearer, login
-
 from tidings.channels.base import StatusReport
 from tidings.messages.status import FINAL, TERMINAL, Status, applies
 

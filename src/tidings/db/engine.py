@@ -39,6 +39,8 @@ def build_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
         if url.database and url.database != ":memory:":
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         options["connect_args"] = {"timeout": 30}
+        # Readers run beside the one writer (WAL); let enough of them wait their turn.
+        options.update(pool_size=10, max_overflow=30, pool_timeout=60)
     else:
         options.update(pool_size=10, max_overflow=10)
         if settings.database_schema:

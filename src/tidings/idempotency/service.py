@@ -72,14 +72,27 @@ class IdempotencyRepository:
         self._session = session
 
     async def find(self, scope: KeyScope, now: datetime) -> IdempotencyKey | None:
+        """The key's row while it is kept (24 hours)."""
         row = await self._session.get(
             IdempotencyKey, (scope.account_id, scope.environment, scope.endpoint, scope.key)
         )
         if row is not None and row.created_at < now - RETENTION:
-            await self._session.delete(row)
-            await self._session.flush()
             return None
         return row
+
+    async def taken(self, scope: KeyScope, now: datetime) -> StoredAnswer | None:
+        """The earlier answer when the key is in use; an expired row is cleared so
+        the key can be used again (call :meth:`add` next, in the same transaction)."""
+        row = await self._session.get(
+            IdempotencyKey, (scope.account_id, scope.environment, scope.endpoint, scope.key)
+        )
+        if row is None:
+            return None
+        if row.created_at >= now - RETENTION:
+            return stored_answer(row, scope)
+        await self._session.delete(row)
+        await self._session.flush()
+        return None
 
     def add(self, scope: KeyScope, resource_id: str, now: datetime) -> None:
         self._session.add(

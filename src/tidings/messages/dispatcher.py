@@ -254,13 +254,17 @@ class Dispatcher:
             if verdict.error is None:
                 message.provider = verdict.provider
                 message.provider_message_id = verdict.provider_message_id
-                await status_writer.change(session, message, Status.SENT, at)
+                await status_writer.change(
+                    session, message, Status.SENT, at, detail={"worker": self.owner, "late": True}
+                )
             return False
         if verdict.error is None:
             message.provider = verdict.provider
             message.provider_message_id = verdict.provider_message_id
             message.lease_owner = None
-            await status_writer.change(session, message, Status.SENT, at)
+            await status_writer.change(
+                session, message, Status.SENT, at, detail={"worker": self.owner}
+            )
             return True
         error = verdict.error
         retryable = isinstance(error, RetryableDeliveryError)

@@ -103,21 +103,35 @@ class SendFlow:
         ctx, principal = self._ctx, self._principal
         scope = await scope_of(self._request, principal.account_id, principal.environment.value)
         now = ctx.clock.now()
+        # The checks only read, so they run beside other requests; the writes then go
+        # through the group committer with everyone else's.
         async with ctx.sessions() as session:
             previous = await previous_answer(session, scope, now)
             if previous is not None:
                 return await self._replay(previous)
             draft = await prepare(session)
+
+        async def write(session: AsyncSession) -> Message | StoredAnswer:
+            keys = IdempotencyRepository(session)
+            if scope is not None:
+                earlier = await keys.taken(scope, now)
+                if earlier is not None:
+                    return earlier
             message = await store_draft(session, principal, draft, now)
             if scope is not None:
-                IdempotencyRepository(session).add(scope, message.id, now)
-            try:
-                await session.commit()
-            except IntegrityError:
-                if scope is None:
-                    raise
-                await session.rollback()
-                return await self._replay(await reread_after_conflict(ctx.sessions, scope, now))
+                keys.add(scope, message.id, now)
+            return message
+
+        try:
+            outcome = await ctx.runtime.writer.submit(write)
+        except IntegrityError:
+            if scope is None:
+                raise
+            # Another process took the key between our check and our write.
+            return await self._replay(await reread_after_conflict(ctx.sessions, scope, now))
+        if isinstance(outcome, StoredAnswer):
+            return await self._replay(outcome)
+        message = outcome
         waiting = (
             not wants_async(self._request)
             and message.status == Status.QUEUED
@@ -163,9 +177,10 @@ class SendFlow:
         return (200 if waited else 202), body
 
     async def _remember(self, scope: KeyScope, status: int, body: dict[str, Any]) -> None:
-        async with self._ctx.sessions() as session:
+        async def write(session: AsyncSession) -> None:
             await IdempotencyRepository(session).store_answer(scope, status, body)
-            await session.commit()
+
+        await self._ctx.runtime.writer.submit(write)
 
     async def _replay(self, previous: StoredAnswer) -> JSONResponse:
         if previous.body is not None:

@@ -1,0 +1,75 @@
+"""Sending many messages to a real server process, bounded in count and time."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support.processes import cli_env, run_cli
+
+
+def make_login(data_dir: Path, **env: str) -> tuple[str, str, str]:
+    """Migrate, then create an account and a user; (account id, username, password)."""
+    environment = cli_env(data_dir, **env)
+    assert run_cli(["migrate"], environment).returncode == 0
+    account = run_cli(["accounts", "create", "Load"], environment).stdout.strip()
+    username, password = "load@example.com", "load-test-password"
+    created = run_cli(
+        ["users", "create", "--account", account, "--username", username, "--password", password],
+        environment,
+    )
+    assert created.returncode == 0, created.stderr
+    return account, username, password
+
+
+async def token_for(base: str, username: str, password: str) -> str:
+    async with httpx.AsyncClient(timeout=10) as client:
+        answer = await client.post(
+            f"{base}/sandbox/api/v4/auth/token",
+            json={"username": username, "password": password, "expiresIn": 3600},
+        )
+        answer.raise_for_status()
+        return str(answer.json()["token"])
+
+
+async def send_many(
+    base: str, token: str, count: int, *, concurrency: int = 32, prefer_async: bool = True
+) -> list[str]:
+    """Send ``count`` sandbox SMS; the ids the server answered with."""
+    headers = {"Authorization": f"Bearer {token}"}
+    if prefer_async:
+        headers["Prefer"] = "respond-async"
+    ids: list[str] = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for index in range(count):
+        queue.put_nowait(index)
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(timeout=30, limits=limits, headers=headers) as client:
+
+        async def worker() -> None:
+            while not queue.empty():
+                index = queue.get_nowait()
+                # Distinct valid Italian mobile numbers.
+                to = f"+39333{index:07d}"
+                answer = await client.post(
+                    f"{base}/sandbox/api/v4/sms/send", json={"to": to, "body": f"load {index}"}
+                )
+                assert answer.status_code in (200, 202), answer.text
+                ids.append(answer.json()["id"])
+
+        await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(concurrency))), 300)
+    return ids
+
+
+def sqlite_statuses(database: Path) -> dict[str, str]:
+    with sqlite3.connect(database, timeout=30) as connection:
+        return dict(connection.execute("SELECT id, status FROM messages").fetchall())
+
+
+def sqlite_scalar(database: Path, query: str) -> Any:
+    with sqlite3.connect(database, timeout=30) as connection:
+        return connection.execute(query).fetchone()[0]
