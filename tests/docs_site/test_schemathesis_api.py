@@ -15,6 +15,7 @@ database connection crosses event loops.
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,25 +110,19 @@ async def _prepare(settings: Settings) -> tuple[dict[str, Any], str, str, dict[E
 def _document_at_collection() -> dict[str, Any]:
     """The served document, fetched at import time so that pytest collects one test per
     operation (schemathesis' lazy ``from_fixture`` loader reads ``Node._nodeid``, which
-    pytest 9 no longer has). The app used here touches no file: in-memory database, JWT
-    key given; the app under test is built by the ``target`` fixture and is checked to
+    pytest 9 no longer has). This app never opens its database and lives in a throwaway
+    directory; the app under test is built by the ``target`` fixture and is checked to
     serve the same document."""
 
-    async def fetch() -> dict[str, Any]:
-        app = create_app(
-            Settings(
-                data_dir=Path("/nonexistent/tidings-docs-only"),
-                database_url="sqlite+aiosqlite:///:memory:",
-                jwt_secret="documentation-only-" + "x" * 32,
-                dispatch=False,
-            )
-        )
+    async def fetch(data_dir: Path) -> dict[str, Any]:
+        app = create_app(Settings(data_dir=data_dir, dispatch=False))
         try:
             return await _fetch_document(app)
         finally:
             await app.state.ctx.engine.dispose()
 
-    return asyncio.run(fetch())
+    with tempfile.TemporaryDirectory(prefix="tidings-openapi-") as directory:
+        return asyncio.run(fetch(Path(directory)))
 
 
 async def _fetch_document(app: FastAPI) -> dict[str, Any]:

@@ -69,7 +69,6 @@ async def get_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ctx: Annotated[AppContext, Depends(get_context)],
-    session: Annotated[AsyncSession, Depends(get_session)],
 ) -> Principal:
     if credentials is None or not credentials.credentials:
         raise Unauthorized(
@@ -83,7 +82,10 @@ async def get_principal(
             f"this is the {environment.value} one.",
             code="wrong_environment",
         )
-    state = await TokenRepository(session).principal_state(claims.user_id, claims.jti)
+    # A session of its own, closed at once: the request may run long (a send waits for
+    # its verdict) and must not hold a database connection meanwhile.
+    async with ctx.sessions() as session:
+        state = await TokenRepository(session).principal_state(claims.user_id, claims.jti)
     if state is None or state[0]:
         raise Unauthorized("The user of this token no longer exists or is disabled.")
     if state[1]:
