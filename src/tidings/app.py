@@ -21,6 +21,7 @@ from tidings.api.sandbox import router as sandbox_router
 from tidings.api.sms import router as sms_router
 from tidings.api.whatsapp import router as whatsapp_router
 from tidings.auth.router import router as auth_router
+from tidings.auth.state_cache import TokenStateCache
 from tidings.auth.throttle import LoginThrottle
 from tidings.auth.tokens import TokenCodec
 from tidings.context import AppContext
@@ -71,6 +72,7 @@ def build_context(settings: Settings, clock: Clock) -> AppContext:
         login_throttle=LoginThrottle(settings.login_throttle),
         rate_counter=FixedWindowCounter(settings.rate_limit.window_seconds),
         runtime=DeliveryRuntime(settings, sessions, clock, notifier=WorkNotifier(settings)),
+        token_states=TokenStateCache(),
     )
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from tidings.auth.state_cache import TokenStateCache
 from tidings.auth.throttle import LoginThrottle
 from tidings.auth.tokens import TokenCodec
 from tidings.core.clock import Clock
@@ -28,3 +29,4 @@ class AppContext:
     login_throttle: LoginThrottle
     rate_counter: FixedWindowCounter
     runtime: DeliveryRuntime
+    token_states: TokenStateCache

@@ -31,14 +31,14 @@ log = logging.getLogger("tidings.runtime")
 
 
 def build_registry(
-    network: SandboxNetwork, clock: Clock, sessions: async_sessionmaker[AsyncSession]
+    network: SandboxNetwork, clock: Clock, writer: GroupCommitter
 ) -> ProviderRegistry:
     """Every provider kind an operator can configure for production."""
     registry = ProviderRegistry()
     for channel in CHANNELS:
 
         def simulator(_config: object, channel: str = channel) -> Provider:
-            return SandboxProvider(channel, network=network, clock=clock, sessions=sessions)
+            return SandboxProvider(channel, network=network, clock=clock, writer=writer)
 
         registry.register(channel, "simulator", simulator)
     return registry
@@ -57,20 +57,20 @@ class DeliveryRuntime:
         self.waiters = VerdictWaiters()
         self.writer = GroupCommitter(sessions)
         self.notifier = notifier
-        self.inbound = InboundProcessor(sessions, clock)
+        self.inbound = InboundProcessor(self.writer, clock)
         self.network = SandboxNetwork(
             self.inbound, clock, delay_seconds=settings.sandbox.receipt_delay_seconds
         )
         sandbox: dict[str, Provider] = {
-            channel: SandboxProvider(channel, network=self.network, clock=clock, sessions=sessions)
+            channel: SandboxProvider(channel, network=self.network, clock=clock, writer=self.writer)
             for channel in CHANNELS
         }
-        self.registry = build_registry(self.network, clock, sessions)
+        self.registry = build_registry(self.network, clock, self.writer)
         self.providers = ProviderDirectory(
             sandbox=sandbox, registry=self.registry, production_config=config_lookup(sessions)
         )
         self.dispatcher = Dispatcher(
-            sessions=sessions,
+            writer=self.writer,
             clock=clock,
             settings=settings.delivery,
             providers=self.providers,

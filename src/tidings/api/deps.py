@@ -82,14 +82,16 @@ async def get_principal(
             f"this is the {environment.value} one.",
             code="wrong_environment",
         )
-    # A session of its own, closed at once: the request may run long (a send waits for
-    # its verdict) and must not hold a database connection meanwhile.
-    async with ctx.sessions() as session:
-        state = await TokenRepository(session).principal_state(claims.user_id, claims.jti)
-    if state is None or state[0]:
-        raise Unauthorized("The user of this token no longer exists or is disabled.")
-    if state[1]:
-        raise Unauthorized("This token has been revoked.")
+    if not ctx.token_states.is_known_good(claims.jti):
+        # A session of its own, closed at once: the request may run long (a send waits
+        # for its verdict) and must not hold a database connection meanwhile.
+        async with ctx.sessions() as session:
+            state = await TokenRepository(session).principal_state(claims.user_id, claims.jti)
+        if state is None or state[0]:
+            raise Unauthorized("The user of this token no longer exists or is disabled.")
+        if state[1]:
+            raise Unauthorized("This token has been revoked.")
+        ctx.token_states.remember_good(claims.jti)
     return Principal(
         user_id=claims.user_id,
         account_id=claims.account_id,

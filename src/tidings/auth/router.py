@@ -68,4 +68,5 @@ async def revoke_token(
         TokenRepository(session), ctx.clock, jti=principal.jti, expires_at=principal.expires_at
     )
     await session.commit()
+    ctx.token_states.forget(principal.jti)
     return RevokeResponse()

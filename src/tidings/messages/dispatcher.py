@@ -10,8 +10,9 @@ limit; the verdict is recorded in one transaction with its events:
 - retryable error: back in the queue after a backoff, until ``max_attempts``;
 - permanent error (or attempts used up): ``failed`` with the provider's reason.
 
-Verdicts are written in small batches (a group commit), so that a burst of
-sends costs a few transactions rather than one each. On a clean stop, the
+Claims and verdicts go through the process's group committer with every other
+write, so a burst of sends costs a few transactions rather than several each,
+and SQLite never sees two writers compete for its lock. On a clean stop, the
 dispatcher stops claiming, lets in-flight submissions finish for a grace
 period, and hands back the leases it did not use.
 """
@@ -27,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.channels.base import (
     DeliveryError,
@@ -38,10 +39,12 @@ from tidings.channels.base import (
 from tidings.channels.registry import ProviderDirectory
 from tidings.core.clock import Clock
 from tidings.core.environments import Environment
+from tidings.db.group_commit import GroupCommitter
 from tidings.messages import status_writer
 from tidings.messages.backoff import retry_delay
 from tidings.messages.models import Message, MessageEvent
 from tidings.messages.repository import MessageRepository
+from tidings.messages.schemas import message_out
 from tidings.messages.status import Status
 from tidings.messages.waiters import VerdictWaiters
 from tidings.settings import DeliverySettings
@@ -62,14 +65,14 @@ class Dispatcher:
     def __init__(
         self,
         *,
-        sessions: async_sessionmaker[AsyncSession],
+        writer: GroupCommitter,
         clock: Clock,
         settings: DeliverySettings,
         providers: ProviderDirectory,
         waiters: VerdictWaiters,
         on_committed: Callable[[], None] = lambda: None,
     ) -> None:
-        self._sessions = sessions
+        self._writer = writer
         self._clock = clock
         self._settings = settings
         self._providers = providers
@@ -81,6 +84,7 @@ class Dispatcher:
             "sms": settings.sms_concurrency,
             "email": settings.email_concurrency,
         }
+        self._slots = {ch: asyncio.Semaphore(n) for ch, n in self._capacity.items()}
         self._in_flight = dict.fromkeys(self._capacity, 0)
         self._tasks: dict[asyncio.Task[None], str] = {}
         self._wake = asyncio.Event()
@@ -93,28 +97,28 @@ class Dispatcher:
         self._wake.set()
 
     async def run(self) -> None:
-        writer = asyncio.create_task(self._write_verdicts(), name="verdict-writer")
+        recorder = asyncio.create_task(self._record_verdicts(), name="verdict-recorder")
         try:
             while not self._stopping:
                 claimed = await self._claim_safely()
                 for message in claimed:
                     self._start(message)
-                if claimed and self._has_capacity():
+                if claimed and self._free_channels():
                     continue
                 await self._sleep()
         finally:
             await self._drain()
-            writer.cancel()
+            recorder.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await writer
+                await recorder
             await self._flush_verdicts()
 
     async def stop(self) -> None:
         self._stopping = True
         self.wake()
 
-    def _has_capacity(self) -> bool:
-        return any(self._in_flight[ch] < cap for ch, cap in self._capacity.items())
+    def _free_channels(self) -> list[str]:
+        return [ch for ch, cap in self._capacity.items() if self._in_flight[ch] < cap]
 
     async def _sleep(self) -> None:
         self._wake.clear()
@@ -130,11 +134,10 @@ class Dispatcher:
             return []
 
     async def _claim(self) -> list[Message]:
-        limits = {
-            channel: min(self._settings.claim_batch, capacity - self._in_flight[channel])
-            for channel, capacity in self._capacity.items()
-        }
-        if not any(limit > 0 for limit in limits.values()):
+        channels = self._free_channels()
+        free = sum(self._capacity[ch] - self._in_flight[ch] for ch in channels)
+        limit = min(self._settings.claim_batch, free)
+        if limit <= 0:
             return []
         now = self._clock.now()
         lease_until = now + timedelta(seconds=self._settings.lease_seconds)
@@ -142,15 +145,17 @@ class Dispatcher:
         # after its lease ran out (and the row was claimed again) is recognised.
         self._claims += 1
         lease = f"{self.owner}:{self._claims}"
-        async with self._sessions() as session:
+
+        async def claim(session: AsyncSession) -> list[Message]:
             claimed = await MessageRepository(session).claim_due(
-                now=now, owner=lease, lease_until=lease_until, limits=limits
+                now=now, owner=lease, lease_until=lease_until, channels=channels, limit=limit
             )
             for message in claimed:
                 if message.status == Status.SCHEDULED:
                     await status_writer.change(session, message, Status.QUEUED, now)
-            await session.commit()
-        return claimed
+            return claimed
+
+        return await self._writer.submit(claim)
 
     def _start(self, message: Message) -> None:
         self._in_flight[message.channel] += 1
@@ -161,50 +166,49 @@ class Dispatcher:
     async def _deliver(self, message: Message) -> None:
         lease = message.lease_owner or self.owner
         try:
-            outbound = OutboundMessage(
-                id=message.id,
-                account_id=message.account_id,
-                environment=Environment(message.environment),
-                channel=message.channel,
-                to=message.to_address,
-                sender=message.from_address,
-                body=message.body,
-                content=message.content or {},
-                attempt=message.attempts,
-                segments=message.segments,
-                encoding=message.encoding,
-            )
-            try:
-                provider = await self._providers.require(
-                    message.account_id, outbound.environment, message.channel
-                )
-                self.submissions += 1
-                result = await provider.send(outbound)
-            except DeliveryError as error:
-                verdict = Verdict(message.id, lease, error=error)
-            except Exception as error:
-                log.exception("provider failed on %s", message.id)
-                verdict = Verdict(
-                    message.id,
-                    lease,
-                    error=RetryableDeliveryError("provider_error", f"{type(error).__name__}"),
-                )
-            else:
-                verdict = Verdict(
-                    message.id,
-                    lease,
-                    provider=provider.name,
-                    provider_message_id=result.provider_message_id,
-                )
+            async with self._slots[message.channel]:
+                verdict = await self._submit(message, lease)
             self._verdicts.put_nowait(verdict)
         finally:
             self._in_flight[message.channel] -= 1
             self.wake()
 
-    async def _write_verdicts(self) -> None:
+    async def _submit(self, message: Message, lease: str) -> Verdict:
+        outbound = OutboundMessage(
+            id=message.id,
+            account_id=message.account_id,
+            environment=Environment(message.environment),
+            channel=message.channel,
+            to=message.to_address,
+            sender=message.from_address,
+            body=message.body,
+            content=message.content or {},
+            attempt=message.attempts,
+            segments=message.segments,
+            encoding=message.encoding,
+        )
+        try:
+            provider = await self._providers.require(
+                message.account_id, outbound.environment, message.channel
+            )
+            self.submissions += 1
+            result = await provider.send(outbound)
+        except DeliveryError as error:
+            return Verdict(message.id, lease, error=error)
+        except Exception as error:  # noqa: BLE001 - a provider bug must not lose the message
+            log.exception("provider failed on %s", message.id)
+            return Verdict(
+                message.id,
+                lease,
+                error=RetryableDeliveryError("provider_error", type(error).__name__),
+            )
+        return Verdict(
+            message.id, lease, provider=provider.name, provider_message_id=result.provider_message_id
+        )
+
+    async def _record_verdicts(self) -> None:
         while True:
-            first = await self._verdicts.get()
-            batch = [first]
+            batch = [await self._verdicts.get()]
             while not self._verdicts.empty() and len(batch) < 500:
                 batch.append(self._verdicts.get_nowait())
             await self._record(batch)
@@ -217,10 +221,10 @@ class Dispatcher:
             await self._record(batch)
 
     async def _record(self, batch: list[Verdict]) -> None:
-        settled: list[str] = [verdict.message_id for verdict in batch]
+        settled: dict[str, dict[str, object]] = {}
         for attempt in range(5):
             try:
-                settled = await self._record_once(batch)
+                settled = await self._writer.submit(lambda session: self._apply_all(session, batch))
                 break
             except Exception:
                 log.exception("recording %d verdicts failed (try %d)", len(batch), attempt + 1)
@@ -228,23 +232,32 @@ class Dispatcher:
         else:
             # The leases will run out and the messages be sent again: at least once.
             log.error("gave up recording %d verdicts", len(batch))
-        for message_id in settled:
-            self._waiters.resolve(message_id)
+        for message_id, resource in settled.items():
+            self._waiters.resolve(message_id, resource)
         self._on_committed()
 
-    async def _record_once(self, batch: list[Verdict]) -> list[str]:
-        """Record the verdicts; the ids of messages that left the queue (sent, failed)."""
-        settled = []
-        async with self._sessions() as session:
-            repo = MessageRepository(session)
-            for verdict in batch:
-                message = await repo.get_by_id(verdict.message_id)
-                if message is None:
-                    continue
-                if await self._apply(session, message, verdict):
-                    settled.append(message.id)
-            await session.commit()
-        return settled
+    async def _apply_all(
+        self, session: AsyncSession, batch: list[Verdict]
+    ) -> dict[str, dict[str, object]]:
+        """Record the verdicts; the messages that left the queue, as answers."""
+        repo = MessageRepository(session)
+        messages = {m.id: m for m in await repo.get_many([v.message_id for v in batch])}
+        settled = [
+            messages[verdict.message_id]
+            for verdict in batch
+            if verdict.message_id in messages
+            and await self._apply(session, messages[verdict.message_id], verdict)
+        ]
+        if not settled:
+            return {}
+        await session.flush()
+        events = await repo.events_of([message.id for message in settled])
+        return {
+            message.id: message_out(message, events.get(message.id, [])).model_dump(
+                mode="json", by_alias=True
+            )
+            for message in settled
+        }
 
     async def _apply(self, session: AsyncSession, message: Message, verdict: Verdict) -> bool:
         at = self._clock.now()
@@ -316,6 +329,9 @@ class Dispatcher:
         # A cancelled submission may or may not have reached its provider; handing the
         # lease back makes it due at once on the next start (at least once, never lost).
         if unfinished:
-            async with self._sessions() as session:
-                await MessageRepository(session).release(self.owner, unfinished, self._clock.now())
-                await session.commit()
+            now = self._clock.now()
+
+            async def release(session: AsyncSession) -> None:
+                await MessageRepository(session).release(self.owner, unfinished, now)
+
+            await self._writer.submit(release)

@@ -11,13 +11,14 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.channels.base import InboundMessage, StatusReport
 from tidings.contacts.optouts import OptOutRepository, keyword
 from tidings.core.clock import Clock
 from tidings.core.environments import Environment
 from tidings.core.ids import new_id
+from tidings.db.group_commit import GroupCommitter
 from tidings.messages import status_writer
 from tidings.messages.models import Message, MessageEvent
 from tidings.messages.repository import MessageRepository
@@ -43,12 +44,12 @@ class InboundProcessor:
 
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        writer: GroupCommitter,
         clock: Clock,
         *,
         on_committed: Callable[[], None] = lambda: None,
     ) -> None:
-        self._sessions = sessions
+        self._writer = writer
         self._clock = clock
         self._on_committed = on_committed
 
@@ -56,8 +57,10 @@ class InboundProcessor:
         by_provider: dict[str, list[StatusReport]] = defaultdict(list)
         for report in reports:
             by_provider[report.provider].append(report)
-        unmatched: list[StatusReport] = []
-        async with self._sessions() as session:
+
+
+        async def apply(session: AsyncSession) -> list[StatusReport]:
+            unmatched: list[StatusReport] = []
             repo = MessageRepository(session)
             for provider, batch in by_provider.items():
                 ids = sorted({report.provider_message_id for report in batch})
@@ -72,7 +75,9 @@ class InboundProcessor:
                         unmatched.append(report)
                         continue
                     await self._apply(session, message, report, seen[message.id])
-            await session.commit()
+            return unmatched
+
+        unmatched = await self._writer.submit(apply)
         if len(unmatched) < len(reports):
             self._on_committed()
         return unmatched
@@ -121,7 +126,7 @@ class InboundProcessor:
 
     async def receive(self, inbound: InboundMessage) -> Message:
         """Record a contact's message; STOP and START change its SMS opt-out."""
-        async with self._sessions() as session:
+        async def record(session: AsyncSession) -> Message:
             message = Message(
                 id=new_id("msg"),
                 account_id=inbound.account_id,
@@ -140,7 +145,9 @@ class InboundProcessor:
             status_writer.start(session, message, Status.RECEIVED, inbound.at)
             if inbound.channel == "sms":
                 await self._opt_out_keywords(session, inbound, message)
-            await session.commit()
+            return message
+
+        message = await self._writer.submit(record)
         self._on_committed()
         return message
 

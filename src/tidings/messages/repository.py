@@ -124,51 +124,51 @@ class MessageRepository:
         now: datetime,
         owner: str,
         lease_until: datetime,
-        limits: dict[str, int],
+        channels: Sequence[str],
+        limit: int,
     ) -> list[Message]:
-        """Take a lease on due rows, at most ``limits[channel]`` per channel.
+        """Take a lease on up to ``limit`` due rows of the given channels.
 
         SQLite serialises writers, so one conditional UPDATE is enough; PostgreSQL
         lets several workers claim at once, each skipping rows another has locked.
         """
-        claimed: list[Message] = []
-        postgres = self._session.get_bind().dialect.name == "postgresql"
-        for channel, limit in limits.items():
-            if limit <= 0:
-                continue
-            due = (
-                select(Message.id)
-                .where(
-                    Message.next_attempt_at.is_not(None),
-                    Message.next_attempt_at <= now,
-                    Message.channel == channel,
-                )
-                .order_by(Message.next_attempt_at)
-                .limit(limit)
+        due = (
+            select(Message.id)
+            .where(
+                Message.next_attempt_at.is_not(None),
+                Message.next_attempt_at <= now,
+                Message.channel.in_(channels),
             )
-            if postgres:
-                due = due.with_for_update(skip_locked=True)
-            ids = list(
-                await self._session.scalars(
-                    update(Message)
-                    .where(Message.id.in_(due.scalar_subquery()))
-                    .values(
-                        lease_owner=owner,
-                        next_attempt_at=lease_until,
-                        attempts=Message.attempts + 1,
-                    )
-                    .returning(Message.id)
-                    .execution_options(synchronize_session=False)
-                )
-            )
-            if ids:
-                rows = await self._session.scalars(
-                    select(Message)
-                    .where(Message.id.in_(ids))
-                    .execution_options(populate_existing=True)
-                )
-                claimed.extend(rows)
-        return claimed
+            .order_by(Message.next_attempt_at)
+            .limit(limit)
+        )
+        if self._session.get_bind().dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        claimed = await self._session.scalars(
+            update(Message)
+            .where(Message.id.in_(due.scalar_subquery()))
+            .values(lease_owner=owner, next_attempt_at=lease_until, attempts=Message.attempts + 1)
+            .returning(Message)
+            .execution_options(populate_existing=True)
+        )
+        return list(claimed)
+
+    async def get_many(self, message_ids: Sequence[str]) -> list[Message]:
+        if not message_ids:
+            return []
+        rows = await self._session.scalars(select(Message).where(Message.id.in_(message_ids)))
+        return list(rows)
+
+    async def events_of(self, message_ids: Sequence[str]) -> dict[str, list[MessageEvent]]:
+        found: dict[str, list[MessageEvent]] = {}
+        rows = await self._session.scalars(
+            select(MessageEvent)
+            .where(MessageEvent.message_id.in_(message_ids))
+            .order_by(MessageEvent.id)
+        )
+        for event in rows:
+            found.setdefault(event.message_id, []).append(event)
+        return found
 
     async def release(self, owner: str, message_ids: Sequence[str], now: datetime) -> None:
         """Give back leases not used (clean shutdown): due again at once."""

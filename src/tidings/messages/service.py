@@ -41,6 +41,7 @@ from tidings.messages.models import Message
 from tidings.messages.repository import MessageRepository
 from tidings.messages.schemas import message_out
 from tidings.messages.status import PENDING, Status
+from tidings.messages.waiters import Answer
 
 POLL_SECONDS = 0.5
 
@@ -139,26 +140,33 @@ class SendFlow:
         )
         future = ctx.runtime.waiters.register(message.id) if waiting else None
         ctx.runtime.wake()
-        if future is not None:
-            await self._wait(message.id, future)
-        status, body = await self._answer(message.id, waited=waiting)
+        answer = await self._wait(message.id, future) if future is not None else None
+        if answer is not None:
+            status, body = 200, answer
+        else:
+            status, body = await self._answer(message.id, waited=waiting)
         if scope is not None:
             await self._remember(scope, status, body)
         headers = {"Preference-Applied": "respond-async"} if wants_async(self._request) else None
         return JSONResponse(body, status_code=status, headers=headers)
 
-    async def _wait(self, message_id: str, future: asyncio.Future[None]) -> None:
+    async def _wait(
+        self, message_id: str, future: asyncio.Future[Answer | None]
+    ) -> Answer | None:
+        """Wait (bounded) for the verdict; the answer the dispatcher built, if it did."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._ctx.settings.send_wait_seconds
         try:
             while (remaining := deadline - loop.time()) > 0:
                 try:
-                    await asyncio.wait_for(asyncio.shield(future), min(remaining, POLL_SECONDS))
-                    return
+                    return await asyncio.wait_for(
+                        asyncio.shield(future), min(remaining, POLL_SECONDS)
+                    )
                 except TimeoutError:
                     # Delivery may run in another process (scale-out): look for ourselves.
                     if await self._settled(message_id):
-                        return
+                        return None
+            return None
         finally:
             self._ctx.runtime.waiters.discard(message_id, future)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.channels.base import (
     DeliveryResult,
@@ -23,6 +23,7 @@ from tidings.channels.base import (
 )
 from tidings.channels.email.stored import render_outbound_email
 from tidings.core.clock import Clock
+from tidings.db.group_commit import GroupCommitter
 from tidings.sandbox.models import SandboxEmail
 from tidings.sandbox.network import SandboxNetwork
 from tidings.sandbox.scenarios import MAGIC_NUMBERS, phone_scenario, scenario_for
@@ -42,13 +43,13 @@ class SandboxProvider:
         *,
         network: SandboxNetwork,
         clock: Clock,
-        sessions: async_sessionmaker[AsyncSession],
+        writer: GroupCommitter,
     ) -> None:
         self.channel = channel
         self.test_numbers = MAGIC_NUMBERS if channel != "email" else frozenset()
         self._network = network
         self._clock = clock
-        self._sessions = sessions
+        self._writer = writer
 
     async def send(self, message: OutboundMessage) -> DeliveryResult:
         scenario = scenario_for(self.channel, message.to)
@@ -68,18 +69,19 @@ class SandboxProvider:
     async def _keep_email(self, message: OutboundMessage, provider_message_id: str) -> None:
         now = self._clock.now()
         mime = render_outbound_email(message, date=now)
-        async with self._sessions() as session:
-            session.add(
-                SandboxEmail(
-                    id=provider_message_id,
-                    message_id=message.id,
-                    account_id=message.account_id,
-                    environment=message.environment.value,
-                    mime=mime,
-                    created_at=now,
-                )
-            )
-            await session.commit()
+        kept = SandboxEmail(
+            id=provider_message_id,
+            message_id=message.id,
+            account_id=message.account_id,
+            environment=message.environment.value,
+            mime=mime,
+            created_at=now,
+        )
+
+        async def keep(session: AsyncSession) -> None:
+            session.add(kept)
+
+        await self._writer.submit(keep)
 
     async def last_inbound_at(self, contact: str) -> datetime | None:
         if self.channel != "whatsapp" or not phone_scenario(self.channel, contact).window_open:

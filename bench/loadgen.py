@@ -1,0 +1,100 @@
+"""A small HTTP/1.1 load generator on raw asyncio streams.
+
+httpx costs more CPU per request than the endpoints being measured, and on a
+two-core machine the client shares the CPU with the server; this keeps the
+client's share small, so ratios between endpoints stay meaningful. Keep-alive
+connections, one request in flight per connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class Result:
+    concurrency: int
+    requests: int
+    errors: int
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def throughput(self) -> float:
+        return self.requests / self.seconds
+
+    def percentile(self, q: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    @property
+    def p50_ms(self) -> float:
+        return statistics.median(self.latencies) * 1000 if self.latencies else float("nan")
+
+    @property
+    def p99_ms(self) -> float:
+        return self.percentile(0.99) * 1000
+
+
+def build_request(host: str, port: int, path: str, body: bytes, headers: dict[str, str]) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}", f"Content-Length: {len(body)}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:].strip())
+    if length:
+        await reader.readexactly(length)
+    return status
+
+
+async def run(
+    host: str,
+    port: int,
+    path: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    concurrency: int,
+    seconds: float,
+    warmup: float = 1.0,
+) -> Result:
+    request = build_request(host, port, path, body, headers)
+    latencies: list[float] = []
+    counts = {"ok": 0, "errors": 0}
+    start = time.perf_counter()
+    measure_from = start + warmup
+    stop_at = measure_from + seconds
+
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            while True:
+                sent = time.perf_counter()
+                if sent >= stop_at:
+                    return
+                writer.write(request)
+                status = await _read_response(reader)
+                done = time.perf_counter()
+                if sent >= measure_from:
+                    if 200 <= status < 300:
+                        counts["ok"] += 1
+                        latencies.append(done - sent)
+                    else:
+                        counts["errors"] += 1
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(connection() for _ in range(concurrency)))
+    return Result(concurrency, counts["ok"], counts["errors"], seconds, latencies)

@@ -1,0 +1,123 @@
+"""Single-send throughput and latency, against a bare FastAPI endpoint.
+
+Starts two servers on loopback (a bare FastAPI app, and ``tidings serve`` on a
+fresh SQLite data directory in the embedded mode), then sends sandbox SMS to
+``POST /sandbox/api/v4/sms/send`` (each answer waits for the simulated
+provider's verdict, as a real client sees it) and the same JSON to the bare
+endpoint, at 1, 16 and 64 concurrent clients. Prints requests per second, p50
+and p99 latency, and Tidings' throughput as a ratio of the bare endpoint's.
+
+    .venv/bin/python bench/send.py [--seconds 5] [--concurrency 1,16,64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from loadgen import Result, run  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_up(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise TimeoutError(url)
+
+
+def tidings(args: list[str], env: dict[str, str]) -> str:
+    done = subprocess.run(
+        [PYTHON, "-m", "tidings", *args], env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--concurrency", default="1,16,64")
+    options = parser.parse_args()
+    levels = [int(x) for x in options.concurrency.split(",")]
+
+    data = Path(tempfile.mkdtemp(prefix="tidings-bench-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
+    env.update(
+        TIDINGS_DATA_DIR=str(data),
+        TIDINGS_RATE_LIMIT__PER_MINUTE="100000000",
+        TIDINGS_LOG_LEVEL="WARNING",
+    )
+    tidings(["migrate"], env)
+    account = tidings(["accounts", "create", "Bench"], env)
+    tidings(
+        ["users", "create", "--account", account, "--username", "bench", "--password", "bench-pass"],
+        env,
+    )
+
+    bare_port, tidings_port = free_port(), free_port()
+    uvicorn_common = ["--log-level", "warning", "--no-access-log", "--no-server-header"]
+    bare = subprocess.Popen(
+        [PYTHON, "-m", "uvicorn", "bare_app:app", "--port", str(bare_port), *uvicorn_common],
+        cwd=Path(__file__).resolve().parent,
+        env=env,
+    )
+    server = subprocess.Popen([PYTHON, "-m", "tidings", "serve", "--port", str(tidings_port)], env=env)
+    try:
+        wait_up(f"http://127.0.0.1:{bare_port}/docs")
+        wait_up(f"http://127.0.0.1:{tidings_port}/healthz")
+        token = httpx.post(
+            f"http://127.0.0.1:{tidings_port}/sandbox/api/v4/auth/token",
+            json={"username": "bench", "password": "bench-pass", "expiresIn": 86400},
+        ).json()["token"]
+        body = json.dumps({"to": "+393331234567", "body": "Your code is 123456"}).encode()
+        json_header = {"Content-Type": "application/json"}
+        auth = {**json_header, "Authorization": f"Bearer {token}"}
+
+        print(f"{'clients':>7} {'endpoint':>8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
+        for level in levels:
+            baseline: Result = asyncio.run(
+                run("127.0.0.1", bare_port, "/send", body, json_header,
+                    concurrency=level, seconds=options.seconds)
+            )
+            measured: Result = asyncio.run(
+                run("127.0.0.1", tidings_port, "/sandbox/api/v4/sms/send", body, auth,
+                    concurrency=level, seconds=options.seconds)
+            )
+            for name, result in (("bare", baseline), ("tidings", measured)):
+                print(
+                    f"{level:>7} {name:>8} {result.throughput:>9.0f} {result.p50_ms:>8.2f} "
+                    f"{result.p99_ms:>8.2f} {result.errors:>6}"
+                )
+            print(f"{level:>7} {'ratio':>8} {measured.throughput / baseline.throughput:>9.2f}")
+    finally:
+        for process in (bare, server):
+            process.terminate()
+            process.wait(timeout=15)
+
+
+if __name__ == "__main__":
+    main()
