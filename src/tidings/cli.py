@@ -1,4 +1,5 @@
-"""The ``tidings`` command line: serve, migrate, accounts, users, version.
+"""The ``tidings`` command line: serve, worker, migrate, accounts, users, credits,
+providers, version.
 
 Every command is scriptable: no prompts, results on stdout (ids alone where a
 script wants to capture them), problems on stderr with a non-zero exit code.

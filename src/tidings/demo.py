@@ -42,6 +42,7 @@ async def ensure_demo_credentials(settings: Settings) -> DemoCredentials | None:
                 return None
             clock = SystemClock()
             account = await service.create_account(repo, clock, "Demo")
+            await session.commit()
             password = secrets.token_urlsafe(12)
             await service.create_user(
                 repo, clock, account=account.id, username=DEMO_USERNAME, password=password

@@ -1,7 +1,8 @@
 """Log configuration: readable text for a terminal, or one JSON object per line.
 
 Secrets never reach the logs: tokens, passwords and provider credentials are not
-passed to log calls, and the access log prints paths without query strings.
+passed to log calls, and no endpoint takes a secret in its query string (the
+access log prints paths with their query strings).
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from tidings.channels.registry import CHANNELS, ProviderDirectory, ProviderRegis
 from tidings.core.clock import Clock
 from tidings.db.group_commit import GroupCommitter
 from tidings.db.notify import WorkNotifier
+from tidings.housekeeping import run_housekeeping
 from tidings.messages.dispatcher import Dispatcher
 from tidings.messages.inbound import InboundProcessor
 from tidings.messages.waiters import VerdictWaiters
@@ -54,6 +55,7 @@ class DeliveryRuntime:
         notifier: WorkNotifier,
     ) -> None:
         self.settings = settings
+        self._clock = clock
         self.waiters = VerdictWaiters()
         self.writer = GroupCommitter(sessions)
         self.notifier = notifier
@@ -97,6 +99,7 @@ class DeliveryRuntime:
             asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
             asyncio.create_task(self.network.run(), name="sandbox-network"),
             asyncio.create_task(self.recovery.run(), name="sandbox-recovery"),
+            asyncio.create_task(run_housekeeping(self.writer, self._clock), name="housekeeping"),
         ]
 
     async def stop(self) -> None:

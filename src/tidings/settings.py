@@ -86,6 +86,7 @@ class Settings(BaseSettings):
     database_url: str | None = None
     database_schema: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    sqlite_driver: Literal["inline", "thread"] = "inline"
 
     jwt_secret: SecretStr | None = None
     jwt_issuer: str = "tidings"
@@ -95,7 +96,6 @@ class Settings(BaseSettings):
 
     sandbox_hosts: CsvList = Field(default_factory=list)
     trusted_proxies: CsvList = Field(default_factory=lambda: ["127.0.0.1", "::1"])
-    public_base_url: str | None = None
 
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None

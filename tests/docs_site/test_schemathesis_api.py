@@ -1,15 +1,21 @@
-"""Property-based contract test of the real app: schemathesis generates requests for every
-operation of the served OpenAPI document, in production and under the ``/sandbox`` prefix,
-sends them in-process (ASGI) with a logged-in user's bearer token, and checks that no
-answer is a 5xx and that every answer's status, content type and body are the documented
-ones. A second test validates the served document itself as OpenAPI 3.0 and checks that
-every operation is described, has examples for its input and documents its problem
-answers.
+"""Property-based contract test of the real app, and a check of its OpenAPI document.
 
-The schemathesis app runs on schemathesis' own event loop (it starts the app's lifespan
-there, so the background dispatcher runs as in production); migrations, the user and the
-logins are done beforehand on a separate app instance over the same database, so that no
-database connection crosses event loops.
+schemathesis generates requests for every operation of the served OpenAPI document, in
+production and under the ``/sandbox`` prefix, sends them in-process (ASGI) with a
+logged-in user's bearer token, and checks that no answer is a 5xx and that each answer's
+status, content type and body are the documented ones. The user's account has simulated
+production providers and plenty of credits, so production sends take their real path
+instead of stopping at 503 ``channel_not_configured`` or 402.
+
+Each test item gets a fresh app over one migrated database: schemathesis starts the
+app's lifespan on its own event loop (so the background dispatcher runs, as in
+production) and ends it after every item, and a lifespan runs only once per app.
+Migrations, the user and the logins are done beforehand on a separate app instance, so
+no database connection crosses event loops.
+
+The last test validates the served document with openapi-spec-validator's 3.0 validator
+and checks that every operation is described, has examples for its input and documents
+its problem answers.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import asyncio
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +46,11 @@ from schemathesis.specs.openapi.checks import (
 from tests.conftest import make_settings
 from tests.support.users import bearer, create_test_user, login
 from tidings.app import create_app
+from tidings.channels.configs import ProviderConfigRepository
+from tidings.channels.kinds import CHANNELS, validate_config
+from tidings.core.clock import SystemClock
 from tidings.core.environments import Environment
+from tidings.credits.repository import CreditRepository
 from tidings.db import migrate
 from tidings.settings import Settings
 
@@ -55,26 +66,17 @@ CHECKS = [
 ]
 REVOKE = ("POST", "/api/v4/auth/revoke")
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+CREDITS = Decimal(10**6)
 
 
 @dataclass
-class Target:
-    """The app under test and what a generated call needs to be authenticated."""
+class Deployment:
+    """The migrated database and the user every generated call is made as."""
 
-    app: FastAPI
+    settings: Settings
     user_id: str
     account_id: str
     tokens: dict[Environment, str]
-
-    def fresh_token(self, environment: Environment) -> str:
-        """A token nobody else uses, for the operation that revokes the presented one."""
-        token, _ = self.app.state.ctx.tokens.issue(
-            user_id=self.user_id,
-            account_id=self.account_id,
-            environment=environment,
-            lifetime=3600,
-        )
-        return str(token)
 
 
 def _settings(data_dir: Path) -> Settings:
@@ -90,41 +92,6 @@ def _settings(data_dir: Path) -> Settings:
     )
 
 
-async def _prepare(settings: Settings) -> tuple[dict[str, Any], str, str, dict[Environment, str]]:
-    """Migrate, create the user, log in to both environments, fetch the document."""
-    setup = create_app(settings)
-    try:
-        await migrate.upgrade(setup.state.ctx.engine)
-        user = await create_test_user(setup)
-        transport = httpx.ASGITransport(app=setup, client=("127.0.0.1", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-            tokens = {
-                Environment.PRODUCTION: await login(client, user, base=""),
-                Environment.SANDBOX: await login(client, user, base="/sandbox"),
-            }
-        return await _fetch_document(setup), user.user_id, user.account_id, tokens
-    finally:
-        await setup.state.ctx.engine.dispose()
-
-
-def _document_at_collection() -> dict[str, Any]:
-    """The served document, fetched at import time so that pytest collects one test per
-    operation (schemathesis' lazy ``from_fixture`` loader reads ``Node._nodeid``, which
-    pytest 9 no longer has). This app never opens its database and lives in a throwaway
-    directory; the app under test is built by the ``target`` fixture and is checked to
-    serve the same document."""
-
-    async def fetch(data_dir: Path) -> dict[str, Any]:
-        app = create_app(Settings(data_dir=data_dir, dispatch=False))
-        try:
-            return await _fetch_document(app)
-        finally:
-            await app.state.ctx.engine.dispose()
-
-    with tempfile.TemporaryDirectory(prefix="tidings-openapi-") as directory:
-        return asyncio.run(fetch(Path(directory)))
-
-
 async def _fetch_document(app: FastAPI) -> dict[str, Any]:
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
@@ -132,6 +99,53 @@ async def _fetch_document(app: FastAPI) -> dict[str, Any]:
     assert answer.status_code == 200, answer.text
     document: dict[str, Any] = answer.json()
     return document
+
+
+async def _prepare(settings: Settings) -> tuple[Deployment, dict[str, Any]]:
+    """Migrate; create the user, with simulated production providers and credits; log in
+    to both environments; fetch the document."""
+    setup = create_app(settings)
+    ctx = setup.state.ctx
+    try:
+        await migrate.upgrade(ctx.engine)
+        user = await create_test_user(setup)
+        async with ctx.sessions() as session:
+            providers = ProviderConfigRepository(session)
+            now = SystemClock().now()
+            for channel in CHANNELS:
+                config = validate_config(channel, "simulator", {})
+                await providers.set(user.account_id, channel, "simulator", config, now)
+            await CreditRepository(session).add(user.account_id, CREDITS, reason="top-up", at=now)
+            await session.commit()
+        transport = httpx.ASGITransport(app=setup, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            tokens = {
+                Environment.PRODUCTION: await login(client, user, base=""),
+                Environment.SANDBOX: await login(client, user, base="/sandbox"),
+            }
+        deployment = Deployment(settings, user.user_id, user.account_id, tokens)
+        return deployment, await _fetch_document(setup)
+    finally:
+        await ctx.engine.dispose()
+
+
+def _document_at_collection() -> dict[str, Any]:
+    """The served document, fetched at import time so that pytest collects one test per
+    operation (schemathesis' lazy ``from_fixture`` loader reads ``Node._nodeid``, which
+    pytest 9 no longer has). This app never opens its database and lives in a throwaway
+    directory; the ``deployment`` fixture checks that the app under test serves the same
+    document."""
+
+    async def fetch(data_dir: Path) -> dict[str, Any]:
+        database = f"sqlite+aiosqlite:///{data_dir / 'tidings.db'}"
+        app = create_app(Settings(data_dir=data_dir, database_url=database, dispatch=False))
+        try:
+            return await _fetch_document(app)
+        finally:
+            await app.state.ctx.engine.dispose()
+
+    with tempfile.TemporaryDirectory(prefix="tidings-openapi-") as directory:
+        return asyncio.run(fetch(Path(directory)))
 
 
 DOCUMENT = _document_at_collection()
@@ -148,28 +162,34 @@ sandbox = _schema(f"{BASE_URL}/sandbox")
 
 
 @pytest.fixture(scope="module")
-def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    """The app under test, migrated, with a user logged in to both environments."""
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
     data_dir = tmp_path_factory.mktemp("schemathesis") / "data"
     data_dir.mkdir()
-    settings = _settings(data_dir)
-    document, user_id, account_id, tokens = asyncio.run(_prepare(settings))
+    prepared, document = asyncio.run(_prepare(_settings(data_dir)))
     assert document == DOCUMENT, "the app under test serves another document"
-    app = create_app(settings)
+    return prepared
+
+
+@pytest.fixture
+def api_app(deployment: Deployment) -> Iterator[FastAPI]:
+    """A fresh app over the shared database; schemathesis starts its lifespan."""
+    app = create_app(deployment.settings)
     try:
-        yield Target(app, user_id, account_id, tokens)
+        yield app
     finally:
-        # Ends the lifespan schemathesis started on its event loop (dispatcher, engine).
+        # schemathesis ends it after each item too; this is a no-op then.
         schemathesis_asgi.shutdown_lifespans()
 
 
 FUZZ_SETTINGS = settings(
-    max_examples=15,
+    max_examples=25,
     derandomize=True,
     database=None,
     deadline=None,
     print_blob=True,
+    # api_app is per item on purpose: one app (and lifespan) serves all its examples.
     suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
         HealthCheck.too_slow,
         HealthCheck.filter_too_much,
         HealthCheck.data_too_large,
@@ -177,25 +197,37 @@ FUZZ_SETTINGS = settings(
 )
 
 
-def _call_and_check(case: Any, target: Target, environment: Environment) -> None:
+def _call_and_check(
+    case: Any, app: FastAPI, deployment: Deployment, environment: Environment
+) -> None:
     if (case.method.upper(), case.path) == REVOKE:
-        token = target.fresh_token(environment)
+        # A token nobody else uses: this operation revokes the token it is called with.
+        token, _ = app.state.ctx.tokens.issue(
+            user_id=deployment.user_id,
+            account_id=deployment.account_id,
+            environment=environment,
+            lifetime=3600,
+        )
     else:
-        token = target.tokens[environment]
-    # app=: the calls go in-process to the app under test, on schemathesis' event loop.
-    case.call_and_validate(headers=bearer(token), checks=CHECKS, app=target.app)
+        token = deployment.tokens[environment]
+    # app=: in-process, to this item's app, on schemathesis' event loop.
+    case.call_and_validate(headers=bearer(token), checks=CHECKS, app=app)
 
 
 @production.parametrize()
 @FUZZ_SETTINGS
-def test_production_api_conforms_to_its_document(case: Any, target: Target) -> None:
-    _call_and_check(case, target, Environment.PRODUCTION)
+def test_production_api_conforms_to_its_document(
+    case: Any, api_app: FastAPI, deployment: Deployment
+) -> None:
+    _call_and_check(case, api_app, deployment, Environment.PRODUCTION)
 
 
 @sandbox.parametrize()
 @FUZZ_SETTINGS
-def test_sandbox_api_conforms_to_its_document(case: Any, target: Target) -> None:
-    _call_and_check(case, target, Environment.SANDBOX)
+def test_sandbox_api_conforms_to_its_document(
+    case: Any, api_app: FastAPI, deployment: Deployment
+) -> None:
+    _call_and_check(case, api_app, deployment, Environment.SANDBOX)
 
 
 # --- The document itself ---------------------------------------------------------------
@@ -254,14 +286,21 @@ def _operations(document: Mapping[str, Any]) -> Iterator[tuple[str, str, dict[st
                 yield method.upper(), path, item[method]
 
 
-def _documented_problem(
-    document: Mapping[str, Any], operation: Mapping[str, Any], status: int
-) -> bool:
+def _problem_gap(document: Mapping[str, Any], operation: Mapping[str, Any], status: int) -> str:
+    """What is missing for ``status`` to be a documented problem+json answer ("" if nothing)."""
     response = _resolve(document, (operation.get("responses") or {}).get(str(status)))
     if not isinstance(response, Mapping):
-        return False
-    media = (response.get("content") or {}).get(PROBLEM_JSON)
-    return isinstance(media, Mapping) and isinstance(media.get("schema"), Mapping)
+        return f"no {status} answer documented"
+    content = response.get("content") or {}
+    media = _resolve(document, content.get(PROBLEM_JSON))
+    if isinstance(media, Mapping) and isinstance(media.get("schema"), Mapping):
+        return ""
+    elsewhere = sorted(k for k, v in content.items() if isinstance(v, Mapping) and "schema" in v)
+    return (
+        f"the {status} answer has no schema under {PROBLEM_JSON}"
+        + (f" (it is under {', '.join(elsewhere)})" if elsewhere else "")
+        + ", so the error body is neither described to clients nor validated"
+    )
 
 
 async def test_the_served_document_is_valid_and_fully_documented(
@@ -294,8 +333,8 @@ async def test_the_served_document_is_valid_and_fully_documented(
         authenticated = bool(security) and any(requirement for requirement in security)
         if path.startswith("/api/v4/") and path != "/api/v4/auth/token" and not authenticated:
             problems.append(f"{name}: not marked as needing a bearer token")
-        if authenticated and not _documented_problem(document, operation, 401):
-            problems.append(f"{name}: no 401 problem+json answer documented")
-        if (parameters or body_media) and not _documented_problem(document, operation, 422):
-            problems.append(f"{name}: no 422 problem+json answer documented")
+        if authenticated and (gap := _problem_gap(document, operation, 401)):
+            problems.append(f"{name}: {gap}")
+        if (parameters or body_media) and (gap := _problem_gap(document, operation, 422)):
+            problems.append(f"{name}: {gap}")
     assert not problems, "\n".join(problems)

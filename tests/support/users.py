@@ -28,6 +28,7 @@ async def create_test_user(app: FastAPI, username: str = "ada@example.com") -> T
     async with ctx.sessions() as session:
         repo = AccountRepository(session)
         account = await service.create_account(repo, SystemClock(), f"Account of {username}")
+        await session.commit()
         user = await service.create_user(
             repo, SystemClock(), account=account.id, username=username, password=PASSWORD
         )

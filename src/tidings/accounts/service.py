@@ -26,6 +26,11 @@ async def create_account(repo: AccountRepository, clock: Clock, name: str) -> Ac
 async def create_user(
     repo: AccountRepository, clock: Clock, *, account: str, username: str, password: str
 ) -> User:
+    # Hash first: with the embedded SQLite driver a write transaction must not wait on
+    # anything but the database (see tidings.db.inline_sqlite).
+    password_hash = (
+        await hash_password_async(password) if len(password) >= MIN_PASSWORD_LENGTH else ""
+    )
     found = await repo.find_account(account)
     if found is None:
         raise NotFound(f"No account has the id or unique name {account!r}.")
@@ -40,7 +45,7 @@ async def create_user(
         id=new_id("usr"),
         account_id=found.id,
         username=username,
-        password_hash=await hash_password_async(password),
+        password_hash=password_hash,
         disabled=False,
         created_at=clock.now(),
     )

@@ -33,7 +33,9 @@ class EmailSendRequest(ApiModel):
     to: str | list[str] = Field(examples=["ada@example.com"])
     from_: str = Field(alias="from", max_length=320, examples=["News <news@yourdomain.com>"])
     subject: str = Field(min_length=1, max_length=998, examples=["Your order has shipped"])
-    text: str | None = Field(default=None, max_length=1_000_000)
+    text: str | None = Field(
+        default=None, max_length=1_000_000, examples=["Your order #1234 is on its way."]
+    )
     html: str | None = Field(default=None, max_length=2_000_000)
     reply_to: str | None = Field(default=None, max_length=320)
     cc: str | list[str] | None = None

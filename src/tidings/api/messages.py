@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.api.deps import ContextDep, Principal, PrincipalDep, SessionDep
@@ -18,6 +18,11 @@ from tidings.messages.schemas import MessageOut, message_out
 from tidings.messages.status import Status
 
 router = APIRouter(prefix="/api/v4/messages", tags=["Messages"])
+
+MessageId = Annotated[
+    str,
+    Path(max_length=64, description="A message id.", examples=["msg_01JDQ3W6V2X4N8ZB7YH5K9T0RM"]),
+]
 
 
 async def load_message(
@@ -38,7 +43,7 @@ async def load_message(
     summary="Read a message",
     responses=problem_responses(*AUTHENTICATED, 404),
 )
-async def get_message(id: str, principal: PrincipalDep, session: SessionDep) -> MessageOut:
+async def get_message(id: MessageId, principal: PrincipalDep, session: SessionDep) -> MessageOut:
     """One message of any channel, with every status change and its time."""
     return await load_message(session, principal, id)
 
@@ -53,13 +58,18 @@ async def list_messages(
     principal: PrincipalDep,
     session: SessionDep,
     page: Annotated[PageParams, Depends(page_params)],
-    channel: Literal["whatsapp", "sms", "email"] | None = None,
-    status: Status | None = None,
-    direction: Literal["outbound", "inbound"] | None = None,
-    to: Annotated[str | None, Query(max_length=320)] = None,
-    batch_id: Annotated[str | None, Query(alias="batchId", max_length=64)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    channel: Annotated[Literal["whatsapp", "sms", "email"] | None, Query(examples=["sms"])] = None,
+    status: Annotated[Status | None, Query(examples=["delivered"])] = None,
+    direction: Annotated[
+        Literal["outbound", "inbound"] | None, Query(examples=["outbound"])
+    ] = None,
+    to: Annotated[str | None, Query(max_length=320, examples=["+393331234567"])] = None,
+    batch_id: Annotated[
+        str | None,
+        Query(alias="batchId", max_length=64, examples=["bat_01JDQ3W6V2X4N8ZB7YH5K9T0RM"]),
+    ] = None,
+    since: Annotated[datetime | None, Query(examples=["2026-11-24T00:00:00Z"])] = None,
+    until: Annotated[datetime | None, Query(examples=["2026-11-25T00:00:00Z"])] = None,
 ) -> Page[MessageOut]:
     """Newest first; filter by channel, status, direction, recipient, batch and time."""
     filters = MessageFilters(
@@ -85,7 +95,7 @@ async def list_messages(
     responses=problem_responses(*AUTHENTICATED, 404, 409),
 )
 async def cancel_message(
-    id: str, principal: PrincipalDep, session: SessionDep, ctx: ContextDep
+    id: MessageId, principal: PrincipalDep, session: SessionDep, ctx: ContextDep
 ) -> MessageOut:
     """A message not yet submitted becomes ``canceled`` (and its credits come back);
     one already submitted answers 409."""

@@ -11,7 +11,7 @@ from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.api.deps import ContextDep, PrincipalDep, SessionDep
-from tidings.api.messages import load_message
+from tidings.api.messages import MessageId, load_message
 from tidings.channels.sms.rules import sms_draft
 from tidings.http.openapi_responses import AUTHENTICATED, problem_responses
 from tidings.http.schemas import ApiModel
@@ -98,7 +98,7 @@ class SmsReport(ApiModel):
     summary="Delivery report of an SMS",
     responses=problem_responses(*AUTHENTICATED, 404),
 )
-async def sms_report(id: str, principal: PrincipalDep, session: SessionDep) -> SmsReport:
+async def sms_report(id: MessageId, principal: PrincipalDep, session: SessionDep) -> SmsReport:
     """Status, every status change with its time, segments, credits, the provider's id
     and error of one SMS."""
     message = await load_message(session, principal, id, channel="sms")

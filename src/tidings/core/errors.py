@@ -67,7 +67,9 @@ class ApiError(Exception):
 
     @property
     def title(self) -> str:
-        return HTTPStatus(self.status).phrase
+        return {413: "Content Too Large", 422: "Unprocessable Content"}.get(
+            self.status, HTTPStatus(self.status).phrase
+        )
 
 
 class BadRequest(ApiError):

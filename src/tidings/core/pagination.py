@@ -23,9 +23,12 @@ class PageParams(BaseModel):
 
 
 def page_params(
-    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size."),
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size.", examples=[50]),
     after: str | None = Query(
-        None, max_length=64, description="Cursor from the previous page's nextCursor."
+        None,
+        max_length=64,
+        description="Cursor from the previous page's nextCursor.",
+        examples=["msg_01JDQ3W6V2X4N8ZB7YH5K9T0RM"],
     ),
 ) -> PageParams:
     return PageParams(limit=limit, after=after)

@@ -19,14 +19,21 @@ MIN_SECRET_BYTES = 32
 
 def _read_or_create(path: Path) -> bytes:
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return base64.b64decode(path.read_text().strip())
-    value = secrets.token_bytes(MIN_SECRET_BYTES)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(base64.b64encode(value).decode() + "\n")
-    return value
+    if not path.exists():
+        # Written whole to a private file, then linked into place: a process starting
+        # beside this one either sees no key or the complete key, never a partial one.
+        value = secrets.token_bytes(MIN_SECRET_BYTES)
+        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(base64.b64encode(value).decode() + "\n")
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return base64.b64decode(path.read_text().strip())
 
 
 def jwt_signing_key(settings: Settings) -> bytes:

@@ -17,19 +17,23 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from tidings.db import inline_sqlite
 from tidings.settings import Settings
 
 
-def _sqlite_pragmas(synchronous: str) -> Any:
+def _sqlite_pragmas(synchronous: str, busy_timeout_ms: int) -> Any:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.close()
 
     return on_connect
+
+
+INLINE_BUSY_TIMEOUT_MS = 100
 
 
 def build_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
@@ -38,9 +42,14 @@ def build_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-        options["connect_args"] = {"timeout": 30}
-        # Readers run beside the one writer (WAL); let enough of them wait their turn.
-        options.update(pool_size=10, max_overflow=30, pool_timeout=60)
+        if settings.sqlite_driver == "inline":
+            options["module"] = inline_sqlite.dbapi()
+            options["connect_args"] = {"timeout": INLINE_BUSY_TIMEOUT_MS / 1000}
+        else:
+            options["connect_args"] = {"timeout": 30}
+        if url.database and url.database != ":memory:":
+            # Readers run beside the one writer (WAL); let enough of them wait their turn.
+            options.update(pool_size=10, max_overflow=30, pool_timeout=60)
     else:
         options.update(pool_size=10, max_overflow=10)
         if settings.database_schema:
@@ -48,7 +57,12 @@ def build_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
     options.update(overrides)
     engine = create_async_engine(url, **options)
     if url.get_backend_name() == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(settings.sqlite_synchronous))
+        # The inline driver waits for a lock on the event loop's thread, so it waits
+        # briefly and lets the group committer retry without blocking the loop.
+        busy = INLINE_BUSY_TIMEOUT_MS if settings.sqlite_driver == "inline" else 30_000
+        event.listen(
+            engine.sync_engine, "connect", _sqlite_pragmas(settings.sqlite_synchronous, busy)
+        )
     return engine
 
 

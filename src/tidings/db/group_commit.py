@@ -22,12 +22,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 T = TypeVar("T")
 Unit = Callable[[AsyncSession], Awaitable[Any]]
 
 CLOSE_GRACE_SECONDS = 10.0
+LOCK_WAIT_SECONDS = 30.0
 
 log = logging.getLogger("tidings.db")
 
@@ -64,11 +66,7 @@ class GroupCommitter:
 
     async def _commit(self, batch: list[tuple[Unit, asyncio.Future[Any]]]) -> None:
         try:
-            results = []
-            async with self._sessions() as session:
-                for unit, _ in batch:
-                    results.append(await unit(session))
-                await session.commit()
+            results = await self._attempt(batch)
         except Exception as error:
             if len(batch) == 1:
                 _, future = batch[0]
@@ -83,6 +81,26 @@ class GroupCommitter:
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
+
+    async def _attempt(self, batch: list[tuple[Unit, asyncio.Future[Any]]]) -> list[Any]:
+        """Run the batch in one transaction, waiting (without blocking the loop) while
+        another connection holds SQLite's write lock."""
+        delay = 0.005
+        deadline = asyncio.get_running_loop().time() + LOCK_WAIT_SECONDS
+        while True:
+            try:
+                results = []
+                async with self._sessions() as session:
+                    for unit, _ in batch:
+                        results.append(await unit(session))
+                    await session.commit()
+                return results
+            except OperationalError as error:
+                locked = "locked" in str(error) or "busy" in str(error)
+                if not locked or asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.2)
 
     async def close(self) -> None:
         """Let the writer commit what is waiting (for up to 10 s), then stop it."""

@@ -4,28 +4,36 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
-
 from tidings.http.problems import PROBLEM_JSON
 
-
-class FieldErrorOut(BaseModel):
-    field: str = Field(examples=["to"])
-    code: str = Field(examples=["invalid_phone_number"])
-    message: str = Field(examples=["'+1' is not a valid phone number."])
-
-
-class Problem(BaseModel):
-    """An error answer (RFC 9457) with a stable ``code``."""
-
-    type: str = Field(default="about:blank", examples=["about:blank"])
-    title: str = Field(examples=["Unprocessable Content"])
-    status: int = Field(examples=[422])
-    code: str = Field(examples=["validation_failed"])
-    detail: str = Field(examples=["The request has invalid fields: to."])
-    errors: list[FieldErrorOut] | None = None
-    request_id: str | None = Field(default=None, alias="requestId")
-
+# Written out rather than generated: FastAPI puts a route's ``model=`` responses
+# under application/json, and the answers are application/problem+json.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "Problem",
+    "description": "An error answer (RFC 9457) with a stable code.",
+    "required": ["type", "title", "status", "code", "detail"],
+    "properties": {
+        "type": {"type": "string", "example": "about:blank"},
+        "title": {"type": "string", "example": "Unprocessable Content"},
+        "status": {"type": "integer", "example": 422},
+        "code": {"type": "string", "example": "validation_failed"},
+        "detail": {"type": "string", "example": "The request has invalid fields: to."},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "code", "message"],
+                "properties": {
+                    "field": {"type": "string", "example": "to"},
+                    "code": {"type": "string", "example": "invalid_phone_number"},
+                    "message": {"type": "string"},
+                },
+            },
+        },
+        "requestId": {"type": "string"},
+    },
+}
 
 _EXAMPLES: dict[int, tuple[str, str, str]] = {
     400: ("Bad Request", "invalid_json", "The request body is not valid JSON."),
@@ -72,17 +80,17 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     for status in sorted(set(statuses)):
         title, code, detail = _EXAMPLES[status]
         result[status] = {
-            "model": Problem,
             "description": _DESCRIPTIONS[status],
             "content": {
                 PROBLEM_JSON: {
+                    "schema": PROBLEM_SCHEMA,
                     "example": {
                         "type": "about:blank",
                         "title": title,
                         "status": status,
                         "code": code,
                         "detail": detail,
-                    }
+                    },
                 }
             },
         }

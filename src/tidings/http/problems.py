@@ -40,6 +40,14 @@ _DEFAULT_CODES = {
 }
 
 
+# RFC 9110's names where Python's http module still has the older ones.
+_TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
+
+
+def status_title(status: int) -> str:
+    return _TITLES.get(status) or HTTPStatus(status).phrase
+
+
 def problem_body(
     status: int,
     code: str,
@@ -50,7 +58,7 @@ def problem_body(
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": "about:blank",
-        "title": HTTPStatus(status).phrase,
+        "title": status_title(status),
         "status": status,
         "code": code,
         "detail": detail,

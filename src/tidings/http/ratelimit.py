@@ -72,12 +72,11 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         key, limit = self._key_and_limit(scope)
-        if get_route_path(scope).startswith(UNCOUNTED_PREFIXES):
-            reading = self._counter.peek(key, limit)
-        else:
-            reading = self._counter.hit(key, limit)
+        uncounted = get_route_path(scope).startswith(UNCOUNTED_PREFIXES)
+        reading = self._counter.peek(key, limit) if uncounted else self._counter.hit(key, limit)
         headers = _headers(reading)
-        if reading.exceeded:
+        # Health checks and docs assets are never refused, whatever the caller spent.
+        if reading.exceeded and not uncounted:
             response = problem_response(
                 429,
                 "rate_limited",

@@ -39,6 +39,7 @@ from tidings.channels.base import (
 from tidings.channels.registry import ProviderDirectory
 from tidings.core.clock import Clock
 from tidings.core.environments import Environment
+from tidings.core.errors import ApiError
 from tidings.db.group_commit import GroupCommitter
 from tidings.messages import status_writer
 from tidings.messages.backoff import retry_delay
@@ -191,11 +192,17 @@ class Dispatcher:
             provider = await self._providers.require(
                 message.account_id, outbound.environment, message.channel
             )
+        except ApiError as error:
+            # The provider was removed after the message was accepted: it may come back.
+            return Verdict(
+                message.id, lease, error=RetryableDeliveryError(error.code, error.detail)
+            )
+        try:
             self.submissions += 1
             result = await provider.send(outbound)
         except DeliveryError as error:
             return Verdict(message.id, lease, error=error)
-        except Exception as error:  # noqa: BLE001 - a provider bug must not lose the message
+        except Exception as error:
             log.exception("provider failed on %s", message.id)
             return Verdict(
                 message.id,
@@ -203,7 +210,10 @@ class Dispatcher:
                 error=RetryableDeliveryError("provider_error", type(error).__name__),
             )
         return Verdict(
-            message.id, lease, provider=provider.name, provider_message_id=result.provider_message_id
+            message.id,
+            lease,
+            provider=provider.name,
+            provider_message_id=result.provider_message_id,
         )
 
     async def _record_verdicts(self) -> None:

@@ -58,7 +58,6 @@ class InboundProcessor:
         for report in reports:
             by_provider[report.provider].append(report)
 
-
         async def apply(session: AsyncSession) -> list[StatusReport]:
             unmatched: list[StatusReport] = []
             repo = MessageRepository(session)
@@ -126,6 +125,7 @@ class InboundProcessor:
 
     async def receive(self, inbound: InboundMessage) -> Message:
         """Record a contact's message; STOP and START change its SMS opt-out."""
+
         async def record(session: AsyncSession) -> Message:
             message = Message(
                 id=new_id("msg"),

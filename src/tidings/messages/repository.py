@@ -200,19 +200,30 @@ class MessageRepository:
             select(func.min(Message.next_attempt_at)).where(Message.next_attempt_at.is_not(None))
         )
 
-    async def stale_sandbox_messages(
-        self, statuses: Sequence[str], older_than: datetime, limit: int
+    async def awaiting_reports(
+        self,
+        *,
+        provider: str,
+        statuses: Sequence[str],
+        updated_between: tuple[datetime, datetime],
+        after: tuple[datetime, str] | None,
+        limit: int,
     ) -> list[Message]:
-        rows = await self._session.scalars(
-            select(Message)
-            .where(
-                Message.environment == Environment.SANDBOX.value,
-                Message.direction == "outbound",
-                Message.status.in_(statuses),
-                Message.updated_at < older_than,
-                Message.provider_message_id.is_not(None),
+        """A page of a provider's messages that may still be owed reports, oldest
+        change first, after the ``(updated_at, id)`` cursor."""
+        query = select(Message).where(
+            Message.provider == provider,
+            Message.direction == "outbound",
+            Message.status.in_(statuses),
+            Message.updated_at >= updated_between[0],
+            Message.updated_at < updated_between[1],
+        )
+        if after is not None:
+            query = query.where(
+                (Message.updated_at > after[0])
+                | ((Message.updated_at == after[0]) & (Message.id > after[1]))
             )
-            .order_by(Message.updated_at)
-            .limit(limit)
+        rows = await self._session.scalars(
+            query.order_by(Message.updated_at, Message.id).limit(limit)
         )
         return list(rows)

@@ -150,9 +150,7 @@ class SendFlow:
         headers = {"Preference-Applied": "respond-async"} if wants_async(self._request) else None
         return JSONResponse(body, status_code=status, headers=headers)
 
-    async def _wait(
-        self, message_id: str, future: asyncio.Future[Answer | None]
-    ) -> Answer | None:
+    async def _wait(self, message_id: str, future: asyncio.Future[Answer | None]) -> Answer | None:
         """Wait (bounded) for the verdict; the answer the dispatcher built, if it did."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._ctx.settings.send_wait_seconds

@@ -80,6 +80,9 @@ async def change(
     if error_code is not None:
         message.error_code = error_code
         message.error_message = error_message
+    elif new in (Status.SENT, Status.DELIVERED, Status.READ):
+        # An error left by an earlier, retried attempt no longer describes it.
+        message.error_code = message.error_message = None
     if new in FINAL or new == Status.SENT:
         # Out of the queue: only receipts can move it from here.
         message.next_attempt_at = None

@@ -1,8 +1,9 @@
 """Resumes the sandbox's simulated reports after a restart.
 
 The simulated network keeps what it still has to report in memory. After a
-crash, sandbox messages wait in ``sent`` (or ``delivered`` before a ``read``);
-this sweep finds them and has the network send the reports their scenario still
+crash, simulated messages (sandbox, or a production account wired to the
+simulator) wait in ``sent`` (or ``delivered`` before a ``read``); this sweep
+pages through them and has the network send the reports their scenario still
 owes, which is what a real provider does when it redelivers receipts.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -18,12 +19,15 @@ from tidings.core.clock import Clock
 from tidings.messages.repository import MessageRepository
 from tidings.messages.status import Status
 from tidings.sandbox.network import SandboxNetwork
+from tidings.sandbox.providers import SandboxProvider
 from tidings.sandbox.scenarios import remaining_steps, scenario_for
 
 log = logging.getLogger("tidings.sandbox")
 
-SWEEP_LIMIT = 2000
+PAGE = 1000
 QUIET_PERIOD = timedelta(seconds=2)
+# Reports owed to older messages are given up: a real provider stops retrying too.
+HORIZON = timedelta(days=1)
 
 
 class SandboxRecovery:
@@ -39,6 +43,8 @@ class SandboxRecovery:
         self._clock = clock
         self._network = network
         self._interval = interval
+        # Where the previous sweep stopped, so every candidate is visited in turn.
+        self._cursor: tuple[datetime, str] | None = None
 
     async def run(self) -> None:
         while True:
@@ -49,14 +55,19 @@ class SandboxRecovery:
             await asyncio.sleep(self._interval)
 
     async def sweep(self) -> int:
-        """Resume the reports owed to quiet sandbox messages; how many were resumed."""
-        older_than = self._clock.now() - QUIET_PERIOD
+        """Resume the reports owed to one page of quiet messages; how many resumed."""
+        now = self._clock.now()
         async with self._sessions() as session:
             repo = MessageRepository(session)
-            stale = await repo.stale_sandbox_messages(
-                [Status.SENT.value, Status.DELIVERED.value], older_than, SWEEP_LIMIT
+            stale = await repo.awaiting_reports(
+                provider=SandboxProvider.name,
+                statuses=[Status.SENT.value, Status.DELIVERED.value],
+                updated_between=(now - HORIZON, now - QUIET_PERIOD),
+                after=self._cursor,
+                limit=PAGE,
             )
             reached = await repo.seen_statuses([message.id for message in stale])
+        self._cursor = (stale[-1].updated_at, stale[-1].id) if len(stale) == PAGE else None
         resumed = 0
         for message in stale:
             if message.provider is None or message.provider_message_id is None:

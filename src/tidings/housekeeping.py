@@ -1,0 +1,40 @@
+"""Periodic clean-up: idempotency keys past 24 hours and revoked tokens past expiry.
+
+Runs wherever the dispatcher runs, once an hour; deleting rows that are already
+ignored is harmless if two processes do it at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tidings.auth.repository import TokenRepository
+from tidings.core.clock import Clock
+from tidings.db.group_commit import GroupCommitter
+from tidings.idempotency.service import IdempotencyRepository
+
+log = logging.getLogger("tidings.housekeeping")
+
+INTERVAL_SECONDS = 3600.0
+
+
+async def purge_once(writer: GroupCommitter, clock: Clock) -> None:
+    now = clock.now()
+
+    async def purge(session: AsyncSession) -> None:
+        await IdempotencyRepository(session).purge(now)
+        await TokenRepository(session).purge_expired(now)
+
+    await writer.submit(purge)
+
+
+async def run_housekeeping(writer: GroupCommitter, clock: Clock) -> None:
+    while True:
+        try:
+            await purge_once(writer, clock)
+        except Exception:
+            log.exception("housekeeping failed; trying again later")
+        await asyncio.sleep(INTERVAL_SECONDS)
