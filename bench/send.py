@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loadgen import Result, run  # noqa: E402
+from loadgen import Result, run
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -74,7 +74,16 @@ def main() -> None:
     tidings(["migrate"], env)
     account = tidings(["accounts", "create", "Bench"], env)
     tidings(
-        ["users", "create", "--account", account, "--username", "bench", "--password", "bench-pass"],
+        [
+            "users",
+            "create",
+            "--account",
+            account,
+            "--username",
+            "bench",
+            "--password",
+            "bench-pass",
+        ],
         env,
     )
 
@@ -85,7 +94,9 @@ def main() -> None:
         cwd=Path(__file__).resolve().parent,
         env=env,
     )
-    server = subprocess.Popen([PYTHON, "-m", "tidings", "serve", "--port", str(tidings_port)], env=env)
+    server = subprocess.Popen(
+        [PYTHON, "-m", "tidings", "serve", "--port", str(tidings_port)], env=env
+    )
     try:
         wait_up(f"http://127.0.0.1:{bare_port}/docs")
         wait_up(f"http://127.0.0.1:{tidings_port}/healthz")
@@ -97,15 +108,31 @@ def main() -> None:
         json_header = {"Content-Type": "application/json"}
         auth = {**json_header, "Authorization": f"Bearer {token}"}
 
-        print(f"{'clients':>7} {'endpoint':>8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
+        print(
+            f"{'clients':>7} {'endpoint':>8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
+        )
         for level in levels:
             baseline: Result = asyncio.run(
-                run("127.0.0.1", bare_port, "/send", body, json_header,
-                    concurrency=level, seconds=options.seconds)
+                run(
+                    "127.0.0.1",
+                    bare_port,
+                    "/send",
+                    body,
+                    json_header,
+                    concurrency=level,
+                    seconds=options.seconds,
+                )
             )
             measured: Result = asyncio.run(
-                run("127.0.0.1", tidings_port, "/sandbox/api/v4/sms/send", body, auth,
-                    concurrency=level, seconds=options.seconds)
+                run(
+                    "127.0.0.1",
+                    tidings_port,
+                    "/sandbox/api/v4/sms/send",
+                    body,
+                    auth,
+                    concurrency=level,
+                    seconds=options.seconds,
+                )
             )
             for name, result in (("bare", baseline), ("tidings", measured)):
                 print(

@@ -58,5 +58,8 @@ async def test_anonymous_limit_by_address(settings: Settings) -> None:
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 1))
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
         codes = [(await client.get("/api/v4/nothing")).status_code for _ in range(4)]
+        health = await client.get("/healthz")
     assert codes == [404, 404, 404, 429]
+    # Health checks are never refused, whatever the address spent.
+    assert health.status_code == 200 and health.headers["ratelimit-remaining"] == "0"
     await app.state.ctx.engine.dispose()

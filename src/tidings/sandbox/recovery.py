@@ -38,11 +38,13 @@ class SandboxRecovery:
         network: SandboxNetwork,
         *,
         interval: float,
+        page_size: int = PAGE,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._network = network
         self._interval = interval
+        self._page = page_size
         # Where the previous sweep stopped, so every candidate is visited in turn.
         self._cursor: tuple[datetime, str] | None = None
 
@@ -64,10 +66,10 @@ class SandboxRecovery:
                 statuses=[Status.SENT.value, Status.DELIVERED.value],
                 updated_between=(now - HORIZON, now - QUIET_PERIOD),
                 after=self._cursor,
-                limit=PAGE,
+                limit=self._page,
             )
             reached = await repo.seen_statuses([message.id for message in stale])
-        self._cursor = (stale[-1].updated_at, stale[-1].id) if len(stale) == PAGE else None
+        self._cursor = (stale[-1].updated_at, stale[-1].id) if len(stale) == self._page else None
         resumed = 0
         for message in stale:
             if message.provider is None or message.provider_message_id is None:
