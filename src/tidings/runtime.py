@@ -20,8 +20,9 @@ from tidings.core.clock import Clock
 from tidings.db.group_commit import GroupCommitter
 from tidings.db.notify import WorkNotifier
 from tidings.housekeeping import run_housekeeping
-from tidings.messages.dispatcher import Dispatcher
+from tidings.messages.dispatcher import Dispatcher, Lease
 from tidings.messages.inbound import InboundProcessor
+from tidings.messages.models import Message
 from tidings.messages.waiters import VerdictWaiters
 from tidings.sandbox.network import SandboxNetwork
 from tidings.sandbox.providers import SandboxProvider
@@ -89,6 +90,17 @@ class DeliveryRuntime:
         if self.dispatching:
             self.dispatcher.wake()
         self.notifier.notify()
+
+    def reserve(self, channel: str) -> Lease | None:
+        """A dispatcher slot for a message about to be stored (see Dispatcher.reserve)."""
+        return self.dispatcher.reserve(channel) if self.dispatching else None
+
+    def release(self, channel: str, lease: Lease | None) -> None:
+        if lease is not None:
+            self.dispatcher.release_reservation(channel)
+
+    def adopt(self, message: Message) -> None:
+        self.dispatcher.adopt(message)
 
     async def start(self, *, dispatch: bool) -> None:
         self.dispatching = dispatch

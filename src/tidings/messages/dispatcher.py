@@ -26,7 +26,7 @@ import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,6 +51,12 @@ from tidings.messages.waiters import VerdictWaiters
 from tidings.settings import DeliverySettings
 
 log = logging.getLogger("tidings.dispatcher")
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    owner: str
+    until: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,8 +164,30 @@ class Dispatcher:
 
         return await self._writer.submit(claim)
 
+    def reserve(self, channel: str) -> Lease | None:
+        """A slot for a message this process is about to store: the message is then
+        written already leased to this dispatcher, and handed over by :meth:`adopt`
+        after the commit, which saves a claim. None when this dispatcher is full."""
+        if self._stopping or self._in_flight.get(channel, 0) >= self._capacity.get(channel, 0):
+            return None
+        self._in_flight[channel] += 1
+        self._claims += 1
+        until = self._clock.now() + timedelta(seconds=self._settings.lease_seconds)
+        return Lease(f"{self.owner}:{self._claims}", until)
+
+    def release_reservation(self, channel: str) -> None:
+        self._in_flight[channel] -= 1
+        self.wake()
+
+    def adopt(self, message: Message) -> None:
+        """Deliver a message stored with a lease from :meth:`reserve`."""
+        self._launch(message)
+
     def _start(self, message: Message) -> None:
         self._in_flight[message.channel] += 1
+        self._launch(message)
+
+    def _launch(self, message: Message) -> None:
         task = asyncio.create_task(self._deliver(message), name=f"deliver-{message.id}")
         self._tasks[task] = message.id
         task.add_done_callback(lambda done: self._tasks.pop(done, None))

@@ -36,6 +36,7 @@ from tidings.idempotency.service import (
     scope_of,
 )
 from tidings.messages import status_writer
+from tidings.messages.dispatcher import Lease
 from tidings.messages.drafts import Draft
 from tidings.messages.models import Message
 from tidings.messages.repository import MessageRepository
@@ -50,7 +51,11 @@ Prepare = Callable[[AsyncSession], Awaitable[Draft]]
 
 
 async def store_draft(
-    session: AsyncSession, principal: Principal, draft: Draft, now: datetime
+    session: AsyncSession,
+    principal: Principal,
+    draft: Draft,
+    now: datetime,
+    lease: Lease | None = None,
 ) -> Message:
     charged = principal.environment == Environment.PRODUCTION and draft.cost > 0
     message = Message(
@@ -81,6 +86,15 @@ async def store_draft(
     if draft.scheduled_at is not None and draft.scheduled_at > now:
         message.next_attempt_at = draft.scheduled_at
         status_writer.start(session, message, Status.SCHEDULED, now)
+    elif lease is not None:
+        # Stored already leased to this process's dispatcher, which takes it straight
+        # from here; should the process die, the lease runs out and anyone claims it.
+        message.lease_owner, message.next_attempt_at, message.attempts = (
+            lease.owner,
+            lease.until,
+            1,
+        )
+        status_writer.start(session, message, Status.QUEUED, now)
     else:
         message.next_attempt_at = now
         status_writer.start(session, message, Status.QUEUED, now)
@@ -112,13 +126,16 @@ class SendFlow:
                 return await self._replay(previous)
             draft = await prepare(session)
 
+        immediate = draft.scheduled_at is None or draft.scheduled_at <= now
+        lease = ctx.runtime.reserve(draft.channel) if immediate else None
+
         async def write(session: AsyncSession) -> Message | StoredAnswer:
             keys = IdempotencyRepository(session)
             if scope is not None:
                 earlier = await keys.taken(scope, now)
                 if earlier is not None:
                     return earlier
-            message = await store_draft(session, principal, draft, now)
+            message = await store_draft(session, principal, draft, now, lease)
             if scope is not None:
                 keys.add(scope, message.id, now)
             return message
@@ -126,11 +143,16 @@ class SendFlow:
         try:
             outcome = await ctx.runtime.writer.submit(write)
         except IntegrityError:
+            ctx.runtime.release(draft.channel, lease)
             if scope is None:
                 raise
             # Another process took the key between our check and our write.
             return await self._replay(await reread_after_conflict(ctx.sessions, scope, now))
+        except BaseException:
+            ctx.runtime.release(draft.channel, lease)
+            raise
         if isinstance(outcome, StoredAnswer):
+            ctx.runtime.release(draft.channel, lease)
             return await self._replay(outcome)
         message = outcome
         waiting = (
@@ -139,7 +161,10 @@ class SendFlow:
             and ctx.settings.send_wait_seconds > 0
         )
         future = ctx.runtime.waiters.register(message.id) if waiting else None
-        ctx.runtime.wake()
+        if lease is not None:
+            ctx.runtime.adopt(message)
+        else:
+            ctx.runtime.wake()
         answer = await self._wait(message.id, future) if future is not None else None
         if answer is not None:
             status, body = 200, answer
