@@ -9,6 +9,7 @@ confusion are refused.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -21,6 +22,7 @@ from tidings.core.ids import new_id
 
 ALGORITHMS = ["HS256"]
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - a JWT "typ", not a secret
+MAX_REMEMBERED = 50_000
 REQUIRED_CLAIMS = ["sub", "acc", "env", "iat", "exp", "jti", "iss", "aud"]
 
 
@@ -40,6 +42,7 @@ class TokenCodec:
         self._issuer = issuer
         self._audience = audience
         self._clock = clock
+        self._verified: dict[str, TokenClaims] = {}
 
     def issue(
         self, *, user_id: str, account_id: str, environment: Environment, lifetime: int
@@ -67,7 +70,23 @@ class TokenCodec:
         return token, claims
 
     def decode(self, token: str) -> TokenClaims:
-        """The token's claims, or :class:`Unauthorized` saying what is wrong."""
+        """The token's claims, or :class:`Unauthorized` saying what is wrong.
+
+        A token that verified once is remembered (until it expires), so its
+        signature is not checked again on every request; expiry still is.
+        """
+        known = self._verified.get(token)
+        if known is not None:
+            if known.expires_at.timestamp() > time.time():
+                return known
+            del self._verified[token]
+        claims = self._decode(token)
+        if len(self._verified) >= MAX_REMEMBERED:
+            self._verified.clear()
+        self._verified[token] = claims
+        return claims
+
+    def _decode(self, token: str) -> TokenClaims:
         try:
             header = jwt.get_unverified_header(token)
             if header.get("typ") != TOKEN_TYPE:
