@@ -44,3 +44,5 @@ def configure_logging(log_format: str, level: str) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # Migration chatter on every start says nothing an operator needs.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
