@@ -15,10 +15,14 @@ from fastapi import FastAPI
 
 from tidings import __version__
 from tidings.accounts.router import router as account_router
+from tidings.api.chats import router as chats_router
 from tidings.api.email import router as email_router
+from tidings.api.email_events import router as email_events_router
 from tidings.api.messages import router as messages_router
 from tidings.api.sandbox import router as sandbox_router
+from tidings.api.sandbox_emails import router as sandbox_emails_router
 from tidings.api.sms import router as sms_router
+from tidings.api.webhooks import router as webhooks_router
 from tidings.api.whatsapp import router as whatsapp_router
 from tidings.auth.router import router as auth_router
 from tidings.auth.state_cache import TokenStateCache
@@ -42,6 +46,7 @@ from tidings.http.transport import TransportSecurityMiddleware
 from tidings.http.unexpected import UnexpectedErrorMiddleware
 from tidings.runtime import DeliveryRuntime
 from tidings.settings import Settings
+from tidings.tracking.router import router as tracking_router
 
 DESCRIPTION = """\
 Tidings is a self-hostable messaging API for WhatsApp, SMS and Email.
@@ -105,10 +110,15 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(auth_router)
     app.include_router(account_router)
     app.include_router(whatsapp_router)
+    app.include_router(chats_router)
     app.include_router(sms_router)
     app.include_router(email_router)
+    app.include_router(email_events_router)
     app.include_router(messages_router)
     app.include_router(sandbox_router)
+    app.include_router(sandbox_emails_router)
+    app.include_router(tracking_router)
+    app.include_router(webhooks_router)
     app.include_router(ops_router)
     install_docs(app, title="Tidings API", version=__version__, description=DESCRIPTION)
 

@@ -28,6 +28,8 @@ from tidings.sandbox.network import SandboxNetwork
 from tidings.sandbox.providers import SandboxProvider
 from tidings.sandbox.recovery import SandboxRecovery
 from tidings.settings import Settings
+from tidings.webhooks.dispatcher import WebhookDispatcher
+from tidings.webhooks.fanout import Fanout
 
 log = logging.getLogger("tidings.runtime")
 
@@ -82,14 +84,30 @@ class DeliveryRuntime:
         self.recovery = SandboxRecovery(
             sessions, clock, self.network, interval=settings.sandbox.recovery_interval_seconds
         )
+        self.webhook_dispatcher = WebhookDispatcher(
+            writer=self.writer, clock=clock, settings=settings.webhooks
+        )
+        self.webhook_fanout = Fanout(
+            writer=self.writer,
+            clock=clock,
+            settings=settings.webhooks,
+            on_deliveries=self.webhook_dispatcher.wake,
+        )
         self._tasks: list[asyncio.Task[None]] = []
+        self._webhook_tasks: list[asyncio.Task[None]] = []
         self.dispatching = False
 
     def wake(self) -> None:
         """New work was committed: this process's dispatcher, and others', look now."""
         if self.dispatching:
             self.dispatcher.wake()
+            self.webhook_fanout.wake()
         self.notifier.notify()
+
+    def webhooks_wake(self) -> None:
+        """Webhook deliveries were written: the webhook dispatcher looks now."""
+        if self.dispatching:
+            self.webhook_dispatcher.wake()
 
     def reserve(self, channel: str) -> Lease | None:
         """A dispatcher slot for a message about to be stored (see Dispatcher.reserve)."""
@@ -113,8 +131,19 @@ class DeliveryRuntime:
             asyncio.create_task(self.recovery.run(), name="sandbox-recovery"),
             asyncio.create_task(run_housekeeping(self.writer, self._clock), name="housekeeping"),
         ]
+        self._webhook_tasks = [
+            asyncio.create_task(self.webhook_fanout.run(), name="webhook-fanout"),
+            asyncio.create_task(self.webhook_dispatcher.run(), name="webhook-dispatcher"),
+        ]
 
     async def stop(self) -> None:
+        if self._webhook_tasks:
+            await self.webhook_fanout.stop()
+            await self.webhook_dispatcher.stop()
+            for task in self._webhook_tasks:
+                with contextlib.suppress(Exception):
+                    await task
+            self._webhook_tasks = []
         if self._tasks:
             await self.dispatcher.stop()
             dispatcher_task, *others = self._tasks

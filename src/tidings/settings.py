@@ -8,6 +8,7 @@ generated once and kept in the data directory (see :mod:`tidings.core.secrets`).
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
@@ -73,6 +74,33 @@ class SandboxSettings(BaseModel):
     recovery_interval_seconds: float = Field(default=5.0, gt=0)
 
 
+class WebhookSettings(BaseModel):
+    """Outbound webhooks: delivery timing, retries, auto-disable and the SSRF policy."""
+
+    timeout_seconds: float = Field(default=15.0, gt=0)
+    # Delays after each failed attempt; when they run out the delivery is given up.
+    retry_schedule: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+    )
+    retry_jitter: float = Field(default=0.1, ge=0, le=1)
+    disable_after_seconds: float = Field(default=5 * 86400, gt=0)
+    rotation_overlap_seconds: float = Field(default=86400, ge=0)
+    allow_private_in_sandbox: bool = True
+    # UNSAFE: lets production webhooks reach loopback and private networks (SSRF).
+    allow_private_in_production: bool = False
+    poll_interval_seconds: float = Field(default=1.0, gt=0)
+    concurrency: int = Field(default=32, ge=1)
+    lease_seconds: float = Field(default=60.0, gt=0)
+    response_excerpt_bytes: int = Field(default=2048, ge=0)
+
+    @field_validator("retry_schedule", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().startswith("["):
+            return json.loads(value)
+        return _split_csv(value)
+
+
 class Settings(BaseSettings):
     """All configuration of one Tidings deployment."""
 
@@ -111,6 +139,7 @@ class Settings(BaseSettings):
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     prices: PriceSettings = Field(default_factory=PriceSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     login_throttle: LoginThrottleSettings = Field(default_factory=LoginThrottleSettings)

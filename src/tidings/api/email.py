@@ -14,6 +14,7 @@ from tidings.http.schemas import ApiModel
 from tidings.messages.drafts import Draft
 from tidings.messages.schemas import MessageOut
 from tidings.messages.service import SendFlow
+from tidings.tracking.tokens import signer_for
 
 router = APIRouter(prefix="/api/v4/email", tags=["Email"])
 
@@ -74,6 +75,10 @@ async def send_email(
             tags=body.tags,
             attachments=[item.model_dump(by_alias=True) for item in body.attachments],
             tracking=body.tracking.model_dump(),
+            # The public URL as the client reached it (with /sandbox when used), so
+            # the tracking links lead back to this deployment and environment.
+            base_url=str(request.base_url),
+            signer=signer_for(ctx.tokens),
         )
 
     return await SendFlow(ctx, request, principal).run(prepare)

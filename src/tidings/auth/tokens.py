@@ -9,6 +9,8 @@ confusion are refused.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -43,6 +45,11 @@ class TokenCodec:
         self._audience = audience
         self._clock = clock
         self._verified: dict[str, TokenClaims] = {}
+
+    def derive_key(self, label: bytes) -> bytes:
+        """A key for another purpose (``HMAC(signing key, label)``), so the signing key
+        itself is never used for anything but tokens."""
+        return hmac.new(self._key, label, hashlib.sha256).digest()
 
     def issue(
         self, *, user_id: str, account_id: str, environment: Environment, lifetime: int

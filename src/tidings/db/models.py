@@ -9,6 +9,12 @@ from tidings.db.base import Base
 from tidings.idempotency.models import IdempotencyKey
 from tidings.messages.models import Message, MessageEvent, OutboxEvent
 from tidings.sandbox.models import SandboxEmail
+from tidings.webhooks.models import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookFannedEvent,
+)
 
 __all__ = [
     "Account",
@@ -24,4 +30,8 @@ __all__ = [
     "RevokedToken",
     "SandboxEmail",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookFannedEvent",
 ]

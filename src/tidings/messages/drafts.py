@@ -21,3 +21,5 @@ class Draft:
     encoding: str | None = None
     cost: Decimal = Decimal(0)
     scheduled_at: datetime | None = None
+    # Set when the content must name the message (signed tracking links); else new.
+    id: str | None = None

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +24,7 @@ from tidings.db.group_commit import GroupCommitter
 from tidings.messages import status_writer
 from tidings.messages.models import Message, MessageEvent
 from tidings.messages.repository import MessageRepository
+from tidings.messages.schemas import message_payload
 from tidings.messages.status import Status
 
 log = logging.getLogger("tidings.inbound")
@@ -37,6 +40,8 @@ EMAIL_EVENTS = {
 
 # Events that happen once per message; opens and clicks repeat.
 ONCE = frozenset({"bounced", "complained", "unsubscribed"})
+# Events whose first occurrence is marked ("first": true in the detail).
+REPEATABLE = frozenset({"opened", "clicked"})
 
 
 class InboundProcessor:
@@ -106,22 +111,68 @@ class InboundProcessor:
         event: str,
         seen: set[str],
     ) -> None:
-        if event in ONCE and event in seen:
-            return
+        detail = dict(report.detail)
+        if report.error_message:
+            detail["error"] = report.error_message
+        self._record_event(session, message, event, report.at, detail, seen)
+
+    def _record_event(
+        self,
+        session: AsyncSession,
+        message: Message,
+        event: str,
+        at: datetime,
+        detail: dict[str, Any],
+        seen: set[str],
+    ) -> bool:
+        """Add an engagement event row and its outbox row; False when dropped (a
+        repeat of a once-only event). The first open and the first click of a
+        message carry ``"first": true``; repeats are recorded without it."""
+        if event in seen:
+            if event in ONCE:
+                return False
+        elif event in REPEATABLE:
+            detail = {**detail, "first": True}
         seen.add(event)
         session.add(
             MessageEvent(
                 message_id=message.id,
                 status=message.status,
-                at=report.at,
+                at=at,
                 applied=False,
                 kind=event,
-                detail={"error": report.error_message} if report.error_message else None,
+                detail=detail or None,
             )
         )
         event_type = EMAIL_EVENTS.get(event)
         if event_type is not None:
-            session.add(status_writer.outbox_event(message, event_type, report.at))
+            payload = {**message_payload(message), "event": event, "detail": detail}
+            session.add(status_writer.outbox_event(message, event_type, at, data=payload))
+        return True
+
+    async def engagement(
+        self, message_id: str, event: str, at: datetime, detail: dict[str, Any] | None = None
+    ) -> bool:
+        """Record what a recipient did with an email (``opened``, ``clicked``,
+        ``unsubscribed``), seen by our own tracking links: the message is found by
+        id, whatever its environment. An open or click proves delivery, so a message
+        still ``sent`` becomes ``delivered``. False when there is no such message."""
+
+        async def apply(session: AsyncSession) -> bool:
+            repo = MessageRepository(session)
+            message = await repo.get_by_id(message_id)
+            if message is None or message.channel != "email":
+                return False
+            seen = (await repo.seen_statuses([message.id]))[message.id]
+            if message.status == Status.SENT:
+                await status_writer.change(session, message, Status.DELIVERED, at, seen=seen)
+            self._record_event(session, message, event, at, dict(detail or {}), seen)
+            return True
+
+        found = await self._writer.submit(apply)
+        if found:
+            self._on_committed()
+        return found
 
     async def receive(self, inbound: InboundMessage) -> Message:
         """Record a contact's message; STOP and START change its SMS opt-out."""

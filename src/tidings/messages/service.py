@@ -59,7 +59,7 @@ async def store_draft(
 ) -> Message:
     charged = principal.environment == Environment.PRODUCTION and draft.cost > 0
     message = Message(
-        id=new_id("msg"),
+        id=draft.id or new_id("msg"),
         account_id=principal.account_id,
         environment=principal.environment.value,
         channel=draft.channel,

@@ -8,9 +8,12 @@ from tidings.channels.email.addresses import parse_mailbox, parse_recipients
 from tidings.channels.email.attachments import decode_attachments
 from tidings.channels.email.mime import EmailContent, validate_custom_headers
 from tidings.channels.email.stored import content_to_json
+from tidings.channels.email.tracking import tracking_content
 from tidings.core.errors import FieldError, Unprocessable
+from tidings.core.ids import new_id
 from tidings.messages.drafts import Draft
 from tidings.settings import Settings
+from tidings.tracking.tokens import TrackingSigner
 
 
 def email_draft(
@@ -28,7 +31,12 @@ def email_draft(
     tags: list[str],
     attachments: list[dict[str, Any]],
     tracking: dict[str, bool],
+    base_url: str | None = None,
+    signer: TrackingSigner | None = None,
 ) -> Draft:
+    """The validated message. With ``base_url`` (the deployment's public URL as the
+    client reached it) and ``signer``, the content also carries the signed tracking
+    links the MIME will use (:mod:`tidings.channels.email.tracking`)."""
     if not text and not html:
         raise Unprocessable(
             "An email needs text, html, or both.",
@@ -54,11 +62,21 @@ def email_draft(
             attachments, max_total_bytes=settings.email_max_attachment_bytes
         ),
     )
+    message_id = new_id("msg")
+    tracked = tracking_content(
+        message_id=message_id,
+        html=html,
+        tags=tags,
+        flags=tracking,
+        base_url=base_url,
+        signer=signer,
+    )
     return Draft(
+        id=message_id,
         channel="email",
         to=recipients[0].address,
         sender=content.sender.formatted,
         body=text,
-        content=content_to_json(content, tags=tags, tracking=tracking),
+        content=content_to_json(content, tags=tags, tracking=tracked),
         cost=settings.prices.email_message,
     )

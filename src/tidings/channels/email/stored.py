@@ -8,17 +8,20 @@ MIME when it submits (each with its own headers and signature).
 from __future__ import annotations
 
 import base64
+import dataclasses
 from datetime import datetime
 from typing import Any
 
 from tidings.channels.base import OutboundMessage
 from tidings.channels.email.addresses import Mailbox, parse_mailbox
 from tidings.channels.email.attachments import Attachment
+from tidings.channels.email.html_text import html_to_text
 from tidings.channels.email.mime import EmailContent, build_message, render_bytes
+from tidings.channels.email.tracking import apply_tracking
 
 
 def content_to_json(
-    content: EmailContent, *, tags: list[str], tracking: dict[str, bool]
+    content: EmailContent, *, tags: list[str], tracking: dict[str, Any]
 ) -> dict[str, Any]:
     return {
         "from": content.sender.formatted,
@@ -67,11 +70,20 @@ def content_from_json(data: dict[str, Any]) -> EmailContent:
 
 
 def render_outbound_email(message: OutboundMessage, *, date: datetime) -> bytes:
+    """The MIME of a message as sent: a pure function of the message (its content
+    carries the tracking base URL and the signed tokens, see
+    :mod:`tidings.channels.email.tracking`) and the date."""
     content = content_from_json(message.content)
+    text = content.text
+    if text is None and content.html is not None:
+        # The text alternative follows the caller's HTML, not the pixel and footer.
+        text = html_to_text(content.html)
+    tracked = apply_tracking(message.content, text, content.html)
+    content = dataclasses.replace(content, text=tracked.text, html=tracked.html)
     built = build_message(
         content,
         message_id=message.id,
         date=date,
-        extra_headers=[("X-Tidings-Message-Id", message.id)],
+        extra_headers=[*tracked.headers, ("X-Tidings-Message-Id", message.id)],
     )
     return render_bytes(built)

@@ -35,12 +35,22 @@ async def customer_window(
     environment: Environment,
     contact: str,
 ) -> Window:
+    return await window_from(
+        await repo.last_inbound_at(account_id, environment, "whatsapp", contact),
+        provider,
+        clock,
+        contact=contact,
+    )
+
+
+async def window_from(
+    stored_last_inbound: datetime | None, provider: Provider, clock: Clock, *, contact: str
+) -> Window:
+    """The window given the contact's last inbound message found in the database
+    (for callers that read it for many contacts in one query)."""
     candidates = [
         moment
-        for moment in (
-            await repo.last_inbound_at(account_id, environment, "whatsapp", contact),
-            await provider.last_inbound_at(contact),
-        )
+        for moment in (stored_last_inbound, await provider.last_inbound_at(contact))
         if moment is not None
     ]
     if not candidates:

@@ -1,0 +1,1 @@
+"""Email tracking: signed open, click and unsubscribe links, and their routes."""
