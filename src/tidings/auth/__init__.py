@@ -1,0 +1,1 @@
+"""Authentication: passwords, JWT access tokens, login throttling, revocation."""

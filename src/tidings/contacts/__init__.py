@@ -1,0 +1,1 @@
+"""Contacts: opt-outs per channel (STOP / START)."""

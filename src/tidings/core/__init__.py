@@ -1,0 +1,1 @@
+"""Shared building blocks: errors, ids, clock, environments, pagination, secrets."""

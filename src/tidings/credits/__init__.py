@@ -1,0 +1,1 @@
+"""Credits: the per-account balance and its ledger (production only)."""

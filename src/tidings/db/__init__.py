@@ -1,0 +1,1 @@
+"""The database: engines, the group committer, notifications, migrations."""

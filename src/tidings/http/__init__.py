@@ -1,0 +1,1 @@
+"""HTTP plumbing: middleware, problem+json answers, OpenAPI error documentation."""

@@ -1,0 +1,1 @@
+"""Messages of every channel: models, the status machine, sending, delivery, inbound."""

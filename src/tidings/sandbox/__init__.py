@@ -1,0 +1,1 @@
+"""The simulated providers of the sandbox: scenarios, network, recovery, seed data."""

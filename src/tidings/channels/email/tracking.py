@@ -40,7 +40,7 @@ MARKETING_TAGS = frozenset({"marketing", "bulk"})
 
 # An href of <a> or <area>: the attribute's prefix, then its value (quoted or not).
 _HREF = re.compile(
-    r"""(<(?:a|area)\b[^>]*?\bhref\s*=\s*)("[^"]*"|'[^']*'|[^\s"'=<>`]+)""",
+    r"""(<(?:a|area)\b[^>]*?(?<![\w-])href\s*=\s*)("[^"]*"|'[^']*'|[^\s"'=<>`]+)""",
     re.IGNORECASE,
 )
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
