@@ -17,6 +17,7 @@ from tidings.channels.base import Provider
 from tidings.channels.configs import config_lookup
 from tidings.channels.registry import CHANNELS, ProviderDirectory, ProviderRegistry
 from tidings.core.clock import Clock
+from tidings.core.secret_box import SecretBox
 from tidings.db.group_commit import GroupCommitter
 from tidings.db.notify import WorkNotifier
 from tidings.housekeeping import run_housekeeping
@@ -56,6 +57,7 @@ class DeliveryRuntime:
         clock: Clock,
         *,
         notifier: WorkNotifier,
+        secret_box: SecretBox,
     ) -> None:
         self.settings = settings
         self._clock = clock
@@ -85,7 +87,7 @@ class DeliveryRuntime:
             sessions, clock, self.network, interval=settings.sandbox.recovery_interval_seconds
         )
         self.webhook_dispatcher = WebhookDispatcher(
-            writer=self.writer, clock=clock, settings=settings.webhooks
+            writer=self.writer, clock=clock, settings=settings.webhooks, secret_box=secret_box
         )
         self.webhook_fanout = Fanout(
             writer=self.writer,

@@ -117,6 +117,7 @@ class Settings(BaseSettings):
     sqlite_driver: Literal["inline", "thread"] = "inline"
 
     jwt_secret: SecretStr | None = None
+    secrets_key: SecretStr | None = None
     jwt_issuer: str = "tidings"
     jwt_audience: str = "tidings-api"
     token_lifetime_seconds: int = Field(default=3600, ge=60)

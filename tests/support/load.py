@@ -73,3 +73,8 @@ def sqlite_statuses(database: Path) -> dict[str, str]:
 def sqlite_scalar(database: Path, query: str) -> Any:
     with sqlite3.connect(database, timeout=30) as connection:
         return connection.execute(query).fetchone()[0]
+
+
+def sqlite_column(database: Path, query: str) -> list[Any]:
+    with sqlite3.connect(database, timeout=30) as connection:
+        return [row[0] for row in connection.execute(query).fetchall()]

@@ -99,7 +99,10 @@ async def test_expired_lease_is_delivered_again(
     from tidings.webhooks.dispatcher import WebhookDispatcher
 
     other = WebhookDispatcher(
-        writer=ctx.runtime.writer, clock=ctx.clock, settings=ctx.settings.webhooks
+        writer=ctx.runtime.writer,
+        clock=ctx.clock,
+        settings=ctx.settings.webhooks,
+        secret_box=ctx.secret_box,
     )
     task = asyncio.create_task(other.run())
     try:

@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.api.deps import ContextDep, PrincipalDep, SessionDep
-from tidings.core.errors import NotFound
+from tidings.core.errors import Conflict, NotFound
 from tidings.core.pagination import Page, PageParams, next_cursor, page_params
 from tidings.http.openapi_responses import AUTHENTICATED, problem_responses
+from tidings.idempotency.service import IdempotencyRepository, previous_answer, scope_of
 from tidings.webhooks import service
 from tidings.webhooks.repository import DeliveryFilters, WebhookRepository
 from tidings.webhooks.schemas import (
@@ -43,16 +46,41 @@ DeliveryId = Annotated[
     response_model=WebhookWithSecret,
     status_code=201,
     summary="Create a webhook endpoint",
-    responses=problem_responses(*AUTHENTICATED, 422),
+    responses=problem_responses(*AUTHENTICATED, 409, 422),
 )
 async def create_webhook(
-    body: WebhookCreate, principal: PrincipalDep, ctx: ContextDep
-) -> WebhookWithSecret:
+    body: WebhookCreate, request: Request, principal: PrincipalDep, ctx: ContextDep
+) -> JSONResponse:
     """The answer carries the signing secret; it is not shown again (rotate to get a
-    new one). Production refuses plain-HTTP URLs and URLs that resolve to internal
-    addresses (422 ``unsafe_webhook_url``)."""
-    endpoint = await service.create(ctx, principal.account_id, principal.environment, body)
-    return webhook_with_secret(endpoint)
+    new one), except to a retry with the same ``Idempotency-Key``. Production refuses
+    plain-HTTP URLs and URLs that resolve to internal addresses (422
+    ``unsafe_webhook_url``)."""
+    account, environment = principal.account_id, principal.environment
+    scope = await scope_of(request, account, environment.value)
+    async with ctx.sessions() as session:
+        earlier = await previous_answer(session, scope, ctx.clock.now())
+    if earlier is None:
+        outcome = await service.create(ctx, account, environment, body, scope)
+        if isinstance(outcome, tuple):
+            endpoint, secret = outcome
+            answer = webhook_with_secret(endpoint, secret).model_dump(mode="json", by_alias=True)
+            if scope is not None:
+                # The stored answer holds the secret sealed, like the endpoint row.
+                kept = {**answer, "secret": ctx.secret_box.seal(secret)}
+
+                async def remember(session: AsyncSession) -> None:
+                    await IdempotencyRepository(session).store_answer(scope, 201, kept)
+
+                await ctx.runtime.writer.submit(remember)
+            return JSONResponse(answer, status_code=201)
+        earlier = outcome
+    if earlier.body is None:
+        raise Conflict(
+            "Another request with this Idempotency-Key is in progress; retry shortly.",
+            code="idempotency_key_in_use",
+        )
+    replay = {**earlier.body, "secret": ctx.secret_box.open(str(earlier.body["secret"]))}
+    return JSONResponse(replay, status_code=earlier.status)
 
 
 @router.get(
@@ -125,8 +153,10 @@ async def rotate_secret(
 ) -> WebhookWithSecret:
     """A new secret; deliveries carry signatures by both the old and the new one until
     ``previousSecretExpiresAt``."""
-    endpoint = await service.rotate_secret(ctx, principal.account_id, principal.environment, id)
-    return webhook_with_secret(endpoint)
+    endpoint, secret = await service.rotate_secret(
+        ctx, principal.account_id, principal.environment, id
+    )
+    return webhook_with_secret(endpoint, secret)
 
 
 @router.post(

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.core.clock import Clock
 from tidings.core.environments import Environment
+from tidings.core.secret_box import SecretBox
 from tidings.db.group_commit import GroupCommitter
 from tidings.settings import WebhookSettings
 from tidings.webhooks import signing, ssrf
@@ -52,17 +53,25 @@ class Job:
     secrets: tuple[str, ...]
 
 
-def signing_secrets(endpoint: WebhookEndpoint, now: datetime) -> tuple[str, ...]:
+def signing_secrets(endpoint: WebhookEndpoint, now: datetime, box: SecretBox) -> tuple[str, ...]:
     """The current secret, and the previous one while its overlap lasts."""
-    found = [endpoint.secret]
+    found = [box.open(endpoint.secret)]
     expires = endpoint.previous_secret_expires_at
     if endpoint.previous_secret and expires is not None and expires > now:
-        found.append(endpoint.previous_secret)
+        found.append(box.open(endpoint.previous_secret))
     return tuple(found)
 
 
 class WebhookDispatcher:
-    def __init__(self, *, writer: GroupCommitter, clock: Clock, settings: WebhookSettings) -> None:
+    def __init__(
+        self,
+        *,
+        writer: GroupCommitter,
+        clock: Clock,
+        settings: WebhookSettings,
+        secret_box: SecretBox,
+    ) -> None:
+        self._box = secret_box
         self._writer = writer
         self._clock = clock
         self._settings = settings
@@ -130,7 +139,7 @@ class WebhookDispatcher:
                     body=signing.body_of(delivery.event_type, delivery.event_at, delivery.payload),
                     url=endpoints[delivery.endpoint_id].url,
                     environment=Environment(endpoints[delivery.endpoint_id].environment),
-                    secrets=signing_secrets(endpoints[delivery.endpoint_id], now),
+                    secrets=signing_secrets(endpoints[delivery.endpoint_id], now, self._box),
                 )
                 for delivery in claimed
             ]

@@ -42,8 +42,9 @@ class WebhookEndpoint(Base):
     description: Mapped[str | None] = mapped_column(String(500))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     # Stored as given to the client (see docs: not encrypted at rest yet).
-    secret: Mapped[str] = mapped_column(String(128))
-    previous_secret: Mapped[str | None] = mapped_column(String(128))
+    # Sealed with the deployment's SecretBox (tidings.core.secret_box).
+    secret: Mapped[str] = mapped_column(String(512))
+    previous_secret: Mapped[str | None] = mapped_column(String(512))
     previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     disabled_reason: Mapped[str | None] = mapped_column(String(500))
     disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

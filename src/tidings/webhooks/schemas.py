@@ -107,8 +107,8 @@ def webhook_out(endpoint: WebhookEndpoint) -> WebhookOut:
     return WebhookOut(**_fields(endpoint))
 
 
-def webhook_with_secret(endpoint: WebhookEndpoint) -> WebhookWithSecret:
-    return WebhookWithSecret(**_fields(endpoint), secret=endpoint.secret)
+def webhook_with_secret(endpoint: WebhookEndpoint, secret: str) -> WebhookWithSecret:
+    return WebhookWithSecret(**_fields(endpoint), secret=secret)
 
 
 def _fields(endpoint: WebhookEndpoint) -> dict[str, object]:

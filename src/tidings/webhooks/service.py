@@ -9,12 +9,19 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.context import AppContext
 from tidings.core.environments import Environment
 from tidings.core.errors import FieldError, NotFound, Unprocessable
 from tidings.core.ids import new_id
+from tidings.idempotency.service import (
+    IdempotencyRepository,
+    KeyScope,
+    StoredAnswer,
+    reread_after_conflict,
+)
 from tidings.webhooks import signing, ssrf
 from tidings.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tidings.webhooks.repository import WebhookRepository
@@ -67,8 +74,14 @@ async def _endpoint(
 
 
 async def create(
-    ctx: AppContext, account_id: str, environment: Environment, body: WebhookCreate
-) -> WebhookEndpoint:
+    ctx: AppContext,
+    account_id: str,
+    environment: Environment,
+    body: WebhookCreate,
+    scope: KeyScope | None = None,
+) -> tuple[WebhookEndpoint, str] | StoredAnswer:
+    """The new endpoint and its signing secret (stored sealed, shown once), or the
+    earlier answer when the ``Idempotency-Key`` was already used."""
     events = validate_events(body.events)
     await vet_url(ctx, body.url, environment)
     now = ctx.clock.now()
@@ -80,16 +93,29 @@ async def create(
         events=events,
         description=body.description,
         enabled=True,
-        secret=signing.new_secret(),
+        secret=ctx.secret_box.seal(secret := signing.new_secret()),
         created_at=now,
         updated_at=now,
     )
 
-    async def write(session: AsyncSession) -> None:
+    async def write(session: AsyncSession) -> StoredAnswer | None:
+        keys = IdempotencyRepository(session)
+        if scope is not None:
+            earlier = await keys.taken(scope, now)
+            if earlier is not None:
+                return earlier
         session.add(endpoint)
+        if scope is not None:
+            keys.add(scope, endpoint.id, now)
+        return None
 
-    await ctx.runtime.writer.submit(write)
-    return endpoint
+    try:
+        earlier = await ctx.runtime.writer.submit(write)
+    except IntegrityError:
+        if scope is None:
+            raise
+        return await reread_after_conflict(ctx.sessions, scope, now)
+    return earlier if earlier is not None else (endpoint, secret)
 
 
 async def update_endpoint(
@@ -151,19 +177,22 @@ async def delete(
 
 async def rotate_secret(
     ctx: AppContext, account_id: str, environment: Environment, endpoint_id: str
-) -> WebhookEndpoint:
+) -> tuple[WebhookEndpoint, str]:
     overlap = timedelta(seconds=ctx.settings.webhooks.rotation_overlap_seconds)
+
+    secret = signing.new_secret()
+    sealed = ctx.secret_box.seal(secret)
 
     async def write(session: AsyncSession) -> WebhookEndpoint:
         endpoint = await _endpoint(session, account_id, environment, endpoint_id)
         now = ctx.clock.now()
         endpoint.previous_secret = endpoint.secret
         endpoint.previous_secret_expires_at = now + overlap
-        endpoint.secret = signing.new_secret()
+        endpoint.secret = sealed
         endpoint.updated_at = now
         return endpoint
 
-    return await ctx.runtime.writer.submit(write)
+    return await ctx.runtime.writer.submit(write), secret
 
 
 async def send_test(

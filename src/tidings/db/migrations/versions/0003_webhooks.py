@@ -34,8 +34,8 @@ def upgrade() -> None:
         sa.Column("events", sa.JSON(), nullable=False),
         sa.Column("description", sa.String(length=500), nullable=True),
         sa.Column("enabled", sa.Boolean(), nullable=False),
-        sa.Column("secret", sa.String(length=128), nullable=False),
-        sa.Column("previous_secret", sa.String(length=128), nullable=True),
+        sa.Column("secret", sa.String(length=512), nullable=False),
+        sa.Column("previous_secret", sa.String(length=512), nullable=True),
         sa.Column(
             "previous_secret_expires_at", tidings.db.base.UtcDateTime(timezone=True), nullable=True
         ),
