@@ -56,6 +56,8 @@ class GroupCommitter:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            # One turn of the loop lets requests that are ready to write join this batch.
+            await asyncio.sleep(0)
             while not self._queue.empty() and len(batch) < self._max_batch:
                 batch.append(self._queue.get_nowait())
             self._committing = True

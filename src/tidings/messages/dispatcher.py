@@ -97,6 +97,10 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._verdicts: asyncio.Queue[Verdict] = asyncio.Queue()
         self._stopping = False
+        # Whether due rows may be waiting for capacity: a claim came back full, or
+        # capacity ran out. Only then does finishing a submission look for more;
+        # otherwise wake-ups and the poll interval do.
+        self._backlog = True
         self._claims = 0
         self.submissions = 0
 
@@ -110,7 +114,7 @@ class Dispatcher:
                 claimed = await self._claim_safely()
                 for message in claimed:
                     self._start(message)
-                if claimed and self._free_channels():
+                if self._backlog and self._free_channels():
                     continue
                 await self._sleep()
         finally:
@@ -145,6 +149,7 @@ class Dispatcher:
         free = sum(self._capacity[ch] - self._in_flight[ch] for ch in channels)
         limit = min(self._settings.claim_batch, free)
         if limit <= 0:
+            self._backlog = True
             return []
         now = self._clock.now()
         lease_until = now + timedelta(seconds=self._settings.lease_seconds)
@@ -162,7 +167,9 @@ class Dispatcher:
                     await status_writer.change(session, message, Status.QUEUED, now)
             return claimed
 
-        return await self._writer.submit(claim)
+        claimed = await self._writer.submit(claim)
+        self._backlog = len(claimed) >= limit
+        return claimed
 
     def reserve(self, channel: str) -> Lease | None:
         """A slot for a message this process is about to store: the message is then
@@ -177,7 +184,8 @@ class Dispatcher:
 
     def release_reservation(self, channel: str) -> None:
         self._in_flight[channel] -= 1
-        self.wake()
+        if self._backlog:
+            self.wake()
 
     def adopt(self, message: Message) -> None:
         """Deliver a message stored with a lease from :meth:`reserve`."""
@@ -200,7 +208,8 @@ class Dispatcher:
             self._verdicts.put_nowait(verdict)
         finally:
             self._in_flight[message.channel] -= 1
-            self.wake()
+            if self._backlog:
+                self.wake()
 
     async def _submit(self, message: Message, lease: str) -> Verdict:
         outbound = OutboundMessage(
