@@ -22,6 +22,7 @@ from tidings.api.messages import router as messages_router
 from tidings.api.sandbox import router as sandbox_router
 from tidings.api.sandbox_emails import router as sandbox_emails_router
 from tidings.api.sms import router as sms_router
+from tidings.api.suppressions import router as suppressions_router
 from tidings.api.webhooks import router as webhooks_router
 from tidings.api.whatsapp import router as whatsapp_router
 from tidings.auth.router import router as auth_router
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(sms_router)
     app.include_router(email_router)
     app.include_router(email_events_router)
+    app.include_router(suppressions_router)
     app.include_router(messages_router)
     app.include_router(sandbox_router)
     app.include_router(sandbox_emails_router)

@@ -9,7 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.api.deps import ContextDep, PrincipalDep
 from tidings.api.sms import SEND_RESPONSES
+from tidings.channels.email.addresses import parse_recipients
 from tidings.channels.email.rules import email_draft
+from tidings.contacts.suppressions import SuppressionRepository, normalize
+from tidings.core.environments import Environment
+from tidings.core.errors import FieldError, Unprocessable
 from tidings.http.schemas import ApiModel
 from tidings.messages.drafts import Draft
 from tidings.messages.schemas import MessageOut
@@ -61,7 +65,7 @@ async def send_email(
 
     async def prepare(session: AsyncSession) -> Draft:
         await ctx.runtime.providers.require(principal.account_id, principal.environment, "email")
-        return email_draft(
+        draft = email_draft(
             settings=ctx.settings,
             sender=body.from_,
             to=body.to,
@@ -80,5 +84,38 @@ async def send_email(
             base_url=str(request.base_url),
             signer=signer_for(ctx.tokens),
         )
+        await _refuse_suppressed(session, principal.account_id, principal.environment, body)
+        return draft
 
     return await SendFlow(ctx, request, principal).run(prepare)
+
+
+async def _refuse_suppressed(
+    session: AsyncSession, account_id: str, environment: Environment, body: EmailSendRequest
+) -> None:
+    """422 ``recipient_suppressed`` when any recipient (to, cc, bcc) is on the
+    suppression list: one query for all of them. Runs after the draft, so the
+    addresses are known to parse."""
+    fields = {"to": body.to, "cc": body.cc, "bcc": body.bcc}
+    recipients = [
+        (field, normalize(mailbox.address))
+        for field, value in fields.items()
+        if value
+        for mailbox in parse_recipients(value, field)
+    ]
+    suppressed = set(
+        await SuppressionRepository(session).suppressed(
+            account_id, environment, [address for _, address in recipients]
+        )
+    )
+    if suppressed:
+        raise Unprocessable(
+            "A recipient is on the suppression list (a hard bounce, complaint or "
+            "unsubscribe); remove it with DELETE /api/v4/email/suppressions/{address}.",
+            code="recipient_suppressed",
+            errors=[
+                FieldError(field, "recipient_suppressed", f"{address} is suppressed.")
+                for field, address in recipients
+                if address in suppressed
+            ],
+        )

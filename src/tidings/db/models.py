@@ -4,6 +4,7 @@ from tidings.accounts.models import Account, User
 from tidings.auth.models import RevokedToken
 from tidings.channels.configs import ProviderConfig
 from tidings.contacts.models import OptOut
+from tidings.contacts.suppressions import Suppression
 from tidings.credits.models import CreditBalance, CreditEntry
 from tidings.db.base import Base
 from tidings.idempotency.models import IdempotencyKey
@@ -29,6 +30,7 @@ __all__ = [
     "ProviderConfig",
     "RevokedToken",
     "SandboxEmail",
+    "Suppression",
     "User",
     "WebhookAttempt",
     "WebhookDelivery",

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.channels.base import InboundMessage, StatusReport
 from tidings.contacts.optouts import OptOutRepository, keyword
+from tidings.contacts.suppressions import SUPPRESSING_EVENTS, SuppressionRepository
 from tidings.core.clock import Clock
 from tidings.core.environments import Environment
 from tidings.core.ids import new_id
@@ -101,9 +102,9 @@ class InboundProcessor:
             seen=seen,
         )
         if report.event is not None:
-            self._email_event(session, message, report, report.event, seen)
+            await self._email_event(session, message, report, report.event, seen)
 
-    def _email_event(
+    async def _email_event(
         self,
         session: AsyncSession,
         message: Message,
@@ -114,7 +115,27 @@ class InboundProcessor:
         detail = dict(report.detail)
         if report.error_message:
             detail["error"] = report.error_message
-        self._record_event(session, message, event, report.at, detail, seen)
+        recorded = self._record_event(session, message, event, report.at, detail, seen)
+        # Only a hard bounce (the message is undelivered) suppresses; soft ones retry.
+        hard = event != "bounced" or report.status == Status.UNDELIVERED
+        if recorded and hard:
+            await self._suppress(session, message, event, report.at)
+
+    @staticmethod
+    async def _suppress(session: AsyncSession, message: Message, event: str, at: datetime) -> None:
+        """A hard bounce, complaint or unsubscribe puts the recipient on the
+        suppression list, in the same transaction as its event (database calls only)."""
+        reason = SUPPRESSING_EVENTS.get(event)
+        if reason is None or message.channel != "email" or not message.to_address:
+            return
+        await SuppressionRepository(session).add(
+            message.account_id,
+            message.environment,
+            message.to_address,
+            reason=reason,
+            message_id=message.id,
+            at=at,
+        )
 
     def _record_event(
         self,
@@ -166,7 +187,8 @@ class InboundProcessor:
             seen = (await repo.seen_statuses([message.id]))[message.id]
             if message.status == Status.SENT:
                 await status_writer.change(session, message, Status.DELIVERED, at, seen=seen)
-            self._record_event(session, message, event, at, dict(detail or {}), seen)
+            if self._record_event(session, message, event, at, dict(detail or {}), seen):
+                await self._suppress(session, message, event, at)
             return True
 
         found = await self._writer.submit(apply)
