@@ -20,6 +20,7 @@ from tidings.core.clock import Clock
 from tidings.core.secret_box import SecretBox
 from tidings.db.group_commit import GroupCommitter
 from tidings.db.notify import WorkNotifier
+from tidings.bulk.progress import run_completion_sweep
 from tidings.housekeeping import run_housekeeping
 from tidings.messages.dispatcher import Dispatcher, Lease
 from tidings.messages.inbound import InboundProcessor
@@ -61,6 +62,7 @@ class DeliveryRuntime:
     ) -> None:
         self.settings = settings
         self._clock = clock
+        self._sessions = sessions
         self.waiters = VerdictWaiters()
         self.writer = GroupCommitter(sessions)
         self.notifier = notifier
@@ -132,6 +134,10 @@ class DeliveryRuntime:
             asyncio.create_task(self.network.run(), name="sandbox-network"),
             asyncio.create_task(self.recovery.run(), name="sandbox-recovery"),
             asyncio.create_task(run_housekeeping(self.writer, self._clock), name="housekeeping"),
+            asyncio.create_task(
+                run_completion_sweep(self.writer, self._sessions, self._clock),
+                name="batch-completion",
+            ),
         ]
         self._webhook_tasks = [
             asyncio.create_task(self.webhook_fanout.run(), name="webhook-fanout"),

@@ -11,6 +11,7 @@ from tidings.api.deps import ContextDep, PrincipalDep
 from tidings.api.sms import SEND_RESPONSES
 from tidings.channels.email.addresses import parse_recipients
 from tidings.channels.email.rules import email_draft
+from tidings.channels.email.schemas import EmailAttachment, EmailTracking
 from tidings.contacts.suppressions import SuppressionRepository, normalize
 from tidings.core.environments import Environment
 from tidings.core.errors import FieldError, Unprocessable
@@ -21,17 +22,6 @@ from tidings.messages.service import SendFlow
 from tidings.tracking.tokens import signer_for
 
 router = APIRouter(prefix="/api/v4/email", tags=["Email"])
-
-
-class EmailAttachment(ApiModel):
-    filename: str = Field(min_length=1, max_length=255, examples=["invoice.pdf"])
-    content_type: str = Field(max_length=127, examples=["application/pdf"])
-    content: str = Field(description="Base64 of the file's bytes.", examples=["JVBERi0xLjQK"])
-
-
-class EmailTracking(ApiModel):
-    opens: bool = True
-    clicks: bool = True
 
 
 class EmailSendRequest(ApiModel):

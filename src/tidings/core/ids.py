@@ -38,8 +38,22 @@ class _MonotonicUlid:
             self._last_ms, self._last_random = now_ms, random_part
             return (now_ms << _RANDOM_BITS) | random_part
 
+    def next_values(self, count: int) -> range:
+        """``count`` consecutive values: one millisecond, the random part counting up."""
+        with self._lock:
+            now_ms = max(time.time_ns() // 1_000_000, self._last_ms)
+            start = int.from_bytes(os.urandom(10), "big") >> 2
+            if now_ms == self._last_ms:
+                start = max(start, self._last_random + 1)
+            if start + count > _RANDOM_MAX:
+                now_ms, start = now_ms + 1, 0
+            self._last_ms, self._last_random = now_ms, start + count - 1
+            base = now_ms << _RANDOM_BITS
+            return range(base + start, base + start + count)
+
 
 _generator = _MonotonicUlid()
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
 
 
 def _encode(value: int) -> str:
@@ -55,6 +69,24 @@ def new_id(prefix: str) -> str:
     if prefix not in PREFIXES:
         raise ValueError(f"unknown id prefix {prefix!r}")
     return f"{prefix}_{_encode(_generator.next_value())}"
+
+
+def new_ids(prefix: str, count: int) -> list[str]:
+    """``count`` new identifiers in increasing order, made at once (bulk inserts)."""
+    if prefix not in PREFIXES:
+        raise ValueError(f"unknown id prefix {prefix!r}")
+    values = _generator.next_values(count)
+    ids: list[str] = []
+    # Consecutive values share all but their last characters: encode the head once
+    # per 2**20 values and look the last four characters up, two at a time.
+    high = -1
+    head = ""
+    for value in values:
+        if value >> 20 != high:
+            high = value >> 20
+            head = f"{prefix}_{_encode(value)[:22]}"
+        ids.append(head + _PAIRS[(value >> 10) & 1023] + _PAIRS[value & 1023])
+    return ids
 
 
 def has_prefix(value: str, prefix: str) -> bool:

@@ -57,6 +57,14 @@ class Message(Base):
             postgresql_where=text("next_attempt_at IS NOT NULL"),
             sqlite_where=text("next_attempt_at IS NOT NULL"),
         ),
+        # Single sends are claimed before batch messages (they keep their latency while
+        # a batch drains): their own, small, part of the queue.
+        Index(
+            "ix_messages_due_single",
+            "next_attempt_at",
+            postgresql_where=text("next_attempt_at IS NOT NULL AND batch_id IS NULL"),
+            sqlite_where=text("next_attempt_at IS NOT NULL AND batch_id IS NULL"),
+        ),
         Index("ix_messages_listing", "account_id", "environment", "id"),
         Index("ix_messages_contact", "account_id", "environment", "channel", "to_address"),
         Index("ix_messages_provider_id", "provider_message_id"),

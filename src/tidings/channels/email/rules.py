@@ -33,6 +33,7 @@ def email_draft(
     tracking: dict[str, bool],
     base_url: str | None = None,
     signer: TrackingSigner | None = None,
+    bulk: bool = False,
 ) -> Draft:
     """The validated message. With ``base_url`` (the deployment's public URL as the
     client reached it) and ``signer``, the content also carries the signed tracking
@@ -70,13 +71,18 @@ def email_draft(
         flags=tracking,
         base_url=base_url,
         signer=signer,
+        bulk=bulk,
     )
+    stored = content_to_json(content, tags=tags, tracking=tracked)
+    if bulk:
+        # Bulk mail is marketing mail: it carries List-Unsubscribe (RFC 8058).
+        stored["bulk"] = True
     return Draft(
         id=message_id,
         channel="email",
         to=recipients[0].address,
         sender=content.sender.formatted,
         body=text,
-        content=content_to_json(content, tags=tags, tracking=tracked),
+        content=stored,
         cost=settings.prices.email_message,
     )

@@ -1,0 +1,114 @@
+"""Bulk endpoints: ``POST /api/v4/sms/bulk``, ``/api/v4/email/bulk`` and
+``/api/v4/whatsapp/bulk`` (spec section 8)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tidings.api.deps import ContextDep, PrincipalDep
+from tidings.bulk.channels import (
+    ChannelRules,
+    EmailContentSpec,
+    email_rules,
+    opted_out,
+    sms_rules,
+    suppressed,
+)
+from tidings.bulk.schemas import BulkAnswer, EmailBulkRequest, SmsBulkRequest
+from tidings.bulk.service import BulkFlow, BulkSpec
+from tidings.channels.email.addresses import parse_mailbox
+from tidings.channels.email.mime import validate_custom_headers
+from tidings.channels.sms.rules import check_sender
+from tidings.core.errors import FieldError, Unprocessable
+from tidings.http.openapi_responses import AUTHENTICATED, problem_responses
+from tidings.tracking.tokens import signer_for
+
+router = APIRouter(prefix="/api/v4", tags=["Bulk"])
+
+BULK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {"model": BulkAnswer, "description": "Every accepted message is stored."},
+    **problem_responses(*AUTHENTICATED, 402, 404, 409, 413, 503),
+}
+
+
+@router.post(
+    "/sms/bulk",
+    status_code=202,
+    response_model=BulkAnswer,
+    summary="Send an SMS to many recipients",
+    responses=BULK_RESPONSES,
+)
+async def sms_bulk(
+    body: SmsBulkRequest, request: Request, ctx: ContextDep, principal: PrincipalDep
+) -> JSONResponse:
+    """One text with ``{{variable}}`` placeholders, rendered per recipient. Invalid,
+    opted-out and duplicate recipients are counted and listed, never sent; a recipient
+    missing a variable the text uses is rejected (``missing_variable``)."""
+    sender = check_sender(body.from_)
+
+    async def prepare(session: AsyncSession) -> ChannelRules:
+        provider = await ctx.runtime.providers.require(
+            principal.account_id, principal.environment, "sms"
+        )
+        return sms_rules(
+            settings=ctx.settings,
+            body=body.body,
+            validity_period=body.validity_period,
+            extra_valid=provider.test_numbers,
+            opted=await opted_out(session, principal.account_id, principal.environment, "sms"),
+        )
+
+    return await BulkFlow(ctx, request, principal).run(BulkSpec("sms", sender, body), prepare)
+
+
+@router.post(
+    "/email/bulk",
+    status_code=202,
+    response_model=BulkAnswer,
+    summary="Send an email to many recipients",
+    responses=BULK_RESPONSES,
+)
+async def email_bulk(
+    body: EmailBulkRequest, request: Request, ctx: ContextDep, principal: PrincipalDep
+) -> JSONResponse:
+    """Subject, text and HTML with ``{{variable}}`` placeholders (values are escaped in
+    the HTML). Bulk mail carries an unsubscribe link and ``List-Unsubscribe``;
+    suppressed addresses are rejected (``recipient_suppressed``)."""
+    if not body.text and not body.html:
+        raise Unprocessable(
+            "An email needs text, html, or both.",
+            errors=[FieldError("text", "missing", "Give text or html.")],
+        )
+    sender = parse_mailbox(body.from_, "from")
+    if body.reply_to:
+        parse_mailbox(body.reply_to, "replyTo")
+    validate_custom_headers(body.headers or {})
+
+    async def prepare(session: AsyncSession) -> ChannelRules:
+        await ctx.runtime.providers.require(principal.account_id, principal.environment, "email")
+        return email_rules(
+            settings=ctx.settings,
+            spec=EmailContentSpec(
+                sender=body.from_,
+                subject=body.subject,
+                text=body.text,
+                html=body.html,
+                reply_to=body.reply_to,
+                headers=body.headers,
+                tags=body.tags,
+                attachments=[item.model_dump(by_alias=True) for item in body.attachments],
+                tracking=body.tracking.model_dump(),
+            ),
+            base_url=str(request.base_url),
+            signer=signer_for(ctx.tokens),
+            suppressed_addresses=await suppressed(
+                session, principal.account_id, principal.environment
+            ),
+        )
+
+    spec = BulkSpec("email", sender.formatted, body)
+    return await BulkFlow(ctx, request, principal).run(spec, prepare)

@@ -1,0 +1,1 @@
+"""Bulk sending: batches of up to 100,000 messages, their progress, cancel and pacing."""

@@ -1,0 +1,183 @@
+"""Per channel: how a bulk recipient is normalised, refused and rendered.
+
+The rules are the single sends' own (phone numbers, GSM-7 segments, sender ids,
+email addresses and MIME, WhatsApp templates); only the lookups a single send
+does per request (opt-outs, suppressions) are done once for the whole batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tidings.bulk.planning import Normalise, PlannedMessage, Rejected
+from tidings.bulk.rendering import Template
+from tidings.channels.email.addresses import parse_mailbox
+from tidings.channels.email.rules import email_draft
+from tidings.channels.phone import to_e164
+from tidings.channels.sms.encoding import segment
+from tidings.contacts.models import OptOut
+from tidings.contacts.suppressions import Suppression, normalize
+from tidings.core.environments import Environment
+from tidings.settings import Settings
+from tidings.tracking.tokens import TrackingSigner
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRules:
+    normalise: Normalise
+    build: Callable[[str, Mapping[str, str]], PlannedMessage]
+    refused: Callable[[str], Rejected | None]
+
+
+async def opted_out(
+    session: AsyncSession, account_id: str, environment: Environment, channel: str
+) -> frozenset[str]:
+    rows = await session.scalars(
+        select(OptOut.address).where(
+            OptOut.account_id == account_id,
+            OptOut.environment == environment.value,
+            OptOut.channel == channel,
+        )
+    )
+    return frozenset(rows)
+
+
+async def suppressed(
+    session: AsyncSession, account_id: str, environment: Environment
+) -> frozenset[str]:
+    rows = await session.scalars(
+        select(Suppression.address).where(
+            Suppression.account_id == account_id,
+            Suppression.environment == environment.value,
+        )
+    )
+    return frozenset(rows)
+
+
+def phone_normaliser(extra_valid: frozenset[str]) -> Normalise:
+    def normalise(to: str) -> str:
+        return to_e164(to, "to", extra_valid=extra_valid)
+
+    return normalise
+
+
+def opt_out_refusal(opted: frozenset[str], channel: str) -> Callable[[str], Rejected | None]:
+    def refused(to: str) -> Rejected | None:
+        if to in opted:
+            return Rejected(
+                "recipient_opted_out", f"{to} has opted out of {channel} messages (sent STOP)."
+            )
+        return None
+
+    return refused
+
+
+def sms_rules(
+    *,
+    settings: Settings,
+    body: str,
+    validity_period: int | None,
+    extra_valid: frozenset[str],
+    opted: frozenset[str],
+) -> ChannelRules:
+    template = Template.compile(body)
+    content: dict[str, Any] = {}
+    if validity_period is not None:
+        content["validityPeriod"] = validity_period
+    price = settings.prices.sms_segment
+    maximum = settings.sms_max_segments
+    static = segment(body) if template.is_static else None
+
+    def build(to: str, variables: Mapping[str, str]) -> PlannedMessage:
+        text = template.render(variables)
+        split = static or segment(text)
+        if split.segments > maximum:
+            raise Rejected(
+                "message_too_long",
+                f"The message needs {split.segments} {split.encoding} segments; "
+                f"the maximum is {maximum}.",
+            )
+        return PlannedMessage(
+            to=to,
+            body=text,
+            content=content,
+            segments=split.segments,
+            encoding=split.encoding,
+            cost=price * Decimal(split.segments),
+        )
+
+    return ChannelRules(phone_normaliser(extra_valid), build, opt_out_refusal(opted, "SMS"))
+
+
+@dataclass(frozen=True, slots=True)
+class EmailContentSpec:
+    sender: str
+    subject: str
+    text: str | None
+    html: str | None
+    reply_to: str | None
+    headers: dict[str, str] | None
+    tags: list[str]
+    attachments: list[dict[str, Any]]
+    tracking: dict[str, bool]
+
+
+def email_rules(
+    *,
+    settings: Settings,
+    spec: EmailContentSpec,
+    base_url: str,
+    signer: TrackingSigner,
+    suppressed_addresses: frozenset[str],
+) -> ChannelRules:
+    subject = Template.compile(spec.subject)
+    text = Template.compile(spec.text) if spec.text is not None else None
+    html = Template.compile(spec.html, html_escape=True) if spec.html is not None else None
+
+    def normalise(to: str) -> str:
+        return parse_mailbox(to, "to").address.lower()
+
+    def refused(address: str) -> Rejected | None:
+        if normalize(address) in suppressed_addresses:
+            return Rejected(
+                "recipient_suppressed",
+                f"{address} is on the suppression list (a hard bounce, complaint or unsubscribe).",
+            )
+        return None
+
+    def build(to: str, variables: Mapping[str, str]) -> PlannedMessage:
+        draft = email_draft(
+            settings=settings,
+            sender=spec.sender,
+            to=to,
+            cc=None,
+            bcc=None,
+            reply_to=spec.reply_to,
+            subject=subject.render(variables),
+            text=text.render(variables) if text is not None else None,
+            html=html.render(variables) if html is not None else None,
+            headers=spec.headers,
+            tags=spec.tags,
+            attachments=spec.attachments,
+            tracking=spec.tracking,
+            base_url=base_url,
+            signer=signer,
+            bulk=True,
+        )
+        return PlannedMessage(
+            id=draft.id,
+            to=draft.to,
+            body=draft.body,
+            content=draft.content,
+            segments=None,
+            encoding=None,
+            cost=draft.cost,
+        )
+
+    return ChannelRules(normalise, build, refused)

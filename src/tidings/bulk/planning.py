@@ -1,0 +1,136 @@
+"""Turning a bulk request's recipients into messages to store, in memory.
+
+Every recipient is validated (number or address), rendered, and checked
+against the opt-outs or suppressions before anything is written; duplicates
+(the same normalised recipient twice) are counted and listed. Each rejected
+recipient is listed with its index in the request and a code, the first
+``errors_listed`` of them, and all are counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from tidings.bulk.rendering import MissingVariable
+from tidings.core.errors import ApiError
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    to: str
+    variables: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedMessage:
+    """One message of a batch: its row's varying values."""
+
+    to: str
+    body: str | None
+    content: dict[str, Any]
+    segments: int | None
+    encoding: str | None
+    cost: Decimal
+    id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    index: int
+    to: str
+    code: str
+    message: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"index": self.index, "to": self.to, "code": self.code, "message": self.message}
+
+
+class Rejected(Exception):
+    """A recipient that cannot be sent to; the batch goes on without it."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class Plan:
+    total: int = 0
+    messages: list[PlannedMessage] = field(default_factory=list)
+    rejected: int = 0
+    duplicates: int = 0
+    errors: list[Rejection] = field(default_factory=list)
+
+    @property
+    def cost(self) -> Decimal:
+        return sum((m.cost for m in self.messages), Decimal(0))
+
+
+# Turns one recipient into its message, or raises Rejected / MissingVariable / ApiError.
+Build = Callable[[str, Mapping[str, str]], PlannedMessage]
+# The recipient's normalised form (E.164, lower-cased address), or raises.
+Normalise = Callable[[str], str]
+
+
+def plan(
+    recipients: Iterable[Recipient],
+    *,
+    normalise: Normalise,
+    build: Build,
+    refused: Callable[[str], Rejected | None],
+    errors_listed: int,
+) -> Plan:
+    result = Plan()
+    seen: set[str] = set()
+
+    def reject(index: int, to: str, code: str, message: str) -> None:
+        result.rejected += 1
+        if len(result.errors) < errors_listed:
+            result.errors.append(Rejection(index, to, code, message))
+
+    for index, recipient in enumerate(recipients):
+        result.total += 1
+        try:
+            to = normalise(recipient.to)
+        except Rejected as error:
+            reject(index, recipient.to, error.code, error.message)
+            continue
+        except ApiError as error:
+            reject(index, recipient.to, error.code, error.detail)
+            continue
+        if to in seen:
+            result.duplicates += 1
+            if len(result.errors) < errors_listed:
+                result.errors.append(
+                    Rejection(
+                        index,
+                        recipient.to,
+                        "duplicate_recipient",
+                        f"{to} is already in this batch.",
+                    )
+                )
+            continue
+        seen.add(to)
+        refusal = refused(to)
+        if refusal is not None:
+            reject(index, recipient.to, refusal.code, refusal.message)
+            continue
+        try:
+            result.messages.append(build(to, recipient.variables))
+        except MissingVariable as missing:
+            reject(
+                index,
+                recipient.to,
+                "missing_variable",
+                f"The content uses {{{{{missing.name}}}}} and this recipient has no "
+                f"variable {missing.name!r}.",
+            )
+        except Rejected as error:
+            reject(index, recipient.to, error.code, error.message)
+        except ApiError as error:
+            reject(index, recipient.to, error.code, error.detail)
+    return result

@@ -1,0 +1,86 @@
+"""Fast multi-row INSERTs for bulk paths (design section 2).
+
+SQLAlchemy Core's ``executemany`` runs every value of every row through its
+type machinery, which costs more than SQLite's own work: 100,000 message rows
+take about 5 s here, against 1.6 s handed to the driver directly. On SQLite
+this module converts values with the columns' own bind processors, once for
+the values every row shares and per row only for columns that need it, then
+hands plain tuples to the driver. PostgreSQL (asyncpg) gets the Core
+statement, whose ``executemany`` it runs efficiently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Table, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+CHUNK = 5_000
+
+
+async def insert_rows(
+    session: AsyncSession,
+    table: Table,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    shared: Mapping[str, Any] | None = None,
+) -> int:
+    """Insert ``rows`` (tuples in the order of ``columns``), each completed with the
+    ``shared`` values; the number of rows inserted."""
+    shared = dict(shared or {})
+    connection = await session.connection()
+    dialect = connection.dialect
+    names = [*columns, *shared]
+    if dialect.name != "sqlite":
+        statement = insert(table)
+        count = 0
+        for chunk in _chunks(rows):
+            await session.execute(
+                statement,
+                [dict(zip(names, (*row, *shared.values()), strict=True)) for row in chunk],
+            )
+            count += len(chunk)
+        return count
+
+    def processor(name: str) -> Any:
+        return table.c[name].type._cached_bind_processor(dialect)
+
+    processors = [processor(name) for name in columns]
+    tail = tuple(
+        convert(value) if (convert := processor(name)) else value for name, value in shared.items()
+    )
+    converting = [(index, p) for index, p in enumerate(processors) if p is not None]
+    quote = dialect.identifier_preparer.quote
+    # Names come from the table's metadata, never from a request.
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in names)}) "  # noqa: S608
+        f"VALUES ({', '.join('?' for _ in names)})"
+    )
+    count = 0
+    for chunk in _chunks(rows):
+        if converting:
+            prepared = []
+            for row in chunk:
+                values = list(row)
+                for index, processor in converting:
+                    values[index] = processor(values[index])
+                prepared.append((*values, *tail))
+        else:
+            prepared = [(*row, *tail) for row in chunk]
+        await connection.exec_driver_sql(sql, prepared)
+        count += len(prepared)
+    return count
+
+
+def _chunks(rows: Iterable[Sequence[Any]]) -> Iterable[list[Sequence[Any]]]:
+    chunk: list[Sequence[Any]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -1,0 +1,111 @@
+"""Writing an accepted batch: its row, its messages and their first events, the
+credits, in one transaction, with the fast multi-row INSERTs of
+:mod:`tidings.bulk.rows`.
+
+Messages of a batch do not fire ``message.queued`` one by one: the batch's
+answer is that acknowledgment. Every later change (sent, delivered, failed...)
+fires as for any message.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tidings.bulk.models import Batch
+from tidings.bulk.planning import Plan
+from tidings.bulk.rows import insert_rows
+from tidings.core.environments import Environment
+from tidings.core.errors import PaymentRequired
+from tidings.core.ids import new_ids
+from tidings.credits.repository import CreditRepository
+from tidings.messages.models import Message, MessageEvent
+from tidings.messages.status import Status
+
+MESSAGE_COLUMNS = ("id", "to_address", "body", "content", "segments", "encoding", "credits")
+
+
+async def store_batch(
+    session: AsyncSession,
+    *,
+    batch_id: str,
+    account_id: str,
+    environment: Environment,
+    channel: str,
+    name: str | None,
+    sender: str | None,
+    plan: Plan,
+    scheduled_at: datetime | None,
+    now: datetime,
+    errors_json: list[dict[str, object]],
+) -> Batch:
+    charged = environment == Environment.PRODUCTION
+    cost = plan.cost if charged else Decimal(0)
+    if cost > 0:
+        credits = CreditRepository(session)
+        if not await credits.debit(account_id, cost, at=now, batch_id=batch_id):
+            balance = await credits.balance(account_id)
+            raise PaymentRequired(f"This batch costs {cost} credits and the balance is {balance}.")
+    later = scheduled_at is not None and scheduled_at > now
+    status = Status.SCHEDULED if later else Status.QUEUED
+    batch = Batch(
+        id=batch_id,
+        account_id=account_id,
+        environment=environment.value,
+        channel=channel,
+        name=name,
+        status="scheduled" if later else "accepted",
+        total=plan.total,
+        accepted=len(plan.messages),
+        rejected=plan.rejected,
+        duplicates=plan.duplicates,
+        credits=cost,
+        errors=errors_json,
+        scheduled_at=scheduled_at if later else None,
+        created_at=now,
+    )
+    session.add(batch)
+    await session.flush()
+    ids = new_ids("msg", len(plan.messages))
+    zero = Decimal(0)
+    await insert_rows(
+        session,
+        Message.__table__,  # type: ignore[arg-type]
+        MESSAGE_COLUMNS,
+        (
+            (
+                message.id or ids[index],
+                message.to,
+                message.body,
+                message.content,
+                message.segments,
+                message.encoding,
+                message.cost if charged else zero,
+            )
+            for index, message in enumerate(plan.messages)
+        ),
+        shared={
+            "account_id": account_id,
+            "environment": environment.value,
+            "channel": channel,
+            "direction": "outbound",
+            "status": status.value,
+            "from_address": sender,
+            "batch_id": batch_id,
+            "attempts": 0,
+            "next_attempt_at": scheduled_at if later else now,
+            "scheduled_at": scheduled_at if later else None,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    await insert_rows(
+        session,
+        MessageEvent.__table__,  # type: ignore[arg-type]
+        ("message_id",),
+        ((message.id or ids[index],) for index, message in enumerate(plan.messages)),
+        shared={"status": status.value, "at": now, "applied": True},
+    )
+    return batch
