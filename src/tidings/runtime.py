@@ -30,6 +30,7 @@ from tidings.sandbox.network import SandboxNetwork
 from tidings.sandbox.providers import SandboxProvider
 from tidings.sandbox.recovery import SandboxRecovery
 from tidings.settings import Settings
+from tidings.templates.review import TemplateReviewer
 from tidings.webhooks.dispatcher import WebhookDispatcher
 from tidings.webhooks.fanout import Fanout
 
@@ -84,6 +85,7 @@ class DeliveryRuntime:
             settings=settings.delivery,
             providers=self.providers,
             waiters=self.waiters,
+            bulk=settings.bulk,
         )
         self.recovery = SandboxRecovery(
             sessions, clock, self.network, interval=settings.sandbox.recovery_interval_seconds
@@ -96,6 +98,13 @@ class DeliveryRuntime:
             clock=clock,
             settings=settings.webhooks,
             on_deliveries=self.webhook_dispatcher.wake,
+        )
+        self.template_reviewer = TemplateReviewer(
+            sessions,
+            self.writer,
+            clock,
+            interval=settings.sandbox.recovery_interval_seconds,
+            on_change=self.wake,
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._webhook_tasks: list[asyncio.Task[None]] = []
@@ -134,6 +143,7 @@ class DeliveryRuntime:
             asyncio.create_task(self.network.run(), name="sandbox-network"),
             asyncio.create_task(self.recovery.run(), name="sandbox-recovery"),
             asyncio.create_task(run_housekeeping(self.writer, self._clock), name="housekeeping"),
+            asyncio.create_task(self.template_reviewer.run(), name="template-review"),
             asyncio.create_task(
                 run_completion_sweep(self.writer, self._sessions, self._clock),
                 name="batch-completion",

@@ -12,7 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.api.deps import ContextDep, PrincipalDep, SessionDep
 from tidings.api.messages import MessageId, load_message
+from tidings.bulk.progress import batch_out
+from tidings.bulk.repository import BatchRepository
 from tidings.channels.sms.rules import sms_draft
+from tidings.core.errors import NotFound
 from tidings.http.openapi_responses import AUTHENTICATED, problem_responses
 from tidings.http.schemas import ApiModel
 from tidings.messages.drafts import Draft
@@ -92,15 +95,37 @@ class SmsReport(ApiModel):
     events: list[MessageEventOut]
 
 
+class SmsBatchReport(ApiModel):
+    id: str
+    status: str = Field(examples=["completed"])
+    total: int
+    accepted: int
+    rejected: int
+    duplicates: int
+    credits: float
+    counts: dict[str, int] = Field(description="Messages per status; they add up to accepted.")
+    pending: int
+    finished_at: datetime | None = None
+
+
 @router.get(
     "/reports/{id}",
-    response_model=SmsReport,
-    summary="Delivery report of an SMS",
+    response_model=SmsReport | SmsBatchReport,
+    summary="Delivery report of an SMS or of an SMS batch",
     responses=problem_responses(*AUTHENTICATED, 404),
 )
-async def sms_report(id: MessageId, principal: PrincipalDep, session: SessionDep) -> SmsReport:
-    """Status, every status change with its time, segments, credits, the provider's id
-    and error of one SMS."""
+async def sms_report(
+    id: MessageId, principal: PrincipalDep, session: SessionDep, ctx: ContextDep
+) -> SmsReport | SmsBatchReport:
+    """For a ``msg_`` id: status, every status change with its time, segments,
+    credits, the provider's id and error of one SMS. For a ``bat_`` id: the counts
+    per status of the whole batch."""
+    if id.startswith("bat_"):
+        batch = await BatchRepository(session).get(principal.account_id, principal.environment, id)
+        if batch is None or batch.channel != "sms":
+            raise NotFound(f"There is no SMS batch {id!r} here.")
+        shown = batch_out(batch, await BatchRepository(session).counts(id), ctx.clock.now())
+        return SmsBatchReport(**shown.model_dump(include=set(SmsBatchReport.model_fields)))
     message = await load_message(session, principal, id, channel="sms")
     return SmsReport(
         id=message.id,

@@ -1,6 +1,6 @@
 """Writing an accepted batch: its row, its messages and their first events, the
 credits, in one transaction, with the fast multi-row INSERTs of
-:mod:`tidings.bulk.rows`.
+:mod:`tidings.db.multirow`.
 
 Messages of a batch do not fire ``message.queued`` one by one: the batch's
 answer is that acknowledgment. Every later change (sent, delivered, failed...)
@@ -16,11 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.bulk.models import Batch
 from tidings.bulk.planning import Plan
-from tidings.bulk.rows import insert_rows
 from tidings.core.environments import Environment
 from tidings.core.errors import PaymentRequired
 from tidings.core.ids import new_ids
 from tidings.credits.repository import CreditRepository
+from tidings.db.multirow import insert_rows
 from tidings.messages.models import Message, MessageEvent
 from tidings.messages.status import Status
 

@@ -89,6 +89,11 @@ class RetryableDeliveryError(DeliveryError):
         self.retry_after = retry_after
 
 
+class ThrottledError(RetryableDeliveryError):
+    """The provider asked to slow down (WhatsApp 130429, SMPP 0x58): the message is
+    retried without using up an attempt, and the pace slows."""
+
+
 class PermanentDeliveryError(DeliveryError):
     pass
 

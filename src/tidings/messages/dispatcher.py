@@ -10,6 +10,13 @@ limit; the verdict is recorded in one transaction with its events:
 - retryable error: back in the queue after a backoff, until ``max_attempts``;
 - permanent error (or attempts used up): ``failed`` with the provider's reason.
 
+Single sends are claimed before batch messages, and batches may use only a
+share of each channel's concurrency, so single sends keep their latency while
+a batch drains; batch messages go at their providers' pace
+(:mod:`tidings.bulk.pacing`). Messages travel as plain rows
+(:mod:`tidings.messages.rows`) and verdicts are written with multi-row
+statements, so a dispatcher moves thousands a second.
+
 Claims and verdicts go through the process's group committer with every other
 write, so a burst of sends costs a few transactions rather than several each,
 and SQLite never sees two writers compete for its lock. On a clean stop, the
@@ -24,31 +31,38 @@ import contextlib
 import logging
 import os
 import secrets
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tidings.bulk.pacing import Rate, Schedule, SendGate, rates_for, slow_down
+from tidings.bulk.repository import BatchRepository
 from tidings.channels.base import (
     DeliveryError,
     OutboundMessage,
     PermanentDeliveryError,
     RetryableDeliveryError,
+    ThrottledError,
 )
 from tidings.channels.registry import ProviderDirectory
 from tidings.core.clock import Clock
 from tidings.core.environments import Environment
 from tidings.core.errors import ApiError
 from tidings.db.group_commit import GroupCommitter
-from tidings.messages import status_writer
+from tidings.messages import queue, status_writer
 from tidings.messages.backoff import retry_delay
 from tidings.messages.models import Message, MessageEvent
 from tidings.messages.repository import MessageRepository
+from tidings.messages.rows import COLUMNS, Row, load_rows
 from tidings.messages.schemas import message_out
 from tidings.messages.status import Status
+from tidings.messages.status_writer import RowChange
 from tidings.messages.waiters import VerdictWaiters
-from tidings.settings import DeliverySettings
+from tidings.settings import BulkSettings, DeliverySettings
 
 log = logging.getLogger("tidings.dispatcher")
 
@@ -59,6 +73,19 @@ class Lease:
     until: datetime
 
 
+@dataclass(slots=True)
+class Job:
+    """A leased message on its way to its provider."""
+
+    row: Row
+    send_at: float | None = None
+    rates: list[Rate] = field(default_factory=list)
+
+    @property
+    def batch(self) -> bool:
+        return self.row["batch_id"] is not None
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     message_id: str
@@ -66,6 +93,11 @@ class Verdict:
     provider: str | None = None
     provider_message_id: str | None = None
     error: DeliveryError | None = None
+    rates: tuple[Rate, ...] = ()
+
+
+def row_of(message: Message) -> Row:
+    return {column.key: getattr(message, column.key) for column in COLUMNS}
 
 
 class Dispatcher:
@@ -77,11 +109,13 @@ class Dispatcher:
         settings: DeliverySettings,
         providers: ProviderDirectory,
         waiters: VerdictWaiters,
+        bulk: BulkSettings | None = None,
         on_committed: Callable[[], None] = lambda: None,
     ) -> None:
         self._writer = writer
         self._clock = clock
         self._settings = settings
+        self._bulk = bulk or BulkSettings()
         self._providers = providers
         self._waiters = waiters
         self._on_committed = on_committed
@@ -91,16 +125,24 @@ class Dispatcher:
             "sms": settings.sms_concurrency,
             "email": settings.email_concurrency,
         }
+        self._batch_capacity = {
+            channel: max(1, int(capacity * self._bulk.share_of_concurrency))
+            for channel, capacity in self._capacity.items()
+        }
         self._slots = {ch: asyncio.Semaphore(n) for ch, n in self._capacity.items()}
         self._in_flight = dict.fromkeys(self._capacity, 0)
+        self._in_flight_batch = dict.fromkeys(self._capacity, 0)
         self._tasks: dict[asyncio.Task[None], str] = {}
         self._wake = asyncio.Event()
         self._verdicts: asyncio.Queue[Verdict] = asyncio.Queue()
+        self._gate = SendGate()
         self._stopping = False
         # Whether due rows may be waiting for capacity: a claim came back full, or
         # capacity ran out. Only then does finishing a submission look for more;
         # otherwise wake-ups and the poll interval do.
         self._backlog = True
+        # Set when pacing held batch messages back: look again when slots free up.
+        self._paced = False
         self._claims = 0
         self.submissions = 0
 
@@ -111,10 +153,13 @@ class Dispatcher:
         recorder = asyncio.create_task(self._record_verdicts(), name="verdict-recorder")
         try:
             while not self._stopping:
-                claimed = await self._claim_safely()
-                for message in claimed:
-                    self._start(message)
-                if self._backlog and self._free_channels():
+                # Cleared before the claim, not after: a wake-up that comes while
+                # claiming (a submission finished) must not be lost.
+                self._wake.clear()
+                jobs = await self._claim_safely()
+                for job in jobs:
+                    self._start(job)
+                if jobs and self._backlog and self._free_channels() and not self._paced:
                     continue
                 await self._sleep()
         finally:
@@ -131,12 +176,22 @@ class Dispatcher:
     def _free_channels(self) -> list[str]:
         return [ch for ch, cap in self._capacity.items() if self._in_flight[ch] < cap]
 
-    async def _sleep(self) -> None:
-        self._wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval_seconds)
+    def _batch_channels(self) -> list[str]:
+        return [
+            ch
+            for ch, cap in self._batch_capacity.items()
+            if self._in_flight_batch[ch] < cap and self._in_flight[ch] < self._capacity[ch]
+        ]
 
-    async def _claim_safely(self) -> list[Message]:
+    async def _sleep(self) -> None:
+        timeout = self._settings.poll_interval_seconds
+        if self._paced:
+            # The pace frees a slot every interval: come back within the horizon.
+            timeout = min(timeout, 0.1)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _claim_safely(self) -> list[Job]:
         try:
             return await self._claim()
         except Exception:
@@ -144,32 +199,63 @@ class Dispatcher:
             await asyncio.sleep(self._settings.poll_interval_seconds)
             return []
 
-    async def _claim(self) -> list[Message]:
+    async def _claim(self) -> list[Job]:
         channels = self._free_channels()
         free = sum(self._capacity[ch] - self._in_flight[ch] for ch in channels)
         limit = min(self._settings.claim_batch, free)
         if limit <= 0:
             self._backlog = True
             return []
+        batch_channels = self._batch_channels()
+        batch_free = sum(
+            self._batch_capacity[ch] - self._in_flight_batch[ch] for ch in batch_channels
+        )
         now = self._clock.now()
         lease_until = now + timedelta(seconds=self._settings.lease_seconds)
         # A lease names this dispatcher and this claim, so a verdict that comes back
         # after its lease ran out (and the row was claimed again) is recognised.
         self._claims += 1
-        lease = f"{self.owner}:{self._claims}"
+        owner = f"{self.owner}:{self._claims}"
+        bulk = self._bulk
 
-        async def claim(session: AsyncSession) -> list[Message]:
-            claimed = await MessageRepository(session).claim_due(
-                now=now, owner=lease, lease_until=lease_until, channels=channels, limit=limit
+        async def claim(session: AsyncSession) -> tuple[list[Job], bool, bool]:
+            singles = await queue.due(session, now=now, channels=channels, limit=limit, batch=False)
+            batch_limit = min(limit - len(singles), batch_free)
+            candidates = await queue.due(
+                session, now=now, channels=batch_channels, limit=batch_limit, batch=True
             )
-            for message in claimed:
-                if message.status == Status.SCHEDULED:
-                    await status_writer.change(session, message, Status.QUEUED, now)
-            return claimed
+            plans: dict[str, tuple[float | None, list[Rate]]] = {
+                single.id: (None, []) for single in singles
+            }
+            held = False
+            if candidates:
+                schedule = Schedule(session, time.time())
+                rates = {
+                    c.id: rates_for(bulk, c.account_id, c.environment, c.channel)
+                    for c in candidates
+                }
+                await schedule.load([rate.key for found in rates.values() for rate in found])
+                for candidate in candidates:
+                    send_at = schedule.take(rates[candidate.id])
+                    if send_at is None:
+                        held = True
+                        continue
+                    plans[candidate.id] = (send_at, rates[candidate.id])
+            rows = await queue.lease(session, list(plans), owner=owner, until=lease_until)
+            scheduled = [
+                RowChange(row, Status.QUEUED, now) for row in rows if row["status"] == "scheduled"
+            ]
+            if scheduled:
+                await status_writer.change_rows(session, scheduled)
+            jobs = [Job(row, *plans[row["id"]]) for row in rows]
+            # More may be due: capacity, not the queue, ended this claim.
+            full = len(singles) >= limit or batch_free <= 0 or len(candidates) >= batch_limit
+            return jobs, full, held
 
-        claimed = await self._writer.submit(claim)
-        self._backlog = len(claimed) >= limit
-        return claimed
+        jobs, full, held = await self._writer.submit(claim)
+        self._backlog = full or held
+        self._paced = held
+        return jobs
 
     def reserve(self, channel: str) -> Lease | None:
         """A slot for a message this process is about to store: the message is then
@@ -189,65 +275,71 @@ class Dispatcher:
 
     def adopt(self, message: Message) -> None:
         """Deliver a message stored with a lease from :meth:`reserve`."""
-        self._launch(message)
+        self._launch(Job(row_of(message)))
 
-    def _start(self, message: Message) -> None:
-        self._in_flight[message.channel] += 1
-        self._launch(message)
+    def _start(self, job: Job) -> None:
+        self._in_flight[job.row["channel"]] += 1
+        self._launch(job)
 
-    def _launch(self, message: Message) -> None:
-        task = asyncio.create_task(self._deliver(message), name=f"deliver-{message.id}")
-        self._tasks[task] = message.id
+    def _launch(self, job: Job) -> None:
+        if job.batch:
+            self._in_flight_batch[job.row["channel"]] += 1
+        task = asyncio.create_task(self._deliver(job), name=f"deliver-{job.row['id']}")
+        self._tasks[task] = job.row["id"]
         task.add_done_callback(lambda done: self._tasks.pop(done, None))
 
-    async def _deliver(self, message: Message) -> None:
-        lease = message.lease_owner or self.owner
+    async def _deliver(self, job: Job) -> None:
+        channel = job.row["channel"]
+        lease = job.row["lease_owner"] or self.owner
         try:
-            async with self._slots[message.channel]:
-                verdict = await self._submit(message, lease)
+            async with self._slots[channel]:
+                verdict = await self._submit(job, lease)
             self._verdicts.put_nowait(verdict)
         finally:
-            self._in_flight[message.channel] -= 1
+            self._in_flight[channel] -= 1
+            if job.batch:
+                self._in_flight_batch[channel] -= 1
             if self._backlog:
                 self.wake()
 
-    async def _submit(self, message: Message, lease: str) -> Verdict:
+    async def _submit(self, job: Job, lease: str) -> Verdict:
+        row = job.row
         outbound = OutboundMessage(
-            id=message.id,
-            account_id=message.account_id,
-            environment=Environment(message.environment),
-            channel=message.channel,
-            to=message.to_address,
-            sender=message.from_address,
-            body=message.body,
-            content=message.content or {},
-            attempt=message.attempts,
-            segments=message.segments,
-            encoding=message.encoding,
+            id=row["id"],
+            account_id=row["account_id"],
+            environment=Environment(row["environment"]),
+            channel=row["channel"],
+            to=row["to_address"],
+            sender=row["from_address"],
+            body=row["body"],
+            content=row["content"] or {},
+            attempt=row["attempts"],
+            segments=row["segments"],
+            encoding=row["encoding"],
         )
         try:
             provider = await self._providers.require(
-                message.account_id, outbound.environment, message.channel
+                row["account_id"], outbound.environment, row["channel"]
             )
         except ApiError as error:
             # The provider was removed after the message was accepted: it may come back.
-            return Verdict(
-                message.id, lease, error=RetryableDeliveryError(error.code, error.detail)
-            )
+            return Verdict(row["id"], lease, error=RetryableDeliveryError(error.code, error.detail))
+        if job.send_at is not None:
+            await self._gate.wait(job.send_at, job.rates)
         try:
             self.submissions += 1
             result = await provider.send(outbound)
         except DeliveryError as error:
-            return Verdict(message.id, lease, error=error)
+            return Verdict(row["id"], lease, error=error, rates=tuple(job.rates))
         except Exception as error:
-            log.exception("provider failed on %s", message.id)
+            log.exception("provider failed on %s", row["id"])
             return Verdict(
-                message.id,
+                row["id"],
                 lease,
                 error=RetryableDeliveryError("provider_error", type(error).__name__),
             )
         return Verdict(
-            message.id,
+            row["id"],
             lease,
             provider=provider.name,
             provider_message_id=result.provider_message_id,
@@ -256,7 +348,7 @@ class Dispatcher:
     async def _record_verdicts(self) -> None:
         while True:
             batch = [await self._verdicts.get()]
-            while not self._verdicts.empty() and len(batch) < 500:
+            while not self._verdicts.empty() and len(batch) < 1000:
                 batch.append(self._verdicts.get_nowait())
             await self._record(batch)
 
@@ -268,7 +360,7 @@ class Dispatcher:
             await self._record(batch)
 
     async def _record(self, batch: list[Verdict]) -> None:
-        settled: dict[str, dict[str, object]] = {}
+        settled: dict[str, dict[str, object] | None] = {}
         for attempt in range(5):
             try:
                 settled = await self._writer.submit(lambda session: self._apply_all(session, batch))
@@ -285,82 +377,137 @@ class Dispatcher:
 
     async def _apply_all(
         self, session: AsyncSession, batch: list[Verdict]
-    ) -> dict[str, dict[str, object]]:
-        """Record the verdicts; the messages that left the queue, as answers."""
-        repo = MessageRepository(session)
-        messages = {m.id: m for m in await repo.get_many([v.message_id for v in batch])}
-        settled = [
-            messages[verdict.message_id]
-            for verdict in batch
-            if verdict.message_id in messages
-            and await self._apply(session, messages[verdict.message_id], verdict)
-        ]
-        if not settled:
-            return {}
-        await session.flush()
-        events = await repo.events_of([message.id for message in settled])
-        return {
-            message.id: message_out(message, events.get(message.id, [])).model_dump(
-                mode="json", by_alias=True
-            )
-            for message in settled
-        }
-
-    async def _apply(self, session: AsyncSession, message: Message, verdict: Verdict) -> bool:
+    ) -> dict[str, dict[str, object] | None]:
+        """Record the verdicts; the messages that left the queue (with the answer a
+        waiting request shows, for those a request waits for)."""
         at = self._clock.now()
-        if message.lease_owner != verdict.lease:
-            # Our lease ran out and someone else holds the message now: the status
-            # machine still takes a "sent", but the queue fields are theirs.
-            if verdict.error is None:
-                message.provider = verdict.provider
-                message.provider_message_id = verdict.provider_message_id
-                await status_writer.change(
-                    session, message, Status.SENT, at, detail={"worker": self.owner, "late": True}
+        rows = await load_rows(session, [verdict.message_id for verdict in batch])
+        changes: list[RowChange] = []
+        retries: list[dict[str, Any]] = []
+        retry_events: list[MessageEvent] = []
+        slowed: set[str] = set()
+        for verdict in batch:
+            row = rows.get(verdict.message_id)
+            if row is None:
+                continue
+            accepted = {
+                "provider": verdict.provider,
+                "provider_message_id": verdict.provider_message_id,
+            }
+            if row["lease_owner"] != verdict.lease:
+                # Our lease ran out and someone else holds the message now: the status
+                # machine still takes a "sent", but the queue fields are theirs.
+                if verdict.error is None:
+                    changes.append(
+                        RowChange(
+                            row,
+                            Status.SENT,
+                            at,
+                            values=accepted,
+                            detail={"worker": self.owner, "late": True},
+                            values_always=True,
+                            settles=False,
+                        )
+                    )
+                continue
+            error = verdict.error
+            if error is None:
+                accepted["lease_owner"] = None
+                changes.append(
+                    RowChange(row, Status.SENT, at, values=accepted, detail={"worker": self.owner})
                 )
-            return False
-        if verdict.error is None:
-            message.provider = verdict.provider
-            message.provider_message_id = verdict.provider_message_id
-            message.lease_owner = None
-            await status_writer.change(
-                session, message, Status.SENT, at, detail={"worker": self.owner}
+                continue
+            if isinstance(error, ThrottledError):
+                slowed.update(
+                    rate.key for rate in verdict.rates if rate.key.startswith("provider:")
+                )
+            retry = self._retry(row, error, at)
+            if retry is not None:
+                retries.append(retry)
+                retry_events.append(
+                    MessageEvent(
+                        message_id=row["id"],
+                        status=row["status"],
+                        at=at,
+                        applied=False,
+                        kind="retry",
+                        detail={
+                            "attempt": row["attempts"],
+                            "error": {"code": error.code, "message": error.message},
+                            "retryAt": retry["next_attempt_at"].isoformat(),
+                        },
+                    )
+                )
+                continue
+            code = (
+                error.code if isinstance(error, PermanentDeliveryError) else "provider_unavailable"
             )
-            return True
-        error = verdict.error
-        retryable = isinstance(error, RetryableDeliveryError)
-        if retryable and message.attempts < self._settings.max_attempts:
-            assert isinstance(error, RetryableDeliveryError)
-            delay = retry_delay(
-                message.attempts,
-                base=self._settings.backoff_base_seconds,
-                maximum=self._settings.backoff_max_seconds,
-                hint=error.retry_after,
-            )
-            message.lease_owner = None
-            message.next_attempt_at = at + timedelta(seconds=delay)
-            message.error_code, message.error_message = error.code, error.message
-            message.updated_at = at
-            session.add(
-                MessageEvent(
-                    message_id=message.id,
-                    status=message.status,
-                    at=at,
-                    applied=False,
-                    kind="retry",
-                    detail={
-                        "attempt": message.attempts,
-                        "error": {"code": error.code, "message": error.message},
-                        "retryAt": message.next_attempt_at.isoformat(),
+            changes.append(
+                RowChange(
+                    row,
+                    Status.FAILED,
+                    at,
+                    values={
+                        "lease_owner": None,
+                        "error_code": code,
+                        "error_message": error.message,
                     },
                 )
             )
-            return False
-        code = error.code if isinstance(error, PermanentDeliveryError) else "provider_unavailable"
-        message.lease_owner = None
-        await status_writer.change(
-            session, message, Status.FAILED, at, error_code=code, error_message=error.message
+        applied = await status_writer.change_rows(session, changes)
+        await queue.requeue(session, retries)
+        session.add_all(retry_events)
+        if slowed:
+            await slow_down(session, sorted(slowed), time.time())
+        started = {
+            change.row["batch_id"]
+            for change in applied
+            if change.new == Status.SENT and change.row["batch_id"] is not None
+        }
+        await BatchRepository(session).mark_started(sorted(started), at)
+        await session.flush()
+        settled = [change.row for change in applied if change.settles]
+        return await self._answers(session, settled)
+
+    def _retry(self, row: Row, error: DeliveryError, at: datetime) -> dict[str, Any] | None:
+        """The row's retry, or None when it has to fail."""
+        if not isinstance(error, RetryableDeliveryError):
+            return None
+        attempts = row["attempts"]
+        if isinstance(error, ThrottledError):
+            # "Slow down" says nothing about the message: the attempt is given back,
+            # and the pace (for paced batches) slows instead.
+            attempts -= 1
+        elif attempts >= self._settings.max_attempts:
+            return None
+        delay = retry_delay(
+            max(attempts, 1),
+            base=self._settings.backoff_base_seconds,
+            maximum=self._settings.backoff_max_seconds,
+            hint=error.retry_after,
         )
-        return True
+        return {
+            "id": row["id"],
+            "next_attempt_at": at + timedelta(seconds=delay),
+            "attempts": attempts,
+            "error_code": error.code,
+            "error_message": error.message,
+            "updated_at": at,
+        }
+
+    async def _answers(
+        self, session: AsyncSession, settled: list[Row]
+    ) -> dict[str, dict[str, object] | None]:
+        answers: dict[str, dict[str, object] | None] = {row["id"]: None for row in settled}
+        waited = [row for row in settled if self._waiters.waiting(row["id"])]
+        if not waited:
+            return answers
+        events = await MessageRepository(session).events_of([row["id"] for row in waited])
+        for row in waited:
+            answers[row["id"]] = message_out(Message(**row), events.get(row["id"], [])).model_dump(
+                mode="json", by_alias=True
+            )
+        return answers
 
     async def _drain(self) -> None:
         if not self._tasks:

@@ -25,8 +25,10 @@ from tidings.db.group_commit import GroupCommitter
 from tidings.messages import status_writer
 from tidings.messages.models import Message, MessageEvent
 from tidings.messages.repository import MessageRepository
+from tidings.messages.rows import rows_by_provider_ids
 from tidings.messages.schemas import message_payload
 from tidings.messages.status import Status
+from tidings.messages.status_writer import RowChange
 
 log = logging.getLogger("tidings.inbound")
 
@@ -68,13 +70,21 @@ class InboundProcessor:
             unmatched: list[StatusReport] = []
             repo = MessageRepository(session)
             for provider, batch in by_provider.items():
-                ids = sorted({report.provider_message_id for report in batch})
+                # Plain receipts (the bulk of the traffic) go through the row path;
+                # engagement reports (opened, bounced...) through the object path.
+                plain = [report for report in batch if report.event is None]
+                if plain:
+                    unmatched += await self._apply_receipts(session, provider, plain)
+                engaged = [report for report in batch if report.event is not None]
+                if not engaged:
+                    continue
+                ids = sorted({report.provider_message_id for report in engaged})
                 messages = {
                     message.provider_message_id: message
                     for message in await repo.by_provider_ids(provider, ids)
                 }
                 seen = await repo.seen_statuses([message.id for message in messages.values()])
-                for report in batch:
+                for report in engaged:
                     message = messages.get(report.provider_message_id)
                     if message is None:
                         unmatched.append(report)
@@ -85,6 +95,33 @@ class InboundProcessor:
         unmatched = await self._writer.submit(apply)
         if len(unmatched) < len(reports):
             self._on_committed()
+        return unmatched
+
+    async def _apply_receipts(
+        self, session: AsyncSession, provider: str, reports: list[StatusReport]
+    ) -> list[StatusReport]:
+        """Status receipts, as rows; those naming no known message come back."""
+        ids = sorted({report.provider_message_id for report in reports})
+        found = await rows_by_provider_ids(session, provider, ids)
+        seen = await MessageRepository(session).seen_statuses([row["id"] for row in found.values()])
+        unmatched: list[StatusReport] = []
+        changes: list[RowChange] = []
+        for report in reports:
+            row = found.get(report.provider_message_id)
+            if row is None:
+                unmatched.append(report)
+                continue
+            # A duplicate receipt is dropped, not recorded again.
+            if report.status in seen[row["id"]]:
+                continue
+            seen[row["id"]].add(report.status)
+            values = (
+                {"error_code": report.error_code, "error_message": report.error_message}
+                if report.error_code is not None
+                else {}
+            )
+            changes.append(RowChange(row, report.status, report.at, values=values))
+        await status_writer.change_rows(session, changes)
         return unmatched
 
     async def _apply(

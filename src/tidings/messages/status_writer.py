@@ -8,15 +8,20 @@ that was rolled back.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.core.ids import new_id
 from tidings.credits.repository import CreditRepository
+from tidings.db.multirow import insert_rows
+from tidings.messages import rows
 from tidings.messages.models import Message, MessageEvent, OutboxEvent
+from tidings.messages.rows import Row
 from tidings.messages.schemas import message_payload
 from tidings.messages.status import FINAL, Status, applies
 
@@ -97,3 +102,110 @@ async def change(
         )
     session.add(outbox_event(message, f"message.{new.value}", at))
     return True
+
+
+@dataclass
+class RowChange:
+    """A reported status for a message held as a row (:mod:`tidings.messages.rows`).
+
+    ``values`` are further columns to set when the status changes (the provider's
+    id, the error); with ``values_always`` they are set even when it does not (a
+    late verdict still names the provider's id the receipts will carry)."""
+
+    row: Row
+    new: Status
+    at: datetime
+    values: dict[str, Any] = field(default_factory=dict)
+    detail: dict[str, Any] | None = None
+    values_always: bool = False
+    # Whether the message leaves the queue with this change (a late verdict does not).
+    settles: bool = True
+    changed: bool = False
+
+
+# The columns a status change may set, written back by one executemany.
+_WRITTEN = (
+    "status",
+    "updated_at",
+    "provider",
+    "provider_message_id",
+    "error_code",
+    "error_message",
+    "next_attempt_at",
+    "lease_owner",
+)
+
+
+async def change_rows(session: AsyncSession, changes: list[RowChange]) -> list[RowChange]:
+    """:func:`change` for many messages held as rows, written with a few multi-row
+    statements; the changes that applied (``changed`` is set on each)."""
+    events: list[tuple[Any, ...]] = []
+    outbox: list[tuple[Any, ...]] = []
+    written: dict[str, Row] = {}
+    refunds: list[Row] = []
+    for change in changes:
+        row, new, at = change.row, change.new, change.at
+        change.changed = applies(Status(row["status"]), new)
+        events.append((row["id"], new.value, at, change.changed, change.detail))
+        if not change.changed:
+            if change.values_always and change.values:
+                row.update(change.values)
+                written[row["id"]] = row
+            continue
+        row.update(change.values)
+        row["status"] = new.value
+        row["updated_at"] = at
+        if "error_code" not in change.values and new in (
+            Status.SENT,
+            Status.DELIVERED,
+            Status.READ,
+        ):
+            row["error_code"] = row["error_message"] = None
+        if new in FINAL or new == Status.SENT:
+            row["next_attempt_at"] = None
+            row["lease_owner"] = None
+        if new in REFUNDED and row["credits"]:
+            refunds.append(row)
+        written[row["id"]] = row
+        outbox.append(
+            (
+                new_id("evt"),
+                row["account_id"],
+                row["environment"],
+                f"message.{new.value}",
+                row["id"],
+                rows.payload(row),
+                at,
+            )
+        )
+    if written:
+        await session.execute(
+            update(Message.__table__)
+            .where(Message.__table__.c.id == bindparam("row_id"))
+            .values({name: bindparam(name) for name in _WRITTEN}),
+            [
+                {"row_id": row["id"], **{name: row[name] for name in _WRITTEN}}
+                for row in written.values()
+            ],
+        )
+    await insert_rows(
+        session,
+        MessageEvent.__table__,  # type: ignore[arg-type]
+        ("message_id", "status", "at", "applied", "detail"),
+        events,
+    )
+    await insert_rows(
+        session,
+        OutboxEvent.__table__,  # type: ignore[arg-type]
+        ("id", "account_id", "environment", "type", "subject_id", "payload", "created_at"),
+        outbox,
+    )
+    for row in refunds:
+        await CreditRepository(session).add(
+            row["account_id"],
+            Decimal(row["credits"]),
+            reason="refund",
+            at=row["updated_at"],
+            message_id=row["id"],
+        )
+    return [change for change in changes if change.changed]

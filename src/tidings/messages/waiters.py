@@ -36,5 +36,8 @@ class VerdictWaiters:
             if not future.done():
                 future.set_result(answer)
 
+    def waiting(self, message_id: str) -> bool:
+        return message_id in self._futures
+
     def __len__(self) -> int:
         return len(self._futures)

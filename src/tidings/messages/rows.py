@@ -1,0 +1,99 @@
+"""Messages as plain rows, for the paths that move thousands a second.
+
+The dispatcher's claims and verdicts and the providers' receipts handle
+messages as dictionaries of column values read with Core, not ORM objects:
+loading, tracking and flushing an object costs more than the database work
+(design section 2). :func:`payload` is :func:`tidings.messages.schemas.message_payload`
+for such a row, built directly (a test holds the two equal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tidings.messages.models import Message
+
+Row = dict[str, Any]
+COLUMNS = tuple(Message.__table__.columns)
+
+
+async def load_rows(
+    session: AsyncSession, message_ids: Sequence[str], *, lock: bool = True
+) -> dict[str, Row]:
+    """The messages' current rows by id; on PostgreSQL locked until the commit, so
+    the changes made from them are not raced by another process."""
+    found: dict[str, Row] = {}
+    if not message_ids:
+        return found
+    postgres = session.get_bind().dialect.name == "postgresql"
+    for start in range(0, len(message_ids), 500):
+        query = select(*COLUMNS).where(Message.id.in_(message_ids[start : start + 500]))
+        if lock and postgres:
+            query = query.with_for_update()
+        for row in await session.execute(query):
+            mapping = dict(row._mapping)
+            found[mapping["id"]] = mapping
+    return found
+
+
+async def rows_by_provider_ids(
+    session: AsyncSession, provider: str, provider_ids: Sequence[str]
+) -> dict[str, Row]:
+    found: dict[str, Row] = {}
+    postgres = session.get_bind().dialect.name == "postgresql"
+    for start in range(0, len(provider_ids), 500):
+        query = select(*COLUMNS).where(
+            Message.provider == provider,
+            Message.provider_message_id.in_(provider_ids[start : start + 500]),
+        )
+        if postgres:
+            query = query.with_for_update()
+        for row in await session.execute(query):
+            mapping = dict(row._mapping)
+            found[mapping["provider_message_id"]] = mapping
+    return found
+
+
+def _time(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    text = value.astimezone(UTC).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def payload(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The message as webhooks carry it (spec section 4, without ``events``)."""
+    error = (
+        {"code": row["error_code"], "message": row["error_message"] or ""}
+        if row["error_code"]
+        else None
+    )
+    content = row["content"] or {}
+    return {
+        "id": row["id"],
+        "channel": row["channel"],
+        "direction": row["direction"],
+        "environment": row["environment"],
+        "to": row["to_address"],
+        "from": row["from_address"],
+        "status": row["status"],
+        "body": row["body"],
+        "subject": content.get("subject"),
+        "batchId": row["batch_id"],
+        "segments": row["segments"],
+        "encoding": row["encoding"],
+        "credits": float(row["credits"] or 0),
+        "providerMessageId": row["provider_message_id"],
+        "attempts": row["attempts"],
+        "error": error,
+        "scheduledAt": _time(row["scheduled_at"]),
+        "createdAt": _time(row["created_at"]),
+        "updatedAt": _time(row["updated_at"]),
+    }
