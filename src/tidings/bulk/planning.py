@@ -16,6 +16,7 @@ from typing import Any
 
 from tidings.bulk.rendering import MissingVariable
 from tidings.core.errors import ApiError
+from tidings.http.schemas import has_lone_surrogate
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +95,9 @@ def plan(
 
     for index, recipient in enumerate(recipients):
         result.total += 1
+        if _unencodable(recipient):
+            reject(index, "", "invalid_text", "The recipient holds an unpaired UTF-16 surrogate.")
+            continue
         try:
             to = normalise(recipient.to)
         except Rejected as error:
@@ -134,3 +138,11 @@ def plan(
         except ApiError as error:
             reject(index, recipient.to, error.code, error.detail)
     return result
+
+
+def _unencodable(recipient: Recipient) -> bool:
+    if not recipient.to.isascii() and has_lone_surrogate(recipient.to):
+        return True
+    return any(
+        not value.isascii() and has_lone_surrogate(value) for value in recipient.variables.values()
+    ) or any(not name.isascii() for name in recipient.variables)

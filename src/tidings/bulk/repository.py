@@ -57,7 +57,8 @@ class BatchRepository:
         return list(rows)
 
     async def counts(self, batch_id: str) -> dict[str, int]:
-        rows = await self._session.execute(
+        connection = await self._session.connection()
+        rows = await connection.execute(
             select(Message.status, func.count())
             .where(Message.batch_id == batch_id)
             .group_by(Message.status)

@@ -2,14 +2,16 @@
 
 from tidings.accounts.models import Account, User
 from tidings.auth.models import RevokedToken
+from tidings.bulk.models import Batch, PaceSlot
 from tidings.channels.configs import ProviderConfig
-from tidings.contacts.models import OptOut
+from tidings.contacts.models import Contact, ContactList, ListMember, OptOut
 from tidings.contacts.suppressions import Suppression
 from tidings.credits.models import CreditBalance, CreditEntry
 from tidings.db.base import Base
 from tidings.idempotency.models import IdempotencyKey
 from tidings.messages.models import Message, MessageEvent, OutboxEvent
 from tidings.sandbox.models import SandboxEmail
+from tidings.templates.models import Template
 from tidings.webhooks.models import (
     WebhookAttempt,
     WebhookDelivery,
@@ -20,17 +22,23 @@ from tidings.webhooks.models import (
 __all__ = [
     "Account",
     "Base",
+    "Batch",
+    "Contact",
+    "ContactList",
     "CreditBalance",
     "CreditEntry",
     "IdempotencyKey",
+    "ListMember",
     "Message",
     "MessageEvent",
     "OptOut",
     "OutboxEvent",
+    "PaceSlot",
     "ProviderConfig",
     "RevokedToken",
     "SandboxEmail",
     "Suppression",
+    "Template",
     "User",
     "WebhookAttempt",
     "WebhookDelivery",

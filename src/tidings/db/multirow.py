@@ -1,4 +1,4 @@
-"""Fast multi-row INSERTs for bulk paths (design section 2).
+"""Fast multi-row INSERTs and UPDATEs for bulk paths (design section 2).
 
 SQLAlchemy Core's ``executemany`` runs every value of every row through its
 type machinery, which costs more than SQLite's own work: 100,000 message rows
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 CHUNK = 5_000
@@ -84,3 +84,50 @@ def _chunks(rows: Iterable[Sequence[Any]]) -> Iterable[list[Sequence[Any]]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+async def update_rows(
+    session: AsyncSession,
+    table: Table,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    key: str = "id",
+) -> None:
+    """Set ``columns`` of each row found by ``key``: ``rows`` are tuples of the
+    columns' values followed by the key's."""
+    connection = await session.connection()
+    dialect = connection.dialect
+    if dialect.name != "sqlite":
+        statement = (
+            update(table)
+            .where(table.c[key] == bindparam("_key"))
+            .values({name: bindparam(name) for name in columns})
+        )
+        for chunk in _chunks(rows):
+            values = [
+                {**dict(zip(columns, row[:-1], strict=True)), "_key": row[-1]} for row in chunk
+            ]
+            await connection.execute(statement, values)
+        return
+    names = [*columns, key]
+    processors = [
+        (index, convert)
+        for index, name in enumerate(names)
+        if (convert := table.c[name].type._cached_bind_processor(dialect)) is not None
+    ]
+    quote = dialect.identifier_preparer.quote
+    assignments = ", ".join(f"{quote(name)} = ?" for name in columns)
+    # Names come from the table's metadata, never from a request.
+    sql = f"UPDATE {quote(table.name)} SET {assignments} WHERE {quote(key)} = ?"  # noqa: S608
+    for chunk in _chunks(rows):
+        if processors:
+            prepared = []
+            for row in chunk:
+                values = list(row)
+                for index, convert in processors:
+                    values[index] = convert(values[index])
+                prepared.append(tuple(values))
+        else:
+            prepared = [tuple(row) for row in chunk]
+        await connection.exec_driver_sql(sql, prepared)

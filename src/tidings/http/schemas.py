@@ -11,6 +11,11 @@ from pydantic.alias_generators import to_camel
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+def has_lone_surrogate(value: Any) -> bool:
+    """Whether text (or text in a list or dict) holds an unpaired UTF-16 surrogate."""
+    return _has_lone_surrogate(value)
+
+
 def _has_lone_surrogate(value: Any) -> bool:
     if isinstance(value, str):
         return _SURROGATE.search(value) is not None

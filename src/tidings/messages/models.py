@@ -67,8 +67,15 @@ class Message(Base):
         ),
         Index("ix_messages_listing", "account_id", "environment", "id"),
         Index("ix_messages_contact", "account_id", "environment", "channel", "to_address"),
-        Index("ix_messages_provider_id", "provider_message_id"),
-        Index("ix_messages_batch", "batch_id"),
+        # Only sent messages have a provider's id: the rows a batch adds stay out of it.
+        Index(
+            "ix_messages_provider_id",
+            "provider_message_id",
+            postgresql_where=text("provider_message_id IS NOT NULL"),
+            sqlite_where=text("provider_message_id IS NOT NULL"),
+        ),
+        # A batch's counts per status are read from the index alone.
+        Index("ix_messages_batch", "batch_id", "status"),
     )
 
 

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tidings.db.multirow import update_rows
 from tidings.messages.models import Message
 from tidings.messages.rows import COLUMNS, Row
 
@@ -57,7 +58,7 @@ async def due(
     )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    return [Candidate(*row) for row in await session.execute(query)]
+    return [Candidate(*row) for row in await (await session.connection()).execute(query)]
 
 
 async def lease(
@@ -68,7 +69,7 @@ async def lease(
         return []
     leased: list[Row] = []
     for start in range(0, len(ids), 500):
-        result = await session.execute(
+        result = await (await session.connection()).execute(
             update(Message)
             .where(Message.id.in_(ids[start : start + 500]))
             .values(lease_owner=owner, next_attempt_at=until, attempts=Message.attempts + 1)
@@ -84,19 +85,10 @@ async def requeue(session: AsyncSession, retries: Sequence[dict[str, Any]]) -> N
     ``attempts``, ``error_code``, ``error_message``, ``updated_at`` each."""
     if not retries:
         return
-    await session.execute(
-        update(_TABLE)
-        .where(_TABLE.c.id == bindparam("row_id"))
-        .values(
-            lease_owner=None,
-            next_attempt_at=bindparam("next_attempt_at"),
-            attempts=bindparam("attempts"),
-            error_code=bindparam("error_code"),
-            error_message=bindparam("error_message"),
-            updated_at=bindparam("updated_at"),
-        ),
-        [
-            {"row_id": retry["id"], **{k: v for k, v in retry.items() if k != "id"}}
-            for retry in retries
-        ],
+    columns = ("next_attempt_at", "attempts", "error_code", "error_message", "updated_at")
+    await update_rows(
+        session,
+        _TABLE,  # type: ignore[arg-type]
+        (*columns, "lease_owner"),
+        [(*(retry[name] for name in columns), None, retry["id"]) for retry in retries],
     )

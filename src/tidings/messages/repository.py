@@ -55,7 +55,7 @@ class MessageRepository:
         found: dict[str, set[str]] = {message_id: set() for message_id in message_ids}
         if not message_ids:
             return found
-        rows = await self._session.execute(
+        rows = await (await self._session.connection()).execute(
             select(MessageEvent.message_id, MessageEvent.status, MessageEvent.kind).where(
                 MessageEvent.message_id.in_(message_ids)
             )

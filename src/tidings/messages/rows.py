@@ -35,7 +35,7 @@ async def load_rows(
         query = select(*COLUMNS).where(Message.id.in_(message_ids[start : start + 500]))
         if lock and postgres:
             query = query.with_for_update()
-        for row in await session.execute(query):
+        for row in await (await session.connection()).execute(query):
             mapping = dict(row._mapping)
             found[mapping["id"]] = mapping
     return found
@@ -53,7 +53,7 @@ async def rows_by_provider_ids(
         )
         if postgres:
             query = query.with_for_update()
-        for row in await session.execute(query):
+        for row in await (await session.connection()).execute(query):
             mapping = dict(row._mapping)
             found[mapping["provider_message_id"]] = mapping
     return found

@@ -13,17 +13,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.core.ids import new_id
 from tidings.credits.repository import CreditRepository
-from tidings.db.multirow import insert_rows
+from tidings.db.multirow import insert_rows, update_rows
 from tidings.messages import rows
 from tidings.messages.models import Message, MessageEvent, OutboxEvent
 from tidings.messages.rows import Row
 from tidings.messages.schemas import message_payload
 from tidings.messages.status import FINAL, Status, applies
+from tidings.webhooks.subscriptions import Subscriptions
 
 # Credits come back when the provider never took the message.
 REFUNDED = frozenset({Status.FAILED, Status.CANCELED})
@@ -139,6 +139,9 @@ _WRITTEN = (
 async def change_rows(session: AsyncSession, changes: list[RowChange]) -> list[RowChange]:
     """:func:`change` for many messages held as rows, written with a few multi-row
     statements; the changes that applied (``changed`` is set on each)."""
+    subscriptions = await Subscriptions.load(
+        session, {(change.row["account_id"], change.row["environment"]) for change in changes}
+    )
     events: list[tuple[Any, ...]] = []
     outbox: list[tuple[Any, ...]] = []
     written: dict[str, Row] = {}
@@ -167,26 +170,25 @@ async def change_rows(session: AsyncSession, changes: list[RowChange]) -> list[R
         if new in REFUNDED and row["credits"]:
             refunds.append(row)
         written[row["id"]] = row
-        outbox.append(
-            (
-                new_id("evt"),
-                row["account_id"],
-                row["environment"],
-                f"message.{new.value}",
-                row["id"],
-                rows.payload(row),
-                at,
+        event_type = f"message.{new.value}"
+        if subscriptions.wants((row["account_id"], row["environment"]), event_type):
+            outbox.append(
+                (
+                    new_id("evt"),
+                    row["account_id"],
+                    row["environment"],
+                    event_type,
+                    row["id"],
+                    rows.payload(row),
+                    at,
+                )
             )
-        )
     if written:
-        await session.execute(
-            update(Message.__table__)
-            .where(Message.__table__.c.id == bindparam("row_id"))
-            .values({name: bindparam(name) for name in _WRITTEN}),
-            [
-                {"row_id": row["id"], **{name: row[name] for name in _WRITTEN}}
-                for row in written.values()
-            ],
+        await update_rows(
+            session,
+            Message.__table__,  # type: ignore[arg-type]
+            _WRITTEN,
+            [(*(row[name] for name in _WRITTEN), row["id"]) for row in written.values()],
         )
     await insert_rows(
         session,

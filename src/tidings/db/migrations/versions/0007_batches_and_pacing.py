@@ -61,6 +61,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("key", name=op.f("pk_pace_slots")),
     )
     with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.drop_index("ix_messages_batch")
+        batch_op.create_index("ix_messages_batch", ["batch_id", "status"], unique=False)
+        batch_op.drop_index("ix_messages_provider_id")
+        batch_op.create_index(
+            "ix_messages_provider_id",
+            ["provider_message_id"],
+            unique=False,
+            postgresql_where=sa.text("provider_message_id IS NOT NULL"),
+            sqlite_where=sa.text("provider_message_id IS NOT NULL"),
+        )
         batch_op.create_index(
             "ix_messages_due_single",
             ["next_attempt_at"],
@@ -77,6 +87,10 @@ def downgrade() -> None:
             postgresql_where=sa.text("next_attempt_at IS NOT NULL AND batch_id IS NULL"),
             sqlite_where=sa.text("next_attempt_at IS NOT NULL AND batch_id IS NULL"),
         )
+        batch_op.drop_index("ix_messages_batch")
+        batch_op.create_index("ix_messages_batch", ["batch_id"], unique=False)
+        batch_op.drop_index("ix_messages_provider_id")
+        batch_op.create_index("ix_messages_provider_id", ["provider_message_id"], unique=False)
     op.drop_table("pace_slots")
     with op.batch_alter_table("batches", schema=None) as batch_op:
         batch_op.drop_index("ix_batches_status")

@@ -1,0 +1,50 @@
+"""Which event types an account's enabled webhook endpoints want, per environment.
+
+The row paths of the status writer ask this before writing outbox events: an
+event no endpoint subscribes to has nowhere to go, and at thousands of
+messages a second writing it anyway would be most of the work. The question
+is asked inside the transaction that writes the change, so an endpoint
+enabled before that transaction gets the event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tidings.webhooks.fanout import matches
+from tidings.webhooks.models import WebhookEndpoint
+
+Scope = tuple[str, str]
+
+
+class Subscriptions:
+    def __init__(self, patterns: dict[Scope, list[list[str]]]) -> None:
+        self._patterns = patterns
+        self._answers: dict[tuple[Scope, str], bool] = {}
+
+    @classmethod
+    async def load(cls, session: AsyncSession, scopes: Iterable[Scope]) -> Subscriptions:
+        wanted = set(scopes)
+        patterns: dict[Scope, list[list[str]]] = {}
+        accounts = sorted({account for account, _ in wanted})
+        if accounts:
+            rows = await (await session.connection()).execute(
+                select(
+                    WebhookEndpoint.account_id, WebhookEndpoint.environment, WebhookEndpoint.events
+                ).where(WebhookEndpoint.account_id.in_(accounts), WebhookEndpoint.enabled)
+            )
+            for account, environment, events in rows:
+                if (account, environment) in wanted:
+                    patterns.setdefault((account, environment), []).append(list(events or ["*"]))
+        return cls(patterns)
+
+    def wants(self, scope: Scope, event_type: str) -> bool:
+        key = (scope, event_type)
+        answer = self._answers.get(key)
+        if answer is None:
+            answer = any(matches(p, event_type) for p in self._patterns.get(scope, []))
+            self._answers[key] = answer
+        return answer
