@@ -115,7 +115,9 @@ async def main(count: int) -> None:
         batch_id = answer.json()["id"]
         assert answer.json()["accepted"] == count, answer.json()
         while True:
-            batch = (await client.get(f"/sandbox/api/v4/batches/{batch_id}", headers=headers)).json()
+            batch = (
+                await client.get(f"/sandbox/api/v4/batches/{batch_id}", headers=headers)
+            ).json()
             if batch["finishedAt"] is not None:
                 break
             if "-v" in sys.argv:

@@ -15,14 +15,21 @@ from fastapi import FastAPI
 
 from tidings import __version__
 from tidings.accounts.router import router as account_router
+from tidings.api.batches import router as batches_router
+from tidings.api.bulk import router as bulk_router
 from tidings.api.chats import router as chats_router
+from tidings.api.contacts import router as contacts_router
 from tidings.api.email import router as email_router
 from tidings.api.email_events import router as email_events_router
+from tidings.api.iframes import router as iframes_router
+from tidings.api.lists import router as lists_router
 from tidings.api.messages import router as messages_router
+from tidings.api.notifications import router as notifications_router
 from tidings.api.sandbox import router as sandbox_router
 from tidings.api.sandbox_emails import router as sandbox_emails_router
 from tidings.api.sms import router as sms_router
 from tidings.api.suppressions import router as suppressions_router
+from tidings.api.templates import router as templates_router
 from tidings.api.webhooks import router as webhooks_router
 from tidings.api.whatsapp import router as whatsapp_router
 from tidings.auth.router import router as auth_router
@@ -49,6 +56,8 @@ from tidings.http.unexpected import UnexpectedErrorMiddleware
 from tidings.runtime import DeliveryRuntime
 from tidings.settings import Settings
 from tidings.tracking.router import router as tracking_router
+from tidings.widget.access import widget_account_reader
+from tidings.widget.install import install_widget
 
 DESCRIPTION = """\
 Tidings is a self-hostable messaging API for WhatsApp, SMS and Email.
@@ -59,7 +68,8 @@ Tidings is a self-hostable messaging API for WhatsApp, SMS and Email.
 * Errors are `application/problem+json` with a stable `code`.
 """
 
-LARGE_BODY_PATHS = ("/bulk", "/contacts/import", "/email/send")
+# "/contacts" covers a list's additions (10,000 contacts with their variables).
+LARGE_BODY_PATHS = ("/bulk", "/contacts/import", "/email/send", "/contacts")
 
 
 def build_context(settings: Settings, clock: Clock) -> AppContext:
@@ -121,6 +131,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(auth_router)
     app.include_router(account_router)
     app.include_router(whatsapp_router)
+    app.include_router(notifications_router)
+    app.include_router(templates_router)
     app.include_router(chats_router)
     app.include_router(sms_router)
     app.include_router(email_router)
@@ -130,7 +142,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(sandbox_router)
     app.include_router(sandbox_emails_router)
     app.include_router(tracking_router)
+    app.include_router(bulk_router)
+    app.include_router(batches_router)
     app.include_router(webhooks_router)
+    app.include_router(iframes_router)
+    app.include_router(contacts_router)
+    app.include_router(lists_router)
+    install_widget(app)
     app.include_router(ops_router)
     install_docs(app, title="Tidings API", version=__version__, description=DESCRIPTION)
 
@@ -140,13 +158,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         max_bytes=settings.max_body_bytes,
         large_body_paths=LARGE_BODY_PATHS,
         large_max_bytes=settings.max_bulk_body_bytes,
-        raw_media_types={"/api/v4/contacts/import": frozenset({"text/csv"})},
+        raw_media_types={"/api/v4/contacts/import": frozenset({"text/csv", "multipart/form-data"})},
     )
     app.add_middleware(
         RateLimitMiddleware,
         settings=settings.rate_limit,
         counter=ctx.rate_counter,
         tokens=ctx.tokens,
+        widget_account=widget_account_reader(ctx),
     )
     app.add_middleware(EnvironmentMiddleware, sandbox_hosts=settings.sandbox_hosts)
     app.add_middleware(

@@ -13,6 +13,7 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tidings.bulk.progress import run_completion_sweep
 from tidings.channels.base import Provider
 from tidings.channels.configs import config_lookup
 from tidings.channels.registry import CHANNELS, ProviderDirectory, ProviderRegistry
@@ -20,7 +21,6 @@ from tidings.core.clock import Clock
 from tidings.core.secret_box import SecretBox
 from tidings.db.group_commit import GroupCommitter
 from tidings.db.notify import WorkNotifier
-from tidings.bulk.progress import run_completion_sweep
 from tidings.housekeeping import run_housekeeping
 from tidings.messages.dispatcher import Dispatcher, Lease
 from tidings.messages.inbound import InboundProcessor
@@ -72,7 +72,13 @@ class DeliveryRuntime:
             self.inbound, clock, delay_seconds=settings.sandbox.receipt_delay_seconds
         )
         sandbox: dict[str, Provider] = {
-            channel: SandboxProvider(channel, network=self.network, clock=clock, writer=self.writer)
+            channel: SandboxProvider(
+                channel,
+                network=self.network,
+                clock=clock,
+                writer=self.writer,
+                throttle_per_second=settings.sandbox.throttle_per_second,
+            )
             for channel in CHANNELS
         }
         self.registry = build_registry(self.network, clock, self.writer)

@@ -64,6 +64,10 @@ class PriceSettings(BaseModel):
 
     sms_segment: Decimal = Decimal("1")
     whatsapp_message: Decimal = Decimal("1")
+    # Template notifications, by the template's category (as WhatsApp prices them).
+    whatsapp_marketing: Decimal = Decimal("1.5")
+    whatsapp_utility: Decimal = Decimal("1")
+    whatsapp_authentication: Decimal = Decimal("0.8")
     email_message: Decimal = Decimal("0.1")
 
 
@@ -72,6 +76,11 @@ class SandboxSettings(BaseModel):
 
     receipt_delay_seconds: float = Field(default=0.02, ge=0)
     recovery_interval_seconds: float = Field(default=5.0, gt=0)
+    # How long the simulated review of a new sandbox template takes.
+    template_review_seconds: float = Field(default=1.0, ge=0)
+    # Above this many sends a second the simulated providers answer "slow down"
+    # (as WhatsApp's 130429 or SMPP's 0x58 would); 0 never does.
+    throttle_per_second: float = Field(default=0, ge=0)
 
 
 class WebhookSettings(BaseModel):
@@ -99,6 +108,33 @@ class WebhookSettings(BaseModel):
         if isinstance(value, str) and value.strip().startswith("["):
             return json.loads(value)
         return _split_csv(value)
+
+
+class WidgetSettings(BaseModel):
+    """The embeddable chat box: token lifetimes and how often its live stream polls."""
+
+    default_expires_in_seconds: int = Field(default=3600, ge=60)
+    max_expires_in_seconds: int = Field(default=86400, ge=60)
+    poll_interval_seconds: float = Field(default=0.3, gt=0)
+    # A comment line this often keeps proxies from closing an idle stream.
+    keepalive_seconds: float = Field(default=15.0, gt=0)
+
+
+class BulkSettings(BaseModel):
+    """Bulk requests and the pace at which batches are sent."""
+
+    max_recipients: int = Field(default=100_000, ge=1)
+    # Rejections listed in an answer (all are counted).
+    errors_listed: int = Field(default=1_000, ge=0)
+    # Messages per second per provider (account, environment and channel); 0 = unpaced.
+    sms_per_second: float = Field(default=0, ge=0)
+    whatsapp_per_second: float = Field(default=0, ge=0)
+    email_per_second: float = Field(default=0, ge=0)
+    # Messages per second per account and environment, all channels together; 0 = none.
+    account_per_second: float = Field(default=0, ge=0)
+    # Concurrency a batch may use, out of each channel's: the rest stays free for
+    # single sends, so they keep their latency while a batch drains.
+    share_of_concurrency: float = Field(default=0.75, gt=0, le=1)
 
 
 class Settings(BaseSettings):
@@ -132,6 +168,8 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_bulk_body_bytes: int = Field(default=64 * 1_048_576, ge=1024)
+    # Data rows one CSV import reads (POST /api/v4/contacts/import); rows past it are rejected.
+    import_max_rows: int = Field(default=100_000, ge=1)
 
     dispatch: bool = True
     send_wait_seconds: float = Field(default=10.0, ge=0)
@@ -141,6 +179,8 @@ class Settings(BaseSettings):
     prices: PriceSettings = Field(default_factory=PriceSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    widget: WidgetSettings = Field(default_factory=WidgetSettings)
+    bulk: BulkSettings = Field(default_factory=BulkSettings)
 
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     login_throttle: LoginThrottleSettings = Field(default_factory=LoginThrottleSettings)

@@ -18,13 +18,20 @@ from tidings.bulk.channels import (
     sms_rules,
     suppressed,
 )
-from tidings.bulk.schemas import BulkAnswer, EmailBulkRequest, SmsBulkRequest
+from tidings.bulk.schemas import (
+    BulkAnswer,
+    EmailBulkRequest,
+    SmsBulkRequest,
+    WhatsAppBulkRequest,
+)
 from tidings.bulk.service import BulkFlow, BulkSpec
+from tidings.bulk.whatsapp import free_form_rules, template_rules
 from tidings.channels.email.addresses import parse_mailbox
 from tidings.channels.email.mime import validate_custom_headers
 from tidings.channels.sms.rules import check_sender
 from tidings.core.errors import FieldError, Unprocessable
 from tidings.http.openapi_responses import AUTHENTICATED, problem_responses
+from tidings.templates.service import approved_template
 from tidings.tracking.tokens import signer_for
 
 router = APIRouter(prefix="/api/v4", tags=["Bulk"])
@@ -111,4 +118,60 @@ async def email_bulk(
         )
 
     spec = BulkSpec("email", sender.formatted, body)
+    return await BulkFlow(ctx, request, principal).run(spec, prepare)
+
+
+@router.post(
+    "/whatsapp/bulk",
+    status_code=202,
+    response_model=BulkAnswer,
+    summary="Send a WhatsApp template (or text) to many recipients",
+    responses=BULK_RESPONSES,
+)
+async def whatsapp_bulk(
+    body: WhatsAppBulkRequest, request: Request, ctx: ContextDep, principal: PrincipalDep
+) -> JSONResponse:
+    """A template notification per recipient (any window), its parameters holding
+    ``{{variable}}`` placeholders filled per recipient; or free-form ``body`` text,
+    which only contacts whose 24-hour window is open receive (the others are rejected
+    with ``outside_customer_service_window``)."""
+    if (body.template is None) == (body.body is None):
+        raise Unprocessable(
+            "Give either template (a notification) or body (free-form text).",
+            errors=[FieldError("template", "missing", "Give template or body.")],
+        )
+
+    async def prepare(session: AsyncSession) -> ChannelRules:
+        provider = await ctx.runtime.providers.require(
+            principal.account_id, principal.environment, "whatsapp"
+        )
+        opted = await opted_out(session, principal.account_id, principal.environment, "whatsapp")
+        if body.template is not None:
+            template = await approved_template(
+                session,
+                principal.account_id,
+                principal.environment,
+                body.template.name,
+                body.template.language,
+            )
+            return template_rules(
+                settings=ctx.settings,
+                template=template,
+                parameters=body.template.parameters,
+                extra_valid=provider.test_numbers,
+                opted=opted,
+            )
+        assert body.body is not None
+        return await free_form_rules(
+            session=session,
+            settings=ctx.settings,
+            clock=ctx.clock,
+            provider=provider,
+            account_id=principal.account_id,
+            environment=principal.environment,
+            body=body.body,
+            opted=opted,
+        )
+
+    spec = BulkSpec("whatsapp", None, body)
     return await BulkFlow(ctx, request, principal).run(spec, prepare)

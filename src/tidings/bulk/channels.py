@@ -7,7 +7,7 @@ does per request (opt-outs, suppressions) are done once for the whole batch.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -33,6 +33,9 @@ class ChannelRules:
     normalise: Normalise
     build: Callable[[str, Mapping[str, str]], PlannedMessage]
     refused: Callable[[str], Rejected | None]
+    # Runs before planning, with every recipient as given: for what only an
+    # asynchronous call can tell (planning itself runs in a thread).
+    prefetch: Callable[[list[str]], Awaitable[None]] | None = None
 
 
 async def opted_out(

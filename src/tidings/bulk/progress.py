@@ -38,9 +38,9 @@ def batch_out(batch: Batch, counts: dict[str, int], now: datetime) -> BatchOut:
     pending = sum(n for status, n in counts.items() if Status(status) not in FINAL)
     return BatchOut(
         id=batch.id,
-        channel=batch.channel,  # type: ignore[arg-type]
+        channel=batch.channel,
         name=batch.name,
-        status=shown_status(batch, now),  # type: ignore[arg-type]
+        status=shown_status(batch, now),
         total=batch.total,
         accepted=batch.accepted,
         rejected=batch.rejected,

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.bulk.models import Batch
@@ -108,7 +108,7 @@ class BatchRepository:
         """Cancel the batch's messages no dispatcher holds (the queued, scheduled and
         waiting-for-retry ones); those in a provider's hands finish as they will.
         Returns how many were canceled."""
-        unsent = (
+        unsent: tuple[ColumnElement[bool], ...] = (
             Message.batch_id == batch.id,
             Message.status.in_([Status.QUEUED.value, Status.SCHEDULED.value]),
             Message.lease_owner.is_(None),
@@ -116,7 +116,7 @@ class BatchRepository:
         if self._session.get_bind().dialect.name == "postgresql":
             # Rows a dispatcher is claiming right now are skipped: they are being sent.
             locked = select(Message.id).where(*unsent).with_for_update(skip_locked=True)
-            where = (Message.id.in_(locked.scalar_subquery()),)
+            where: tuple[ColumnElement[bool], ...] = (Message.id.in_(locked.scalar_subquery()),)
         else:
             where = unsent
         canceled = list(

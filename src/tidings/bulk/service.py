@@ -68,6 +68,8 @@ class BulkFlow:
             recipients = await self._recipients(session, spec)
             rules = await prepare(session)
         settings = ctx.settings.bulk
+        if rules.prefetch is not None:
+            await rules.prefetch([recipient.to for recipient in recipients])
         # Planning 100,000 recipients takes a while: in a thread, the loop keeps serving.
         result: Plan = await asyncio.to_thread(
             plan,

@@ -75,7 +75,11 @@ def new_ids(prefix: str, count: int) -> list[str]:
     """``count`` new identifiers in increasing order, made at once (bulk inserts)."""
     if prefix not in PREFIXES:
         raise ValueError(f"unknown id prefix {prefix!r}")
-    values = _generator.next_values(count)
+    return encode_run(prefix, _generator.next_values(count))
+
+
+def encode_run(prefix: str, values: range) -> list[str]:
+    """Identifiers for consecutive values, as :func:`new_id` writes each."""
     ids: list[str] = []
     # Consecutive values share all but their last characters: encode the head once
     # per 2**20 values and look the last four characters up, two at a time.

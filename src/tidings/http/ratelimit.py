@@ -8,10 +8,16 @@ against its client address, with a lower limit. Past the limit: 429
 
 The token is decoded here once; the claims (or the reason they are bad) are left
 in the request state for the authentication dependency, which still checks
-revocation and the environment.
+revocation and the environment. A chat-box token (in the ``Authorization``
+header of the box's API calls, or the ``token`` query parameter of its page and
+stream) counts against the account that made it, so many chat boxes behind one
+office's address do not share that address's anonymous allowance.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import parse_qs
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,7 +29,11 @@ from tidings.http.environment import environment_of, get_route_path
 from tidings.http.problems import problem_response
 from tidings.settings import RateLimitSettings
 
-UNCOUNTED_PREFIXES = ("/healthz", "/readyz", "/metrics", "/docs/assets/")
+UNCOUNTED_PREFIXES = ("/healthz", "/readyz", "/metrics", "/docs/assets/", "/widget/static/")
+WIDGET_PREFIX = "/widget/"
+
+# The account of a valid chat-box token, or None.
+WidgetAccount = Callable[[str], str | None]
 
 
 def bearer_token(scope: Scope) -> str | None:
@@ -45,15 +55,23 @@ class RateLimitMiddleware:
         settings: RateLimitSettings,
         counter: FixedWindowCounter,
         tokens: TokenCodec,
+        widget_account: WidgetAccount | None = None,
     ) -> None:
         self.app = app
         self._settings = settings
         self._counter = counter
         self._tokens = tokens
+        self._widget_account = widget_account
 
     def _key_and_limit(self, scope: Scope) -> tuple[str, int]:
         state = scope.setdefault("state", {})
         token = bearer_token(scope)
+        if self._widget_account is not None and get_route_path(scope).startswith(WIDGET_PREFIX):
+            widget_token = token or _query_token(scope)
+            account = self._widget_account(widget_token) if widget_token else None
+            if account is not None:
+                environment = environment_of(scope).value
+                return f"acct:{account}:{environment}", self._settings.per_minute
         if token:
             try:
                 claims = self._tokens.decode(token)
@@ -95,6 +113,11 @@ class RateLimitMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _query_token(scope: Scope) -> str | None:
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
+    return values[0] if values else None
 
 
 def _headers(reading: WindowReading) -> dict[str, str]:

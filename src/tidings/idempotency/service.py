@@ -125,6 +125,24 @@ class IdempotencyRepository:
         )
 
 
+async def taken_answer(
+    session: AsyncSession, scope: KeyScope | None, now: datetime
+) -> StoredAnswer | None:
+    """Inside a creating write: the earlier answer when the key is in use (replay
+    it, create nothing); None when there is no key or it is free."""
+    if scope is None:
+        return None
+    return await IdempotencyRepository(session).taken(scope, now)
+
+
+def hold_key(
+    session: AsyncSession, scope: KeyScope | None, resource_id: str, now: datetime
+) -> None:
+    """Inside the same write: the key now names the resource being created."""
+    if scope is not None:
+        IdempotencyRepository(session).add(scope, resource_id, now)
+
+
 def stored_answer(row: IdempotencyKey, scope: KeyScope) -> StoredAnswer:
     if row.request_hash != scope.request_hash:
         raise Conflict(

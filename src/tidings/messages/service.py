@@ -31,9 +31,11 @@ from tidings.idempotency.service import (
     IdempotencyRepository,
     KeyScope,
     StoredAnswer,
+    hold_key,
     previous_answer,
     reread_after_conflict,
     scope_of,
+    taken_answer,
 )
 from tidings.messages import status_writer
 from tidings.messages.dispatcher import Lease
@@ -130,14 +132,11 @@ class SendFlow:
         lease = ctx.runtime.reserve(draft.channel) if immediate else None
 
         async def write(session: AsyncSession) -> Message | StoredAnswer:
-            keys = IdempotencyRepository(session)
-            if scope is not None:
-                earlier = await keys.taken(scope, now)
-                if earlier is not None:
-                    return earlier
+            earlier = await taken_answer(session, scope, now)
+            if earlier is not None:
+                return earlier
             message = await store_draft(session, principal, draft, now, lease)
-            if scope is not None:
-                keys.add(scope, message.id, now)
+            hold_key(session, scope, message.id, now)
             return message
 
         try:

@@ -10,7 +10,9 @@ have sent.
 
 from __future__ import annotations
 
+import collections
 import secrets
+import time
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +22,7 @@ from tidings.channels.base import (
     OutboundMessage,
     PermanentDeliveryError,
     RetryableDeliveryError,
+    ThrottledError,
 )
 from tidings.channels.email.stored import render_outbound_email
 from tidings.core.clock import Clock
@@ -44,14 +47,27 @@ class SandboxProvider:
         network: SandboxNetwork,
         clock: Clock,
         writer: GroupCommitter,
+        throttle_per_second: float = 0,
     ) -> None:
         self.channel = channel
+        self._throttle = throttle_per_second
+        # What this provider was handed and when (monotonic seconds): how tests
+        # count what a provider received, as an operator would in its dashboard.
+        self.received: collections.deque[tuple[float, str]] = collections.deque(maxlen=200_000)
         self.test_numbers = MAGIC_NUMBERS if channel != "email" else frozenset()
         self._network = network
         self._clock = clock
         self._writer = writer
 
     async def send(self, message: OutboundMessage) -> DeliveryResult:
+        now = time.monotonic()
+        if self._throttle and self._recent(now) >= self._throttle:
+            raise ThrottledError(
+                "throttled",
+                f"The simulated provider takes {self._throttle:g} messages a second.",
+                retry_after=1.0,
+            )
+        self.received.append((now, message.id))
         scenario = scenario_for(self.channel, message.to)
         if scenario.refusal is not None:
             raise PermanentDeliveryError(*scenario.refusal)
@@ -65,6 +81,14 @@ class SandboxProvider:
             await self._keep_email(message, provider_message_id)
         self._network.deliver_later(self.name, provider_message_id, scenario.steps)
         return DeliveryResult(provider_message_id=provider_message_id)
+
+    def _recent(self, now: float) -> int:
+        count = 0
+        for at, _ in reversed(self.received):
+            if now - at >= 1.0:
+                break
+            count += 1
+        return count
 
     async def _keep_email(self, message: OutboundMessage, provider_message_id: str) -> None:
         now = self._clock.now()

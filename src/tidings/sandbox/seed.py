@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tidings.contacts.optouts import OptOutRepository
 from tidings.core.environments import Environment
 from tidings.sandbox.scenarios import OPTED_OUT
+from tidings.templates.seed_data import seed_templates
 
 
 async def seed_sandbox(session: AsyncSession, account_id: str, at: datetime) -> None:
@@ -21,3 +22,4 @@ async def seed_sandbox(session: AsyncSession, account_id: str, at: datetime) -> 
         await optouts.opt_out(
             account_id, Environment.SANDBOX, channel, OPTED_OUT, reason="sandbox", at=at
         )
+    await seed_templates(session, account_id, at)

@@ -17,10 +17,11 @@ from tidings.core.environments import Environment
 from tidings.core.errors import FieldError, NotFound, Unprocessable
 from tidings.core.ids import new_id
 from tidings.idempotency.service import (
-    IdempotencyRepository,
     KeyScope,
     StoredAnswer,
+    hold_key,
     reread_after_conflict,
+    taken_answer,
 )
 from tidings.webhooks import signing, ssrf
 from tidings.webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -99,14 +100,11 @@ async def create(
     )
 
     async def write(session: AsyncSession) -> StoredAnswer | None:
-        keys = IdempotencyRepository(session)
-        if scope is not None:
-            earlier = await keys.taken(scope, now)
-            if earlier is not None:
-                return earlier
+        earlier = await taken_answer(session, scope, now)
+        if earlier is not None:
+            return earlier
         session.add(endpoint)
-        if scope is not None:
-            keys.add(scope, endpoint.id, now)
+        hold_key(session, scope, endpoint.id, now)
         return None
 
     try:

@@ -1,0 +1,143 @@
+"""WhatsApp bulk: a template notification per recipient, or free-form text to the
+contacts whose 24-hour window is open.
+
+Template parameters may hold ``{{variable}}`` placeholders, filled per
+recipient before the template's own rules check them. The template and the
+shape of its parameters are checked once for the whole request (an unknown or
+unapproved template, or parameters that do not fit it, refuse the request);
+what depends on a recipient (a missing variable, a value WhatsApp refuses)
+rejects that recipient only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tidings.bulk.channels import ChannelRules, opt_out_refusal, phone_normaliser
+from tidings.bulk.planning import PlannedMessage, Rejected
+from tidings.bulk.rendering import Template as Text
+from tidings.channels.base import Provider
+from tidings.channels.whatsapp.window import WINDOW
+from tidings.core.clock import Clock
+from tidings.core.environments import Environment
+from tidings.core.errors import ApiError
+from tidings.messages.models import Message
+from tidings.settings import Settings
+from tidings.templates.models import Template
+from tidings.templates.rendering import render
+from tidings.templates.service import price_of, template_content
+from tidings.templates.shape import shape_of
+
+
+def fill(value: Any, variables: Mapping[str, str]) -> Any:
+    """``value`` (text, or lists and objects of text) with placeholders filled."""
+    if isinstance(value, str):
+        return Text.compile(value).render(variables)
+    if isinstance(value, list):
+        return [fill(item, variables) for item in value]
+    if isinstance(value, dict):
+        return {key: fill(item, variables) for key, item in value.items()}
+    return value
+
+
+def template_rules(
+    *,
+    settings: Settings,
+    template: Template,
+    parameters: dict[str, Any],
+    extra_valid: frozenset[str],
+    opted: frozenset[str],
+) -> ChannelRules:
+    shape = shape_of(template.components)
+    # Placeholders stand in for their values here: the shape is checked once.
+    render(shape, parameters)
+    price = price_of(settings.prices, template.category)
+
+    def build(to: str, variables: Mapping[str, str]) -> PlannedMessage:
+        rendered = render(shape, fill(parameters, variables))
+        return PlannedMessage(
+            to=to,
+            body=rendered.text,
+            content=template_content(template, rendered),
+            segments=None,
+            encoding=None,
+            cost=price,
+        )
+
+    return ChannelRules(phone_normaliser(extra_valid), build, opt_out_refusal(opted, "WhatsApp"))
+
+
+async def last_inbound(
+    session: AsyncSession, account_id: str, environment: Environment
+) -> dict[str, datetime]:
+    """Each contact's last message to this account, in one query."""
+    rows = await session.execute(
+        select(Message.from_address, func.max(Message.created_at))
+        .where(
+            Message.account_id == account_id,
+            Message.environment == environment.value,
+            Message.channel == "whatsapp",
+            Message.direction == "inbound",
+        )
+        .group_by(Message.from_address)
+    )
+    return {contact: at for contact, at in rows if contact is not None}
+
+
+async def free_form_rules(
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    clock: Clock,
+    provider: Provider,
+    account_id: str,
+    environment: Environment,
+    body: str,
+    opted: frozenset[str],
+) -> ChannelRules:
+    text = Text.compile(body)
+    stored = await last_inbound(session, account_id, environment)
+    now = clock.now()
+    normalise = phone_normaliser(provider.test_numbers)
+    refuse_opted = opt_out_refusal(opted, "WhatsApp")
+    simulated: dict[str, datetime | None] = {}
+
+    def refused(to: str) -> Rejected | None:
+        refusal = refuse_opted(to)
+        if refusal is not None:
+            return refusal
+        last = stored.get(to)
+        known = simulated.get(to)
+        moments = [moment for moment in (last, known) if moment is not None]
+        if not moments or max(moments) + WINDOW <= now:
+            return Rejected(
+                "outside_customer_service_window",
+                f"{to}'s 24-hour window is closed: send a template instead.",
+            )
+        return None
+
+    def build(to: str, variables: Mapping[str, str]) -> PlannedMessage:
+        return PlannedMessage(
+            to=to,
+            body=text.render(variables),
+            content={"previewUrl": False},
+            segments=None,
+            encoding=None,
+            cost=settings.prices.whatsapp_message,
+        )
+
+    async def learn(given: list[str]) -> None:
+        # What only the provider knows (the sandbox's simulated contacts).
+        for value in given:
+            try:
+                contact = normalise(value)
+            except ApiError:
+                continue
+            simulated[contact] = await provider.last_inbound_at(contact)
+
+    return ChannelRules(normalise, build, refused, prefetch=learn)
