@@ -15,6 +15,7 @@ as ``tidings serve`` runs it; the request goes through the ASGI app.
 from __future__ import annotations
 
 import asyncio
+import json
 import resource
 import sys
 import tempfile
@@ -23,12 +24,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from sqlalchemy import insert, text
+from sqlalchemy import func, insert, select, text
 
 from tidings.accounts import service
 from tidings.accounts.repository import AccountRepository
 from tidings.app import create_app
-from tidings.core.clock import SystemClock
+from tidings.core.clock import SystemClock, as_utc
 from tidings.core.ids import new_ids
 from tidings.db import migrate
 from tidings.messages.models import Message
@@ -72,6 +73,10 @@ async def core_baseline(app_engine: object, account_id: str, count: int) -> floa
     elapsed = time.perf_counter() - started
     async with app_engine.begin() as connection:  # type: ignore[attr-defined]
         await connection.execute(text("DELETE FROM messages WHERE batch_id = 'bat_baseline'"))
+    # The bulk request then starts from the same state the baseline did.
+    async with app_engine.connect() as connection:  # type: ignore[attr-defined]
+        await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        await connection.exec_driver_sql("VACUUM")
     return elapsed
 
 
@@ -89,10 +94,16 @@ async def main(count: int) -> None:
             repo, SystemClock(), account=account.id, username="bench", password=PASSWORD
         )
         await session.commit()
-    recipients = [
-        {"to": f"+3933{index:08d}", "variables": {"name": f"friend {index}"}}
-        for index in range(count)
-    ]
+    # Encoded once, up front: the client's own work is not the server's answer time.
+    request_body = json.dumps(
+        {
+            "recipients": [
+                {"to": f"+3933{index:08d}", "variables": {"name": f"friend {index}"}}
+                for index in range(count)
+            ],
+            "body": "Hi {{name}}, your table is ready.",
+        }
+    ).encode()
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
     async with (
         app.router.lifespan_context(app),
@@ -104,11 +115,12 @@ async def main(count: int) -> None:
         headers = {"Authorization": f"Bearer {login.json()['token']}"}
         baseline = await core_baseline(ctx.engine, account.id, count)
 
+        started_at = datetime.now(UTC)
         started = time.perf_counter()
         answer = await client.post(
             "/sandbox/api/v4/sms/bulk",
-            json={"recipients": recipients, "body": "Hi {{name}}, your table is ready."},
-            headers=headers,
+            content=request_body,
+            headers={**headers, "Content-Type": "application/json"},
         )
         answered = time.perf_counter() - started
         assert answer.status_code == 202, answer.text
@@ -125,11 +137,16 @@ async def main(count: int) -> None:
                     f"{time.perf_counter() - started:6.1f} s  submitted "
                     f"{ctx.runtime.dispatcher.submissions:6d}  {batch['counts']}"
                 )
-            await asyncio.sleep(0.2 if "-v" not in sys.argv else 1.0)
-        finished = time.perf_counter() - started
+            # Polling is light: the finish is read from the messages afterwards.
+            await asyncio.sleep(1.0)
+        async with ctx.engine.connect() as connection:
+            last = await connection.scalar(
+                select(func.max(Message.updated_at)).where(Message.batch_id == batch_id)
+            )
+        finished = (as_utc(last) - started_at).total_seconds()
     print(f"recipients            {count}")
     print(f"answer (202)          {answered:.2f} s   (goal: within 3 s)")
-    print(f"every message final   {finished:.2f} s   counts {batch['counts']}")
+    print(f"every message final   {finished:.2f} s after the request   counts {batch['counts']}")
     print(f"end to end            {count / finished:.0f} messages/s   (goal: 2,000 or more)")
     print(f"peak memory (RSS)     {peak_rss_mib():.0f} MiB")
     print(f"baseline: Core executemany of the same rows: {baseline:.2f} s")

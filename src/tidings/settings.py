@@ -52,10 +52,10 @@ class DeliverySettings(BaseModel):
     backoff_max_seconds: float = Field(default=900.0, gt=0)
     lease_seconds: float = Field(default=60.0, gt=0)
     poll_interval_seconds: float = Field(default=1.0, gt=0)
-    claim_batch: int = Field(default=128, ge=1)
-    whatsapp_concurrency: int = Field(default=64, ge=1)
-    sms_concurrency: int = Field(default=64, ge=1)
-    email_concurrency: int = Field(default=16, ge=1)
+    claim_batch: int = Field(default=512, ge=1)
+    whatsapp_concurrency: int = Field(default=128, ge=1)
+    sms_concurrency: int = Field(default=256, ge=1)
+    email_concurrency: int = Field(default=32, ge=1)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
 
 

@@ -20,7 +20,7 @@ from tidings.bulk.rendering import Template
 from tidings.channels.email.addresses import parse_mailbox
 from tidings.channels.email.rules import email_draft
 from tidings.channels.phone import to_e164
-from tidings.channels.sms.encoding import segment
+from tidings.channels.sms.encoding import count_segments
 from tidings.contacts.models import OptOut
 from tidings.contacts.suppressions import Suppression, normalize
 from tidings.core.environments import Environment
@@ -95,24 +95,24 @@ def sms_rules(
         content["validityPeriod"] = validity_period
     price = settings.prices.sms_segment
     maximum = settings.sms_max_segments
-    static = segment(body) if template.is_static else None
+    static = count_segments(body) if template.is_static else None
+    costs = {n: price * Decimal(n) for n in range(1, maximum + 1)}
 
     def build(to: str, variables: Mapping[str, str]) -> PlannedMessage:
         text = template.render(variables)
-        split = static or segment(text)
-        if split.segments > maximum:
+        segments, encoding = static or count_segments(text)
+        if segments > maximum:
             raise Rejected(
                 "message_too_long",
-                f"The message needs {split.segments} {split.encoding} segments; "
-                f"the maximum is {maximum}.",
+                f"The message needs {segments} {encoding} segments; the maximum is {maximum}.",
             )
         return PlannedMessage(
             to=to,
             body=text,
             content=content,
-            segments=split.segments,
-            encoding=split.encoding,
-            cost=price * Decimal(split.segments),
+            segments=segments,
+            encoding=encoding,
+            cost=costs[segments],
         )
 
     return ChannelRules(phone_normaliser(extra_valid), build, opt_out_refusal(opted, "SMS"))

@@ -9,8 +9,10 @@ fires as for any message.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -70,11 +72,40 @@ async def store_batch(
     await session.flush()
     ids = new_ids("msg", len(plan.messages))
     zero = Decimal(0)
-    await insert_rows(
-        session,
-        Message.__table__,  # type: ignore[arg-type]
-        MESSAGE_COLUMNS,
-        (
+    messages = plan.messages
+    shared: dict[str, Any] = {
+        "account_id": account_id,
+        "environment": environment.value,
+        "channel": channel,
+        "direction": "outbound",
+        "status": status.value,
+        "from_address": sender,
+        "batch_id": batch_id,
+        "attempts": 0,
+        "next_attempt_at": scheduled_at if later else now,
+        "scheduled_at": scheduled_at if later else None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    # Content the channel's rules gave every message alike is converted once.
+    common = messages[0].content if messages else None
+    if all(message.content is common for message in messages):
+        shared["content"] = common
+        columns: tuple[str, ...] = tuple(c for c in MESSAGE_COLUMNS if c != "content")
+        rows: Iterator[tuple[Any, ...]] = (
+            (
+                message.id or ids[index],
+                message.to,
+                message.body,
+                message.segments,
+                message.encoding,
+                message.cost if charged else zero,
+            )
+            for index, message in enumerate(messages)
+        )
+    else:
+        columns = MESSAGE_COLUMNS
+        rows = (
             (
                 message.id or ids[index],
                 message.to,
@@ -84,22 +115,14 @@ async def store_batch(
                 message.encoding,
                 message.cost if charged else zero,
             )
-            for index, message in enumerate(plan.messages)
-        ),
-        shared={
-            "account_id": account_id,
-            "environment": environment.value,
-            "channel": channel,
-            "direction": "outbound",
-            "status": status.value,
-            "from_address": sender,
-            "batch_id": batch_id,
-            "attempts": 0,
-            "next_attempt_at": scheduled_at if later else now,
-            "scheduled_at": scheduled_at if later else None,
-            "created_at": now,
-            "updated_at": now,
-        },
+            for index, message in enumerate(messages)
+        )
+    await insert_rows(
+        session,
+        Message.__table__,  # type: ignore[arg-type]
+        columns,
+        rows,
+        shared=shared,
     )
     await insert_rows(
         session,

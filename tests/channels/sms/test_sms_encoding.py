@@ -23,6 +23,7 @@ from tidings.channels.sms.encoding import (
     SINGLE_GSM7,
     SINGLE_UCS2,
     Segmentation,
+    count_segments,
     encode_gsm7_unpacked,
     encode_part,
     is_gsm7,
@@ -150,6 +151,12 @@ def test_encoding_matches_codec(text: str) -> None:
 @given(any_text)
 def test_is_gsm7_agrees_with_codec(text: str) -> None:
     assert is_gsm7(text) == (_codec_encodes(text) and ESC not in text)
+
+
+@given(st.one_of(any_text, gsm_text, gsm_text.map(lambda t: t * 7), any_text.map(lambda t: t * 5)))
+def test_count_segments_is_segments_without_the_split(text: str) -> None:
+    split = segment(text)
+    assert count_segments(text) == (split.segments, split.encoding)
 
 
 @given(any_text)

@@ -152,6 +152,20 @@ def segment(text: str) -> Segmentation:
     return Segmentation("UCS-2", _split(text, MULTI_UCS2, code_units), units)
 
 
+def count_segments(text: str) -> tuple[int, Encoding]:
+    """``segment(text)``'s segments and encoding, without splitting when the split is
+    plain arithmetic (bulk sends count 100,000 texts before storing them)."""
+    if text and is_gsm7(text):
+        if not _extension_count(text):
+            length = len(text)
+            return (1 if length <= SINGLE_GSM7 else -(-length // MULTI_GSM7)), "GSM-7"
+    elif text and _utf16_units(text) == len(text):
+        length = len(text)
+        return (1 if length <= SINGLE_UCS2 else -(-length // MULTI_UCS2)), "UCS-2"
+    split = segment(text)
+    return split.segments, split.encoding
+
+
 def encode_gsm7_unpacked(text: str) -> bytes:
     """GSM-7 bytes, one septet per octet, ESC (0x1B) before each extension character.
 
