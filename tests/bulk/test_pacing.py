@@ -23,10 +23,11 @@ RATE = 20
 
 
 @pytest.fixture
-def settings(data_dir: Path, sqlite_url: tuple[str, str | None]) -> Settings:
+def settings(data_dir: Path, database_url: tuple[str, str | None]) -> Settings:
+    """On SQLite and PostgreSQL: the pace rows are locked differently."""
     return make_settings(
         data_dir,
-        sqlite_url,
+        database_url,
         bulk={"sms_per_second": RATE},
         sandbox={"receipt_delay_seconds": 0.01, "throttle_per_second": 15},
     )

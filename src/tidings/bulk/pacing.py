@@ -37,6 +37,8 @@ from tidings.settings import BulkSettings
 
 HORIZON_SECONDS = 1.0
 SLOWDOWN_SECONDS = 30.0
+# After halving, "slow down" answers within this long do not halve again.
+SETTLE_SECONDS = 2.0
 MIN_SLOW_FACTOR = 0.05
 
 
@@ -116,6 +118,11 @@ async def slow_down(session: AsyncSession, keys: Sequence[str], now: float) -> N
         return
     await _ensure(session, keys, now)
     for slot in await session.scalars(select(PaceSlot).where(PaceSlot.key.in_(sorted(keys)))):
+        slowed_at = slot.slowed_until - SLOWDOWN_SECONDS
+        if now - slowed_at < SETTLE_SECONDS:
+            # The sends that met this answer were paced before the last halving:
+            # give the new pace a moment before halving again.
+            continue
         factor = slot.slow_factor if slot.slowed_until > now else 1.0
         slot.slow_factor = max(factor / 2, MIN_SLOW_FACTOR)
         slot.slowed_until = now + SLOWDOWN_SECONDS
