@@ -51,3 +51,33 @@ async def test_models_match_the_migrations(
         assert diff == []
     finally:
         await engine.dispose()
+
+
+async def test_accounts_made_before_templates_get_the_sandbox_seed_set(
+    data_dir: Path, database_url: tuple[str, str | None]
+) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from tidings.templates.seed_data import SEED
+
+    engine = build_engine(make_settings(data_dir, database_url))
+    try:
+        await migrate.upgrade(engine, "0004")
+        async with engine.begin() as connection:
+            await connection.execute(
+                text("INSERT INTO accounts (id, name, created_at) VALUES (:id, 'Old', :at)"),
+                {"id": "acc_01JDQ3W6V2X4N8ZB7YH5K9T0RM", "at": datetime.now(UTC)},
+            )
+        await migrate.upgrade(engine)
+        async with engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    text("SELECT name, language, status, environment FROM whatsapp_templates")
+                )
+            ).all()
+        assert sorted((r[0], r[1]) for r in rows) == sorted((s[0], s[1]) for s in SEED)
+        assert {(r[2], r[3]) for r in rows} == {("APPROVED", "sandbox")}
+    finally:
+        await engine.dispose()

@@ -7,6 +7,8 @@ Create Date: 2026-11-24 16:00:00.000000
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -62,6 +64,55 @@ def upgrade() -> None:
             postgresql_where=sa.text("review_due_at IS NOT NULL"),
             sqlite_where=sa.text("review_due_at IS NOT NULL"),
         )
+    _seed_existing_sandboxes()
+
+
+def _seed_existing_sandboxes() -> None:
+    """Accounts made before templates existed get the sandbox's seed set too, as new
+    accounts do (the set as it stood at this revision)."""
+    from tidings.core.ids import new_id
+    from tidings.templates.seed_data import SEED
+    from tidings.templates.shape import parameter_format_of
+
+    bind = op.get_bind()
+    accounts = [row[0] for row in bind.execute(sa.text("SELECT id FROM accounts"))]
+    if not accounts:
+        return
+    table = sa.table(
+        "whatsapp_templates",
+        sa.column("id", sa.String),
+        sa.column("account_id", sa.String),
+        sa.column("environment", sa.String),
+        sa.column("name", sa.String),
+        sa.column("language", sa.String),
+        sa.column("category", sa.String),
+        sa.column("status", sa.String),
+        sa.column("parameter_format", sa.String),
+        sa.column("components", sa.JSON),
+        sa.column("created_at", tidings.db.base.UtcDateTime(timezone=True)),
+        sa.column("updated_at", tidings.db.base.UtcDateTime(timezone=True)),
+    )
+    now = datetime.now(UTC)
+    op.bulk_insert(
+        table,
+        [
+            {
+                "id": new_id("tpl"),
+                "account_id": account,
+                "environment": "sandbox",
+                "name": name,
+                "language": language,
+                "category": category,
+                "status": "APPROVED",
+                "parameter_format": parameter_format_of(components),
+                "components": components,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for account in accounts
+            for name, language, category, components in SEED
+        ],
+    )
 
 
 def downgrade() -> None:
