@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tidings.api.creating import create_once
 from tidings.api.deps import ContextDep, PrincipalDep, SessionDep
 from tidings.contacts import service
 from tidings.contacts.csv_import import CsvImport
@@ -30,7 +31,6 @@ from tidings.contacts.upsert import ContactInput, Upserted, upsert_contacts
 from tidings.core.errors import UnsupportedMediaType
 from tidings.core.pagination import Page, PageParams, next_cursor, page_params
 from tidings.http.openapi_responses import AUTHENTICATED, problem_responses
-from tidings.idempotency.service import IdempotencyRepository, previous_answer, scope_of
 
 router = APIRouter(prefix="/api/v4/contacts", tags=["Contacts"])
 
@@ -106,34 +106,28 @@ async def create_contact(
     entry = service.contact_input(body.phone, body.email, body.variables, extra_valid)
     if isinstance(entry, Rejection):
         raise unprocessable(entry)
-    scope = await scope_of(request, principal.account_id, principal.environment.value)
-    async with ctx.sessions() as session:
-        earlier = await previous_answer(session, scope, ctx.clock.now())
-    if earlier is None:
-        outcome = await service.create_contact(
-            ctx, principal.account_id, principal.environment, entry, scope
-        )
-        if isinstance(outcome, Contact):
-            answer = (await one_out(ctx, principal, outcome)).model_dump(mode="json", by_alias=True)
-            if scope is not None:
 
-                async def remember(session: AsyncSession) -> None:
-                    await IdempotencyRepository(session).store_answer(scope, 201, answer)
+    async def show(contact: Contact) -> dict[str, Any]:
+        return (await one_out(ctx, principal, contact)).model_dump(mode="json", by_alias=True)
 
-                await ctx.runtime.writer.submit(remember)
-            return JSONResponse(answer, status_code=201)
-        earlier = outcome
-    if earlier.body is None:
+    async def reload(contact_id: str) -> Contact:
         async with ctx.sessions() as session:
             repo = ContactRepository(session, principal.account_id, principal.environment)
-            made = await repo.get(earlier.resource_id or "")
+            made = await repo.get(contact_id)
         if made is None:
-            raise service.contact_not_found(earlier.resource_id or "")
-        return JSONResponse(
-            (await one_out(ctx, principal, made)).model_dump(mode="json", by_alias=True),
-            status_code=201,
-        )
-    return JSONResponse(earlier.body, status_code=earlier.status)
+            raise service.contact_not_found(contact_id)
+        return made
+
+    return await create_once(
+        ctx,
+        request,
+        principal,
+        create=lambda scope: service.create_contact(
+            ctx, principal.account_id, principal.environment, entry, scope
+        ),
+        show=show,
+        reload=reload,
+    )
 
 
 @router.get(

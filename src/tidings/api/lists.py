@@ -3,13 +3,14 @@ their members, ``/api/v4/lists/{id}/contacts`` (spec sections 8 and 9)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.api.contacts import page_out
+from tidings.api.creating import create_once
 from tidings.api.deps import ContextDep, PrincipalDep, SessionDep
 from tidings.contacts import service
 from tidings.contacts.fields import Rejection
@@ -31,7 +32,6 @@ from tidings.contacts.upsert import ContactInput
 from tidings.core.errors import FieldError, Unprocessable
 from tidings.core.pagination import Page, PageParams, next_cursor, page_params
 from tidings.http.openapi_responses import AUTHENTICATED, problem_responses
-from tidings.idempotency.service import IdempotencyRepository, previous_answer, scope_of
 
 router = APIRouter(prefix="/api/v4/lists", tags=["Contacts"])
 
@@ -60,32 +60,29 @@ async def create_list(
 ) -> JSONResponse:
     """An empty list; add contacts with ``POST /api/v4/lists/{id}/contacts`` or an
     import with ``?listId=``, and send to it with a bulk request's ``listId``."""
-    scope = await scope_of(request, principal.account_id, principal.environment.value)
-    async with ctx.sessions() as session:
-        earlier = await previous_answer(session, scope, ctx.clock.now())
-    if earlier is None:
-        outcome = await service.create_list(
-            ctx, principal.account_id, principal.environment, body, scope
-        )
-        if isinstance(outcome, ContactList):
-            answer = (await _out(ctx, principal, outcome)).model_dump(mode="json", by_alias=True)
-            if scope is not None:
 
-                async def remember(session: AsyncSession) -> None:
-                    await IdempotencyRepository(session).store_answer(scope, 201, answer)
+    async def show(row: ContactList) -> dict[str, Any]:
+        return (await _out(ctx, principal, row)).model_dump(mode="json", by_alias=True)
 
-                await ctx.runtime.writer.submit(remember)
-            return JSONResponse(answer, status_code=201)
-        earlier = outcome
-    if earlier.body is None:
+    async def reload(list_id: str) -> ContactList:
         async with ctx.sessions() as session:
-            repo = ListRepository(session, principal.account_id, principal.environment)
-            made = await repo.get(earlier.resource_id or "")
+            made = await ListRepository(session, principal.account_id, principal.environment).get(
+                list_id
+            )
         if made is None:
-            raise list_not_found(earlier.resource_id or "")
-        answer = (await _out(ctx, principal, made)).model_dump(mode="json", by_alias=True)
-        return JSONResponse(answer, status_code=201)
-    return JSONResponse(earlier.body, status_code=earlier.status)
+            raise list_not_found(list_id)
+        return made
+
+    return await create_once(
+        ctx,
+        request,
+        principal,
+        create=lambda scope: service.create_list(
+            ctx, principal.account_id, principal.environment, body, scope
+        ),
+        show=show,
+        reload=reload,
+    )
 
 
 @router.get(
