@@ -203,3 +203,19 @@ async def test_a_missing_variable_rejects_exactly_those_recipients(
     )
     assert all(m["body"].startswith("A: your code is ") for m in listed.json()["data"])
     assert all("{{" not in m["body"] for m in listed.json()["data"])
+
+
+async def test_a_lone_surrogate_rejects_that_recipient(
+    client: httpx.AsyncClient, token: str
+) -> None:
+    # JSON may carry an unpaired surrogate as an escape; no channel can encode it.
+    raw = (
+        b'{"body": "Hi {{name}}", "recipients": ['
+        b'{"to": "+393331234001", "variables": {"name": "Ada"}},'
+        b'{"to": "+393331234002", "variables": {"name": "bad \\ud800"}}]}'
+    )
+    answer = await client.post(
+        BULK, content=raw, headers={**bearer(token), "Content-Type": "application/json"}
+    )
+    assert answer.status_code == 202, answer.text
+    assert [(e["index"], e["code"]) for e in answer.json()["errors"]] == [(1, "invalid_text")]

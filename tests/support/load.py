@@ -55,9 +55,20 @@ async def send_many(
                 index = queue.get_nowait()
                 # Distinct valid Italian mobile numbers.
                 to = f"+39333{index:07d}"
-                answer = await client.post(
-                    f"{base}/sandbox/api/v4/sms/send", json={"to": to, "body": f"load {index}"}
-                )
+                # As a careful client does: a key per message, so that a request lost
+                # with its connection (a keep-alive closed as it was reused) is retried
+                # without sending twice.
+                for attempt in range(3):
+                    try:
+                        answer = await client.post(
+                            f"{base}/sandbox/api/v4/sms/send",
+                            json={"to": to, "body": f"load {index}"},
+                            headers={"Idempotency-Key": f"load-{index}"},
+                        )
+                        break
+                    except httpx.TransportError:
+                        if attempt == 2:
+                            raise
                 assert answer.status_code in (200, 202), answer.text
                 ids.append(answer.json()["id"])
 

@@ -20,6 +20,10 @@ def _has_lone_surrogate(value: Any) -> bool:
     if isinstance(value, str):
         return _SURROGATE.search(value) is not None
     if isinstance(value, list | tuple):
+        if value and isinstance(value[0], BaseModel):
+            # Models check their own fields (or, like bulk recipients, are checked
+            # where they are used): a list of 100,000 is not walked twice.
+            return False
         return any(_has_lone_surrogate(item) for item in value)
     if isinstance(value, dict):
         return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
