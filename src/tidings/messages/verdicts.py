@@ -1,0 +1,201 @@
+"""Recording what providers answered: one transaction per batch of verdicts.
+
+- accepted: ``sent`` (reports follow through the inbound path);
+- retryable error: back in the queue after a backoff, until ``max_attempts``
+  ("slow down" answers give the attempt back and slow the pace instead);
+- permanent error (or attempts used up): ``failed`` with the provider's reason.
+
+A verdict names the lease it was given under; one that comes back after its
+lease ran out (and the row was claimed again) still moves the status machine,
+but leaves the queue fields to the new holder.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tidings.bulk.pacing import Rate, slow_down
+from tidings.bulk.repository import BatchRepository
+from tidings.channels.base import (
+    DeliveryError,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+    ThrottledError,
+)
+from tidings.core.clock import Clock
+from tidings.messages import queue, status_writer
+from tidings.messages.backoff import retry_delay
+from tidings.messages.models import Message, MessageEvent
+from tidings.messages.repository import MessageRepository
+from tidings.messages.rows import Row, load_rows
+from tidings.messages.schemas import message_out
+from tidings.messages.status import Status
+from tidings.messages.status_writer import RowChange
+from tidings.messages.waiters import VerdictWaiters
+from tidings.settings import DeliverySettings
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    message_id: str
+    lease: str
+    provider: str | None = None
+    provider_message_id: str | None = None
+    error: DeliveryError | None = None
+    rates: tuple[Rate, ...] = ()
+
+
+class VerdictWriter:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        settings: DeliverySettings,
+        waiters: VerdictWaiters,
+        worker: str,
+    ) -> None:
+        self._clock = clock
+        self._settings = settings
+        self._waiters = waiters
+        self._worker = worker
+
+    async def apply(
+        self, session: AsyncSession, batch: list[Verdict]
+    ) -> dict[str, dict[str, object] | None]:
+        """Record the verdicts; the messages that left the queue (with the answer a
+        waiting request shows, for those a request waits for)."""
+        at = self._clock.now()
+        rows = await load_rows(session, [verdict.message_id for verdict in batch])
+        changes: list[RowChange] = []
+        retries: list[dict[str, Any]] = []
+        retry_events: list[MessageEvent] = []
+        slowed: set[str] = set()
+        for verdict in batch:
+            row = rows.get(verdict.message_id)
+            if row is None:
+                continue
+            accepted = {
+                "provider": verdict.provider,
+                "provider_message_id": verdict.provider_message_id,
+            }
+            if row["lease_owner"] != verdict.lease:
+                # Our lease ran out and someone else holds the message now: the status
+                # machine still takes a "sent", but the queue fields are theirs.
+                if verdict.error is None:
+                    changes.append(
+                        RowChange(
+                            row,
+                            Status.SENT,
+                            at,
+                            values=accepted,
+                            detail={"worker": self._worker, "late": True},
+                            values_always=True,
+                            settles=False,
+                        )
+                    )
+                continue
+            error = verdict.error
+            if error is None:
+                accepted["lease_owner"] = None
+                changes.append(
+                    RowChange(
+                        row, Status.SENT, at, values=accepted, detail={"worker": self._worker}
+                    )
+                )
+                continue
+            if isinstance(error, ThrottledError):
+                slowed.update(
+                    rate.key for rate in verdict.rates if rate.key.startswith("provider:")
+                )
+            retry = self._retry(row, error, at)
+            if retry is not None:
+                retries.append(retry)
+                retry_events.append(
+                    MessageEvent(
+                        message_id=row["id"],
+                        status=row["status"],
+                        at=at,
+                        applied=False,
+                        kind="retry",
+                        detail={
+                            "attempt": row["attempts"],
+                            "error": {"code": error.code, "message": error.message},
+                            "retryAt": retry["next_attempt_at"].isoformat(),
+                        },
+                    )
+                )
+                continue
+            code = (
+                error.code if isinstance(error, PermanentDeliveryError) else "provider_unavailable"
+            )
+            changes.append(
+                RowChange(
+                    row,
+                    Status.FAILED,
+                    at,
+                    values={
+                        "lease_owner": None,
+                        "error_code": code,
+                        "error_message": error.message,
+                    },
+                )
+            )
+        applied = await status_writer.change_rows(session, changes)
+        await queue.requeue(session, retries)
+        session.add_all(retry_events)
+        if slowed:
+            await slow_down(session, sorted(slowed), time.time())
+        started = {
+            change.row["batch_id"]
+            for change in applied
+            if change.new == Status.SENT and change.row["batch_id"] is not None
+        }
+        await BatchRepository(session).mark_started(sorted(started), at)
+        await session.flush()
+        settled = [change.row for change in applied if change.settles]
+        return await self._answers(session, settled)
+
+    def _retry(self, row: Row, error: DeliveryError, at: datetime) -> dict[str, Any] | None:
+        """The row's retry, or None when it has to fail."""
+        if not isinstance(error, RetryableDeliveryError):
+            return None
+        attempts = row["attempts"]
+        if isinstance(error, ThrottledError):
+            # "Slow down" says nothing about the message: the attempt is given back,
+            # and the pace (for paced batches) slows instead.
+            attempts -= 1
+        elif attempts >= self._settings.max_attempts:
+            return None
+        delay = retry_delay(
+            max(attempts, 1),
+            base=self._settings.backoff_base_seconds,
+            maximum=self._settings.backoff_max_seconds,
+            hint=error.retry_after,
+        )
+        return {
+            "id": row["id"],
+            "next_attempt_at": at + timedelta(seconds=delay),
+            "attempts": attempts,
+            "error_code": error.code,
+            "error_message": error.message,
+            "updated_at": at,
+        }
+
+    async def _answers(
+        self, session: AsyncSession, settled: list[Row]
+    ) -> dict[str, dict[str, object] | None]:
+        answers: dict[str, dict[str, object] | None] = {row["id"]: None for row in settled}
+        waited = [row for row in settled if self._waiters.waiting(row["id"])]
+        if not waited:
+            return answers
+        events = await MessageRepository(session).events_of([row["id"] for row in waited])
+        for row in waited:
+            answers[row["id"]] = message_out(Message(**row), events.get(row["id"], [])).model_dump(
+                mode="json", by_alias=True
+            )
+        return answers
