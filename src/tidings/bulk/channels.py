@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.bulk.planning import Normalise, PlannedMessage, Rejected
@@ -21,8 +20,8 @@ from tidings.channels.email.addresses import parse_mailbox
 from tidings.channels.email.rules import email_draft
 from tidings.channels.phone import to_e164
 from tidings.channels.sms.encoding import count_segments
-from tidings.contacts.models import OptOut
-from tidings.contacts.suppressions import Suppression, normalize
+from tidings.contacts.optouts import OptOutRepository
+from tidings.contacts.suppressions import SuppressionRepository, normalize
 from tidings.core.environments import Environment
 from tidings.settings import Settings
 from tidings.tracking.tokens import TrackingSigner
@@ -41,26 +40,13 @@ class ChannelRules:
 async def opted_out(
     session: AsyncSession, account_id: str, environment: Environment, channel: str
 ) -> frozenset[str]:
-    rows = await session.scalars(
-        select(OptOut.address).where(
-            OptOut.account_id == account_id,
-            OptOut.environment == environment.value,
-            OptOut.channel == channel,
-        )
-    )
-    return frozenset(rows)
+    return await OptOutRepository(session).addresses(account_id, environment, channel)
 
 
 async def suppressed(
     session: AsyncSession, account_id: str, environment: Environment
 ) -> frozenset[str]:
-    rows = await session.scalars(
-        select(Suppression.address).where(
-            Suppression.account_id == account_id,
-            Suppression.environment == environment.value,
-        )
-    )
-    return frozenset(rows)
+    return await SuppressionRepository(session).all_addresses(account_id, environment)
 
 
 def phone_normaliser(extra_valid: frozenset[str]) -> Normalise:

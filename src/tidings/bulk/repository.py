@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.bulk.models import Batch
 from tidings.core.environments import Environment
-from tidings.core.ids import new_id
 from tidings.credits.repository import CreditRepository
 from tidings.messages.models import Message, MessageEvent, OutboxEvent
 from tidings.messages.status import FINAL, Status
@@ -153,13 +152,12 @@ class BatchRepository:
 
     def completed_event(self, batch: Batch, payload: dict[str, object], at: datetime) -> None:
         self._session.add(
-            OutboxEvent(
-                id=new_id("evt"),
+            OutboxEvent.new(
                 account_id=batch.account_id,
                 environment=batch.environment,
-                type="batch.completed",
+                event_type="batch.completed",
                 subject_id=batch.id,
                 payload=payload,
-                created_at=at,
+                at=at,
             )
         )

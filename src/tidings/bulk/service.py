@@ -28,6 +28,7 @@ from tidings.bulk.planning import Plan, Recipient, plan
 from tidings.bulk.schemas import BulkCommon
 from tidings.bulk.store import store_batch
 from tidings.channels.sms.rules import check_schedule
+from tidings.contacts.lists import list_recipients
 from tidings.context import AppContext
 from tidings.core.errors import FieldError, Unprocessable
 from tidings.core.ids import new_id
@@ -159,8 +160,6 @@ class BulkFlow:
     async def _list_members(
         self, session: AsyncSession, list_id: str, channel: str
     ) -> list[Recipient]:
-        from tidings.contacts.lists import list_recipients
-
         members = await list_recipients(
             session,
             account_id=self._principal.account_id,

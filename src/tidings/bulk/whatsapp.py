@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.bulk.channels import ChannelRules, opt_out_refusal, phone_normaliser
@@ -26,7 +25,7 @@ from tidings.channels.whatsapp.window import WINDOW
 from tidings.core.clock import Clock
 from tidings.core.environments import Environment
 from tidings.core.errors import ApiError
-from tidings.messages.models import Message
+from tidings.messages.repository import MessageRepository
 from tidings.settings import Settings
 from tidings.templates.models import Template
 from tidings.templates.rendering import render
@@ -72,23 +71,6 @@ def template_rules(
     return ChannelRules(phone_normaliser(extra_valid), build, opt_out_refusal(opted, "WhatsApp"))
 
 
-async def last_inbound(
-    session: AsyncSession, account_id: str, environment: Environment
-) -> dict[str, datetime]:
-    """Each contact's last message to this account, in one query."""
-    rows = await session.execute(
-        select(Message.from_address, func.max(Message.created_at))
-        .where(
-            Message.account_id == account_id,
-            Message.environment == environment.value,
-            Message.channel == "whatsapp",
-            Message.direction == "inbound",
-        )
-        .group_by(Message.from_address)
-    )
-    return {contact: at for contact, at in rows if contact is not None}
-
-
 async def free_form_rules(
     *,
     session: AsyncSession,
@@ -101,7 +83,9 @@ async def free_form_rules(
     opted: frozenset[str],
 ) -> ChannelRules:
     text = Text.compile(body)
-    stored = await last_inbound(session, account_id, environment)
+    stored = await MessageRepository(session).last_inbound_by_contact(
+        account_id, environment, "whatsapp"
+    )
     now = clock.now()
     normalise = phone_normaliser(provider.test_numbers)
     refuse_opted = opt_out_refusal(opted, "WhatsApp")

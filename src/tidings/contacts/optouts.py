@@ -33,6 +33,19 @@ class OptOutRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
+    async def addresses(
+        self, account_id: str, environment: Environment, channel: str
+    ) -> frozenset[str]:
+        """Every address opted out of the channel: one read for a whole batch."""
+        rows = await self._session.scalars(
+            select(OptOut.address).where(
+                OptOut.account_id == account_id,
+                OptOut.environment == environment.value,
+                OptOut.channel == channel,
+            )
+        )
+        return frozenset(rows)
+
     async def is_opted_out(
         self, account_id: str, environment: Environment, channel: str, address: str
     ) -> bool:

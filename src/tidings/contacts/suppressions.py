@@ -78,6 +78,16 @@ class SuppressionRepository:
                 sqlite_insert(Suppression).values(**values).on_conflict_do_nothing()
             )
 
+    async def all_addresses(self, account_id: str, environment: Environment) -> frozenset[str]:
+        """Every suppressed address (lower-cased): one read for a whole batch."""
+        rows = await self._session.scalars(
+            select(Suppression.address).where(
+                Suppression.account_id == account_id,
+                Suppression.environment == environment.value,
+            )
+        )
+        return frozenset(rows)
+
     async def suppressed(
         self, account_id: str, environment: Environment, addresses: Iterable[str]
     ) -> list[str]:

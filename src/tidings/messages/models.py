@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from tidings.core.ids import new_id
 from tidings.db.base import Base, UtcDateTime, id_column_type
 
 JsonDict = dict[str, Any]
@@ -110,3 +111,24 @@ class OutboxEvent(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     __table_args__ = (Index("ix_outbox_events_account", "account_id", "environment", "id"),)
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        account_id: str,
+        environment: str,
+        event_type: str,
+        subject_id: str,
+        payload: JsonDict,
+        at: datetime,
+    ) -> OutboxEvent:
+        return cls(
+            id=new_id("evt"),
+            account_id=account_id,
+            environment=environment,
+            type=event_type,
+            subject_id=subject_id,
+            payload=payload,
+            created_at=at,
+        )

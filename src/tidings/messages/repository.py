@@ -108,6 +108,22 @@ class MessageRepository:
             )
         )
 
+    async def last_inbound_by_contact(
+        self, account_id: str, environment: Environment, channel: str
+    ) -> dict[str, datetime]:
+        """:meth:`last_inbound_at` for every contact, in one query."""
+        rows = await self._session.execute(
+            select(Message.from_address, func.max(Message.created_at))
+            .where(
+                Message.account_id == account_id,
+                Message.environment == environment.value,
+                Message.channel == channel,
+                Message.direction == "inbound",
+            )
+            .group_by(Message.from_address)
+        )
+        return {contact: at for contact, at in rows if contact is not None}
+
     async def by_provider_ids(self, provider: str, provider_ids: Sequence[str]) -> list[Message]:
         if not provider_ids:
             return []

@@ -32,14 +32,13 @@ REFUNDED = frozenset({Status.FAILED, Status.CANCELED})
 def outbox_event(
     message: Message, event_type: str, at: datetime, data: dict[str, Any] | None = None
 ) -> OutboxEvent:
-    return OutboxEvent(
-        id=new_id("evt"),
+    return OutboxEvent.new(
         account_id=message.account_id,
         environment=message.environment,
-        type=event_type,
+        event_type=event_type,
         subject_id=message.id,
         payload=data if data is not None else message_payload(message),
-        created_at=at,
+        at=at,
     )
 
 

@@ -31,7 +31,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tidings.core.clock import Clock
-from tidings.core.ids import new_id
 from tidings.db.group_commit import GroupCommitter
 from tidings.messages.models import OutboxEvent
 from tidings.templates.models import Template
@@ -61,14 +60,13 @@ def verdict(template: Template) -> tuple[str, str | None]:
 
 
 def template_event(template: Template, at: datetime) -> OutboxEvent:
-    return OutboxEvent(
-        id=new_id("evt"),
+    return OutboxEvent.new(
         account_id=template.account_id,
         environment=template.environment,
-        type="template.updated",
+        event_type="template.updated",
         subject_id=template.id,
         payload=template_payload(template),
-        created_at=at,
+        at=at,
     )
 
 
