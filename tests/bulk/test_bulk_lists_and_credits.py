@@ -68,6 +68,17 @@ async def test_a_batch_to_a_list_uses_each_members_variables(
     assert events[0].payload["counts"] == {"delivered": 2}
     assert events[0].payload["status"] == "completed"
 
+    # The endpoint wants batch events only: the messages' changes, which nobody
+    # subscribes to, wrote no outbox rows; the batch's event was written.
+    message_ids = [m["id"] for m in listed.json()["data"]]
+    async with app.state.ctx.sessions() as session:
+        message_events = list(
+            await session.scalars(
+                select(OutboxEvent.type).where(OutboxEvent.subject_id.in_(message_ids))
+            )
+        )
+    assert message_events == []
+
 
 async def test_production_batches_pay_for_all_or_store_nothing(
     app: FastAPI, client: httpx.AsyncClient, user: TestUser
