@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,7 +29,9 @@ from tidings.bulk.whatsapp import free_form_rules, template_rules
 from tidings.channels.email.addresses import parse_mailbox
 from tidings.channels.email.mime import validate_custom_headers
 from tidings.channels.sms.rules import check_sender
+from tidings.core.collection import paused_during_request
 from tidings.core.errors import FieldError, Unprocessable
+from tidings.http.json_body import documented_body, json_body
 from tidings.http.openapi_responses import AUTHENTICATED, problem_responses
 from tidings.templates.service import approved_template
 from tidings.tracking.tokens import signer_for
@@ -48,9 +50,14 @@ BULK_RESPONSES: dict[int | str, dict[str, Any]] = {
     response_model=BulkAnswer,
     summary="Send an SMS to many recipients",
     responses=BULK_RESPONSES,
+    dependencies=[Depends(paused_during_request)],
+    openapi_extra=documented_body(SmsBulkRequest),
 )
 async def sms_bulk(
-    body: SmsBulkRequest, request: Request, ctx: ContextDep, principal: PrincipalDep
+    body: Annotated[SmsBulkRequest, Depends(json_body(SmsBulkRequest))],
+    request: Request,
+    ctx: ContextDep,
+    principal: PrincipalDep,
 ) -> JSONResponse:
     """One text with ``{{variable}}`` placeholders, rendered per recipient. Invalid,
     opted-out and duplicate recipients are counted and listed, never sent; a recipient
@@ -78,9 +85,14 @@ async def sms_bulk(
     response_model=BulkAnswer,
     summary="Send an email to many recipients",
     responses=BULK_RESPONSES,
+    dependencies=[Depends(paused_during_request)],
+    openapi_extra=documented_body(EmailBulkRequest),
 )
 async def email_bulk(
-    body: EmailBulkRequest, request: Request, ctx: ContextDep, principal: PrincipalDep
+    body: Annotated[EmailBulkRequest, Depends(json_body(EmailBulkRequest))],
+    request: Request,
+    ctx: ContextDep,
+    principal: PrincipalDep,
 ) -> JSONResponse:
     """Subject, text and HTML with ``{{variable}}`` placeholders (values are escaped in
     the HTML). Bulk mail carries an unsubscribe link and ``List-Unsubscribe``;
@@ -127,9 +139,14 @@ async def email_bulk(
     response_model=BulkAnswer,
     summary="Send a WhatsApp template (or text) to many recipients",
     responses=BULK_RESPONSES,
+    dependencies=[Depends(paused_during_request)],
+    openapi_extra=documented_body(WhatsAppBulkRequest),
 )
 async def whatsapp_bulk(
-    body: WhatsAppBulkRequest, request: Request, ctx: ContextDep, principal: PrincipalDep
+    body: Annotated[WhatsAppBulkRequest, Depends(json_body(WhatsAppBulkRequest))],
+    request: Request,
+    ctx: ContextDep,
+    principal: PrincipalDep,
 ) -> JSONResponse:
     """A template notification per recipient (any window), its parameters holding
     ``{{variable}}`` placeholders filled per recipient; or free-form ``body`` text,

@@ -13,7 +13,7 @@ a client's hands means all of its messages will reach a final status.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.api.deps import Principal
 from tidings.bulk.channels import ChannelRules
-from tidings.bulk.planning import Plan, Recipient, plan
+from tidings.bulk.planning import ListedRecipient, Plan, Recipient, plan
 from tidings.bulk.schemas import BulkCommon
 from tidings.bulk.store import store_batch
 from tidings.channels.sms.rules import check_schedule
@@ -79,6 +79,9 @@ class BulkFlow:
             build=rules.build,
             refused=rules.refused,
             errors_listed=settings.errors_listed,
+            # List members come from stored contacts, which hold no lone surrogates.
+            check_text=spec.request.recipients is not None
+            and spec.request.lone_surrogates_possible,
         )
         batch_id = new_id("bat")
         errors = [rejection.as_json() for rejection in result.errors]
@@ -131,7 +134,7 @@ class BulkFlow:
         ctx.runtime.wake()
         return JSONResponse(body, status_code=202)
 
-    async def _recipients(self, session: AsyncSession, spec: BulkSpec) -> list[Recipient]:
+    async def _recipients(self, session: AsyncSession, spec: BulkSpec) -> Sequence[Recipient]:
         request = spec.request
         if (request.recipients is None) == (request.list_id is None):
             raise Unprocessable(
@@ -145,7 +148,7 @@ class BulkFlow:
                     "recipients is empty.",
                     errors=[FieldError("recipients", "empty", "Give at least one recipient.")],
                 )
-            found = [Recipient(r.to, r.variables) for r in request.recipients]
+            found: Sequence[Recipient] = request.recipients
         else:
             assert request.list_id is not None
             found = await self._list_members(session, request.list_id, spec.channel)
@@ -159,7 +162,7 @@ class BulkFlow:
 
     async def _list_members(
         self, session: AsyncSession, list_id: str, channel: str
-    ) -> list[Recipient]:
+    ) -> list[ListedRecipient]:
         members = await list_recipients(
             session,
             account_id=self._principal.account_id,
@@ -168,7 +171,7 @@ class BulkFlow:
         )
         # A member without the channel's address is rejected like an invalid one.
         return [
-            Recipient(
+            ListedRecipient(
                 (member.email if channel == "email" else member.phone) or "", member.variables
             )
             for member in members

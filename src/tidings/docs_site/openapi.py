@@ -26,6 +26,7 @@ from fastapi.openapi.utils import get_openapi
 
 from tidings.docs_site.schema30 import convert_schema
 from tidings.docs_site.urls import SiteRoots
+from tidings.http.json_body import documented_schemas
 
 OPENAPI_VERSION = "3.0.3"
 BEARER_SCHEME_NAME = "bearerAuth"
@@ -277,6 +278,9 @@ def build_openapi_30(app: FastAPI, *, title: str, version: str, description: str
         separate_input_output_schemas=app.separate_input_output_schemas,
         external_docs=app.openapi_external_docs,
     )
+    schemas = raw.setdefault("components", {}).setdefault("schemas", {})
+    for name, schema in documented_schemas().items():
+        schemas.setdefault(name, schema)
     return with_bearer_scheme(convert_to_openapi_30(raw))
 
 
