@@ -41,8 +41,10 @@ class Result:
         return self.percentile(0.99) * 1000
 
 
-def build_request(host: str, port: int, path: str, body: bytes, headers: dict[str, str]) -> bytes:
-    lines = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}", f"Content-Length: {len(body)}"]
+def build_request(
+    host: str, port: int, path: str, body: bytes, headers: dict[str, str], method: str = "POST"
+) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}", f"Content-Length: {len(body)}"]
     lines += [f"{name}: {value}" for name, value in headers.items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
@@ -69,8 +71,9 @@ async def run(
     concurrency: int,
     seconds: float,
     warmup: float = 1.0,
+    method: str = "POST",
 ) -> Result:
-    request = build_request(host, port, path, body, headers)
+    request = build_request(host, port, path, body, headers, method)
     latencies: list[float] = []
     counts = {"ok": 0, "errors": 0}
     start = time.perf_counter()

@@ -109,7 +109,8 @@ def main() -> None:
         auth = {**json_header, "Authorization": f"Bearer {token}"}
 
         print(
-            f"{'clients':>7} {'endpoint':>8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
+            f"{'clients':>7} {'endpoint':>12} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+            f"{'errors':>6} {'ratio':>6}"
         )
         for level in levels:
             baseline: Result = asyncio.run(
@@ -134,12 +135,45 @@ def main() -> None:
                     seconds=options.seconds,
                 )
             )
-            for name, result in (("bare", baseline), ("tidings", measured)):
-                print(
-                    f"{level:>7} {name:>8} {result.throughput:>9.0f} {result.p50_ms:>8.2f} "
-                    f"{result.p99_ms:>8.2f} {result.errors:>6}"
+            answered_async: Result = asyncio.run(
+                run(
+                    "127.0.0.1",
+                    tidings_port,
+                    "/sandbox/api/v4/sms/send",
+                    body,
+                    {**auth, "Prefer": "respond-async"},
+                    concurrency=level,
+                    seconds=options.seconds,
                 )
-            print(f"{level:>7} {'ratio':>8} {measured.throughput / baseline.throughput:>9.2f}")
+            )
+            floor: Result = asyncio.run(
+                run(
+                    "127.0.0.1",
+                    tidings_port,
+                    "/healthz",
+                    b"",
+                    {},
+                    concurrency=level,
+                    seconds=options.seconds,
+                    method="GET",
+                )
+            )
+            rows = (
+                ("bare", baseline),
+                ("send", measured),
+                ("send, async", answered_async),
+                ("healthz", floor),
+            )
+            for name, result in rows:
+                print(
+                    f"{level:>7} {name:>12} {result.throughput:>9.0f} {result.p50_ms:>8.2f} "
+                    f"{result.p99_ms:>8.2f} {result.errors:>6}"
+                    + (
+                        f" {result.throughput / baseline.throughput:>6.2f}"
+                        if name != "bare"
+                        else ""
+                    )
+                )
     finally:
         for process in (bare, server):
             process.terminate()

@@ -8,6 +8,7 @@ handlers.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -180,4 +181,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
 def app_from_environment() -> FastAPI:
     """Factory for ``uvicorn --factory`` (used by ``tidings serve --workers N``)."""
-    return create_app(Settings())
+    app = create_app(Settings())
+    # What exists now (modules, routes, the schema's metadata) lives as long as the
+    # process: frozen, the collector's full passes stop walking it on every request
+    # burst. Once per serving process, never in tests, which make many apps.
+    gc.collect()
+    gc.freeze()
+    return app

@@ -49,7 +49,7 @@ def build_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
             options["connect_args"] = {"timeout": 30}
         if url.database and url.database != ":memory:":
             # Readers run beside the one writer (WAL); let enough of them wait their turn.
-            options.update(pool_size=10, max_overflow=30, pool_timeout=60)
+            options.update(pool_size=64, max_overflow=64, pool_timeout=60)
     else:
         options.update(pool_size=10, max_overflow=10)
         if settings.database_schema:
