@@ -11,11 +11,13 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 
 from tests.conftest import make_settings
 from tests.support.users import TestUser, bearer, login
 from tests.webhooks.conftest import FAST_WEBHOOKS
 from tests.webhooks.hook_receiver import Receiver, Recorded, verify_any
+from tidings.messages.models import OutboxEvent
 
 SBX = "/sandbox/api/v4/webhooks"
 SMS = "/sandbox/api/v4/sms/send"
@@ -283,3 +285,27 @@ async def test_auto_disable_after_failing_period(
             receiver.answer = lambda _r: (200, {}, b"ok")
             await http.patch(f"{SBX}/{hook['id']}", json={"enabled": True}, headers=bearer(token))
             await eventually(lambda: len(receiver.delivered()) == 1)
+
+
+async def test_a_new_message_writes_its_first_event_only_for_a_subscriber(
+    app: FastAPI, client: httpx.AsyncClient, token: str, receiver: Receiver
+) -> None:
+    async def outbox_types(message_id: str) -> list[str]:
+        async with app.state.ctx.sessions() as session:
+            found = await session.scalars(
+                select(OutboxEvent.type).where(OutboxEvent.subject_id == message_id)
+            )
+            return sorted(found)
+
+    body = {"to": "+393331234567", "body": "Hi"}
+    before = await client.post(SMS, json=body, headers=bearer(token))
+    assert before.json()["status"] == "sent"
+    # No endpoint yet: its events had nowhere to go and were not written.
+    assert await outbox_types(before.json()["id"]) == []
+
+    hook = await create_hook(client, token, receiver.url, events=["message.queued"])
+    after = await client.post(SMS, json=body, headers=bearer(token))
+    assert await outbox_types(after.json()["id"]) == ["message.queued"]
+    await eventually(lambda: len(receiver.delivered()) >= 1)
+    [delivered] = receiver.verified(hook["secret"])
+    assert (delivered["type"], delivered["data"]["id"]) == ("message.queued", after.json()["id"])

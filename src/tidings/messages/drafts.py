@@ -23,3 +23,6 @@ class Draft:
     scheduled_at: datetime | None = None
     # Set when the content must name the message (signed tracking links); else new.
     id: str | None = None
+    # The channel whose opt-outs the write checks, in its own transaction: a STOP
+    # recorded between the rules and the write still refuses the message.
+    opt_out_channel: str | None = None

@@ -252,7 +252,7 @@ class InboundProcessor:
                 provider=inbound.provider,
                 provider_message_id=inbound.provider_message_id,
             )
-            status_writer.start(session, message, Status.RECEIVED, inbound.at)
+            await status_writer.start(session, message, Status.RECEIVED, inbound.at)
             if inbound.channel == "sms":
                 await self._opt_out_keywords(session, inbound, message)
             return message

@@ -1,8 +1,9 @@
 """Accepting a single send: the path every channel's send endpoint shares.
 
-    prepare (channel rules) -> debit credits (production) -> INSERT message,
-    its first event and outbox row -> commit -> wake the dispatcher -> wait,
-    bounded, for the verdict -> answer
+    prepare (channel rules) -> one transaction: the opt-out check (SMS),
+    credits (production), INSERT message, its first event and outbox row ->
+    commit -> hand it to the dispatcher -> wait, bounded, for the verdict ->
+    answer
 
 The message is committed before anything else happens, so once a client holds
 an id, the message reaches a final status whatever crashes in between.
@@ -22,6 +23,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.api.deps import Principal
+from tidings.channels.sms.rules import opted_out_error
+from tidings.contacts.optouts import OptOutRepository
 from tidings.context import AppContext
 from tidings.core.environments import Environment
 from tidings.core.errors import PaymentRequired
@@ -50,6 +53,10 @@ POLL_SECONDS = 0.5
 
 
 Prepare = Callable[[AsyncSession], Awaitable[Draft]]
+
+
+class OptedOut:
+    """A write's answer when the recipient has opted out of the draft's channel."""
 
 
 async def store_draft(
@@ -87,7 +94,7 @@ async def store_draft(
             )
     if draft.scheduled_at is not None and draft.scheduled_at > now:
         message.next_attempt_at = draft.scheduled_at
-        status_writer.start(session, message, Status.SCHEDULED, now)
+        await status_writer.start(session, message, Status.SCHEDULED, now)
     elif lease is not None:
         # Stored already leased to this process's dispatcher, which takes it straight
         # from here; should the process die, the lease runs out and anyone claims it.
@@ -96,10 +103,10 @@ async def store_draft(
             lease.until,
             1,
         )
-        status_writer.start(session, message, Status.QUEUED, now)
+        await status_writer.start(session, message, Status.QUEUED, now)
     else:
         message.next_attempt_at = now
-        status_writer.start(session, message, Status.QUEUED, now)
+        await status_writer.start(session, message, Status.QUEUED, now)
     return message
 
 
@@ -131,10 +138,15 @@ class SendFlow:
         immediate = draft.scheduled_at is None or draft.scheduled_at <= now
         lease = ctx.runtime.reserve(draft.channel) if immediate else None
 
-        async def write(session: AsyncSession) -> Message | StoredAnswer:
+        async def write(session: AsyncSession) -> Message | StoredAnswer | OptedOut:
             earlier = await taken_answer(session, scope, now)
             if earlier is not None:
                 return earlier
+            if draft.opt_out_channel is not None and await OptOutRepository(session).is_opted_out(
+                principal.account_id, principal.environment, draft.opt_out_channel, draft.to
+            ):
+                # Answered, not raised: a raising unit makes its whole group run again.
+                return OptedOut()
             message = await store_draft(session, principal, draft, now, lease)
             hold_key(session, scope, message.id, now)
             return message
@@ -153,6 +165,10 @@ class SendFlow:
         if isinstance(outcome, StoredAnswer):
             ctx.runtime.release(draft.channel, lease)
             return await self._replay(outcome)
+        if isinstance(outcome, OptedOut):
+            ctx.runtime.release(draft.channel, lease)
+            assert draft.opt_out_channel is not None
+            raise opted_out_error(draft.to, draft.opt_out_channel)
         message = outcome
         waiting = (
             not wants_async(self._request)

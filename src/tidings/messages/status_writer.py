@@ -3,7 +3,9 @@
 Each call records an event (applied or not, per :mod:`tidings.messages.status`)
 and, when the status changed, the ``message.<status>`` outbox event for the
 webhooks, all in the caller's transaction, so nothing is told about a change
-that was rolled back.
+that was rolled back. A new message's first event and the row paths' changes
+are written to the outbox only when an enabled endpoint subscribes to them
+(:mod:`tidings.webhooks.subscriptions`).
 """
 
 from __future__ import annotations
@@ -42,14 +44,18 @@ def outbox_event(
     )
 
 
-def start(session: AsyncSession, message: Message, status: Status, at: datetime) -> None:
-    """Record the first status of a new message (queued, scheduled or received)."""
+async def start(session: AsyncSession, message: Message, status: Status, at: datetime) -> None:
+    """Record the first status of a new message (queued, scheduled or received),
+    with its outbox event when an endpoint subscribes to it."""
     message.status = status
     message.created_at = message.updated_at = at
     session.add(message)
     session.add(MessageEvent(message_id=message.id, status=status, at=at, applied=True))
+    if status == Status.SCHEDULED:
+        return
     event_type = "message.received" if status == Status.RECEIVED else "message.queued"
-    if status != Status.SCHEDULED:
+    scope = (message.account_id, message.environment)
+    if (await Subscriptions.of_transaction(session, scope)).wants(scope, event_type):
         session.add(outbox_event(message, event_type, at))
 
 

@@ -18,6 +18,7 @@ from tidings.webhooks.fanout import matches
 from tidings.webhooks.models import WebhookEndpoint
 
 Scope = tuple[str, str]
+_CACHE_KEY = "tidings.subscriptions"
 
 
 class Subscriptions:
@@ -40,6 +41,16 @@ class Subscriptions:
                 if (account, environment) in wanted:
                     patterns.setdefault((account, environment), []).append(list(events or ["*"]))
         return cls(patterns)
+
+    @classmethod
+    async def of_transaction(cls, session: AsyncSession, scope: Scope) -> Subscriptions:
+        """The scope's subscriptions, read once per session (one group transaction
+        holds many single sends of the same account)."""
+        cache: dict[Scope, Subscriptions] = session.info.setdefault(_CACHE_KEY, {})
+        found = cache.get(scope)
+        if found is None:
+            found = cache[scope] = await cls.load(session, [scope])
+        return found
 
     def wants(self, scope: Scope, event_type: str) -> bool:
         key = (scope, event_type)

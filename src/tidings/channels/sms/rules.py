@@ -60,15 +60,19 @@ def check_schedule(scheduled_at: datetime | None, clock: Clock) -> datetime | No
     return scheduled_at if scheduled_at > clock.now() else None
 
 
+def opted_out_error(to: str, channel: str) -> Unprocessable:
+    return Unprocessable(
+        f"{to} has opted out of {channel} messages from this account (they sent STOP).",
+        code="recipient_opted_out",
+        errors=[FieldError("to", "recipient_opted_out", "The recipient opted out.")],
+    )
+
+
 async def check_not_opted_out(
     session: AsyncSession, account_id: str, environment: Environment, channel: str, to: str
 ) -> None:
     if await OptOutRepository(session).is_opted_out(account_id, environment, channel, to):
-        raise Unprocessable(
-            f"{to} has opted out of {channel} messages from this account (they sent STOP).",
-            code="recipient_opted_out",
-            errors=[FieldError("to", "recipient_opted_out", "The recipient opted out.")],
-        )
+        raise opted_out_error(to, channel)
 
 
 async def sms_draft(
@@ -108,6 +112,7 @@ async def sms_draft(
         encoding=split.encoding,
         cost=settings.prices.sms_segment * Decimal(split.segments),
         scheduled_at=check_schedule(scheduled_at, clock),
+        # The last check, so it is left to the write's transaction (no read here).
+        opt_out_channel="sms",
     )
-    await check_not_opted_out(session, account_id, environment, "sms", recipient)
     return draft
