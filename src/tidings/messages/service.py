@@ -43,7 +43,7 @@ from tidings.idempotency.service import (
 from tidings.messages import status_writer
 from tidings.messages.dispatcher import Lease
 from tidings.messages.drafts import Draft
-from tidings.messages.models import Message
+from tidings.messages.models import Message, MessageEvent
 from tidings.messages.repository import MessageRepository
 from tidings.messages.schemas import message_out
 from tidings.messages.status import PENDING, Status
@@ -115,6 +115,16 @@ def wants_async(request: Request) -> bool:
     return any(token.strip().lower() == "respond-async" for token in prefer.split(","))
 
 
+def _as_stored(message: Message) -> dict[str, Any]:
+    """The answer of a send that does not wait: the message as just committed, with
+    its one event (no read back; delivery may already have moved it on, as the
+    client will see)."""
+    first = MessageEvent(
+        message_id=message.id, status=message.status, at=message.created_at, applied=True
+    )
+    return message_out(message, [first]).model_dump(mode="json", by_alias=True)
+
+
 class SendFlow:
     """One single-send request, from idempotency check to answer."""
 
@@ -183,8 +193,10 @@ class SendFlow:
         answer = await self._wait(message.id, future) if future is not None else None
         if answer is not None:
             status, body = 200, answer
+        elif not waiting:
+            status, body = 202, _as_stored(message)
         else:
-            status, body = await self._answer(message.id, waited=waiting)
+            status, body = await self._answer(message.id)
         if scope is not None:
             await self._remember(scope, status, body)
         headers = {"Preference-Applied": "respond-async"} if wants_async(self._request) else None
@@ -213,14 +225,15 @@ class SendFlow:
             message = await MessageRepository(session).get_by_id(message_id)
         return message is None or Status(message.status) not in PENDING
 
-    async def _answer(self, message_id: str, *, waited: bool) -> tuple[int, dict[str, Any]]:
+    async def _answer(self, message_id: str) -> tuple[int, dict[str, Any]]:
+        """The message as it is now, read back (200)."""
         async with self._ctx.sessions() as session:
             repo = MessageRepository(session)
             message = await repo.get_by_id(message_id)
             assert message is not None
             events = await repo.events(message_id)
         body = message_out(message, events).model_dump(mode="json", by_alias=True)
-        return (200 if waited else 202), body
+        return 200, body
 
     async def _remember(self, scope: KeyScope, status: int, body: dict[str, Any]) -> None:
         async def write(session: AsyncSession) -> None:
@@ -233,5 +246,5 @@ class SendFlow:
             return JSONResponse(previous.body, status_code=previous.status)
         # The first request has not finished answering: show the message as it is.
         assert previous.resource_id is not None
-        status, body = await self._answer(previous.resource_id, waited=True)
+        status, body = await self._answer(previous.resource_id)
         return JSONResponse(body, status_code=status)
