@@ -1,6 +1,6 @@
-"""The row paths agree with the object paths: a message's webhook payload built
-from its row is the one built from the ORM object, and ids made in bulk are the
-ids made one by one."""
+"""The row paths agree with the object paths: a message's webhook payload and its
+API answer built from its row are the ones built from the ORM object, and ids
+made in bulk are the ids made one by one."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tidings.core.ids import _encode, encode_run, new_id, new_ids
-from tidings.messages.models import Message
-from tidings.messages.rows import COLUMNS, payload
-from tidings.messages.schemas import message_payload
+from tidings.messages.models import Message, MessageEvent
+from tidings.messages.rows import COLUMNS, answer, payload
+from tidings.messages.schemas import message_out, message_payload
+from tidings.messages.status import Status
 
 texts = st.one_of(st.none(), st.text(max_size=20))
 moments = st.one_of(
@@ -71,6 +72,53 @@ def test_the_payload_of_a_row_is_the_payload_of_the_message(
     )
     row = {column.key: getattr(message, column.key) for column in COLUMNS}
     assert payload(row) == message_payload(message)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    events=st.lists(
+        st.tuples(
+            st.sampled_from([status.value for status in Status]),
+            moments.filter(lambda moment: moment is not None),
+            st.booleans(),
+            st.one_of(st.none(), st.sampled_from(["retry", "opened", "clicked"])),
+        ),
+        max_size=4,
+    ),
+    error=st.one_of(st.none(), st.just("provider_rejected")),
+)
+def test_the_answer_of_a_row_is_the_answer_of_the_message(
+    events: list[tuple[str, datetime, bool, str | None]], error: str | None
+) -> None:
+    created = datetime(2026, 11, 24, 8, 0, 0, 123456, tzinfo=UTC)
+    message = Message(
+        id=new_id("msg"),
+        account_id="acc_x",
+        environment="sandbox",
+        channel="sms",
+        direction="outbound",
+        status="failed" if error else "sent",
+        to_address="+393331234567",
+        from_address="Tidings",
+        body="Hi",
+        content={},
+        segments=1,
+        encoding="GSM-7",
+        credits=Decimal("0.05"),
+        provider_message_id="sbx.1",
+        error_code=error,
+        error_message="refused" if error else None,
+        attempts=1,
+        created_at=created,
+        updated_at=created,
+    )
+    row = {column.key: getattr(message, column.key) for column in COLUMNS}
+    objects = [
+        MessageEvent(message_id=message.id, status=status, at=at, applied=applied, kind=kind)
+        for status, at, applied, kind in events
+    ]
+    expected = message_out(message, objects).model_dump(mode="json", by_alias=True)
+    assert answer(row, events) == expected
 
 
 def test_bulk_ids_are_encoded_as_one_by_one_across_boundaries() -> None:

@@ -175,17 +175,6 @@ class MessageRepository:
         rows = await self._session.scalars(select(Message).where(Message.id.in_(message_ids)))
         return list(rows)
 
-    async def events_of(self, message_ids: Sequence[str]) -> dict[str, list[MessageEvent]]:
-        found: dict[str, list[MessageEvent]] = {}
-        rows = await self._session.scalars(
-            select(MessageEvent)
-            .where(MessageEvent.message_id.in_(message_ids))
-            .order_by(MessageEvent.id)
-        )
-        for event in rows:
-            found.setdefault(event.message_id, []).append(event)
-        return found
-
     async def release(self, owner: str, message_ids: Sequence[str], now: datetime) -> None:
         """Give back leases not used (clean shutdown): due again at once."""
         if not message_ids:

@@ -4,7 +4,8 @@ The dispatcher's claims and verdicts and the providers' receipts handle
 messages as dictionaries of column values read with Core, not ORM objects:
 loading, tracking and flushing an object costs more than the database work
 (design section 2). :func:`payload` is :func:`tidings.messages.schemas.message_payload`
-for such a row, built directly (a test holds the two equal).
+for such a row, built directly, and :func:`answer` is the API's answer
+(``message_out(...)`` with its events); tests hold each equal to the model's.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tidings.messages.models import Message
+from tidings.messages.models import Message, MessageEvent
 
 Row = dict[str, Any]
 COLUMNS = tuple(Message.__table__.columns)
+# status, at, applied, kind
+EventRow = tuple[str, datetime, bool, str | None]
 
 
 async def load_rows(
@@ -97,3 +100,35 @@ def payload(row: Mapping[str, Any]) -> dict[str, Any]:
         "createdAt": _time(row["created_at"]),
         "updatedAt": _time(row["updated_at"]),
     }
+
+
+async def events_of(session: AsyncSession, message_ids: Sequence[str]) -> dict[str, list[EventRow]]:
+    """Each message's events, oldest first."""
+    found: dict[str, list[EventRow]] = {}
+    for start in range(0, len(message_ids), 500):
+        query = (
+            select(
+                MessageEvent.message_id,
+                MessageEvent.status,
+                MessageEvent.at,
+                MessageEvent.applied,
+                MessageEvent.kind,
+            )
+            .where(MessageEvent.message_id.in_(message_ids[start : start + 500]))
+            .order_by(MessageEvent.id)
+        )
+        for message_id, status, at, applied, kind in await (await session.connection()).execute(
+            query
+        ):
+            found.setdefault(message_id, []).append((status, at, applied, kind))
+    return found
+
+
+def answer(row: Mapping[str, Any], events: Sequence[EventRow]) -> dict[str, Any]:
+    """The message as the API answers it (spec section 4), events included."""
+    out = payload(row)
+    out["events"] = [
+        {"status": status, "at": _time(at), "applied": applied, "event": kind}
+        for status, at, applied, kind in events
+    ]
+    return out

@@ -30,10 +30,8 @@ from tidings.channels.base import (
 from tidings.core.clock import Clock
 from tidings.messages import queue, status_writer
 from tidings.messages.backoff import retry_delay
-from tidings.messages.models import Message, MessageEvent
-from tidings.messages.repository import MessageRepository
-from tidings.messages.rows import Row, load_rows
-from tidings.messages.schemas import message_out
+from tidings.messages.models import MessageEvent
+from tidings.messages.rows import Row, answer, events_of, load_rows
 from tidings.messages.status import Status
 from tidings.messages.status_writer import RowChange
 from tidings.messages.waiters import VerdictWaiters
@@ -193,9 +191,7 @@ class VerdictWriter:
         waited = [row for row in settled if self._waiters.waiting(row["id"])]
         if not waited:
             return answers
-        events = await MessageRepository(session).events_of([row["id"] for row in waited])
+        events = await events_of(session, [row["id"] for row in waited])
         for row in waited:
-            answers[row["id"]] = message_out(Message(**row), events.get(row["id"], [])).model_dump(
-                mode="json", by_alias=True
-            )
+            answers[row["id"]] = answer(row, events.get(row["id"], []))
         return answers
