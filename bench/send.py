@@ -112,67 +112,42 @@ def main() -> None:
             f"{'clients':>7} {'endpoint':>12} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
             f"{'errors':>6} {'ratio':>6}"
         )
+        # (name, port, path, body, headers, method); the first is the baseline.
+        targets = [
+            ("bare", bare_port, "/send", body, json_header, "POST"),
+            ("send", tidings_port, "/sandbox/api/v4/sms/send", body, auth, "POST"),
+            (
+                "send, async",
+                tidings_port,
+                "/sandbox/api/v4/sms/send",
+                body,
+                {**auth, "Prefer": "respond-async"},
+                "POST",
+            ),
+            ("healthz", tidings_port, "/healthz", b"", {}, "GET"),
+        ]
         for level in levels:
-            baseline: Result = asyncio.run(
-                run(
-                    "127.0.0.1",
-                    bare_port,
-                    "/send",
-                    body,
-                    json_header,
-                    concurrency=level,
-                    seconds=options.seconds,
+            baseline: Result | None = None
+            for name, port, path, payload, headers, method in targets:
+                result: Result = asyncio.run(
+                    run(
+                        "127.0.0.1",
+                        port,
+                        path,
+                        payload,
+                        headers,
+                        concurrency=level,
+                        seconds=options.seconds,
+                        method=method,
+                    )
                 )
-            )
-            measured: Result = asyncio.run(
-                run(
-                    "127.0.0.1",
-                    tidings_port,
-                    "/sandbox/api/v4/sms/send",
-                    body,
-                    auth,
-                    concurrency=level,
-                    seconds=options.seconds,
+                ratio = (
+                    "" if baseline is None else f" {result.throughput / baseline.throughput:>6.2f}"
                 )
-            )
-            answered_async: Result = asyncio.run(
-                run(
-                    "127.0.0.1",
-                    tidings_port,
-                    "/sandbox/api/v4/sms/send",
-                    body,
-                    {**auth, "Prefer": "respond-async"},
-                    concurrency=level,
-                    seconds=options.seconds,
-                )
-            )
-            floor: Result = asyncio.run(
-                run(
-                    "127.0.0.1",
-                    tidings_port,
-                    "/healthz",
-                    b"",
-                    {},
-                    concurrency=level,
-                    seconds=options.seconds,
-                    method="GET",
-                )
-            )
-            rows = (
-                ("bare", baseline),
-                ("send", measured),
-                ("send, async", answered_async),
-                ("healthz", floor),
-            )
-            for name, result in rows:
+                baseline = baseline or result
                 print(
                     f"{level:>7} {name:>12} {result.throughput:>9.0f} {result.p50_ms:>8.2f} "
-                    f"{result.p99_ms:>8.2f} {result.errors:>6}"
-                    + (
-                        f" {result.throughput / baseline.throughput:>6.2f}"
-                        if name != "bare"
-                        else ""
-                    )
+                    f"{result.p99_ms:>8.2f} {result.errors:>6}{ratio}"
                 )
     finally:
         for process in (bare, server):
