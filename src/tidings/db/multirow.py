@@ -12,9 +12,10 @@ statement, whose ``executemany`` it runs efficiently.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import Dialect, Table, bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 CHUNK = 5_000
@@ -45,20 +46,12 @@ async def insert_rows(
             count += len(chunk)
         return count
 
-    def processor(name: str) -> Any:
-        return table.c[name].type._cached_bind_processor(dialect)
-
-    processors = [processor(name) for name in columns]
+    sql, processors = _insert_plan(table, tuple(names), dialect)
     tail = tuple(
-        convert(value) if (convert := processor(name)) else value for name, value in shared.items()
+        convert(value) if (convert := processors[len(columns) + index]) else value
+        for index, value in enumerate(shared.values())
     )
-    converting = [(index, p) for index, p in enumerate(processors) if p is not None]
-    quote = dialect.identifier_preparer.quote
-    # Names come from the table's metadata, never from a request.
-    sql = (
-        f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in names)}) "  # noqa: S608
-        f"VALUES ({', '.join('?' for _ in names)})"
-    )
+    converting = [(index, p) for index, p in enumerate(processors[: len(columns)]) if p]
     count = 0
     for chunk in _chunks(rows):
         if converting:
@@ -73,6 +66,19 @@ async def insert_rows(
         await connection.exec_driver_sql(sql, prepared)
         count += len(prepared)
     return count
+
+
+@lru_cache(maxsize=256)
+def _insert_plan(table: Table, names: tuple[str, ...], dialect: Dialect) -> tuple[str, list[Any]]:
+    """The INSERT of ``names`` and each column's bind processor, made once: single
+    sends insert one row at a time, where building them cost as much as the row."""
+    quote = dialect.identifier_preparer.quote
+    # Names come from the table's metadata, never from a request.
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in names)}) "  # noqa: S608
+        f"VALUES ({', '.join('?' for _ in names)})"
+    )
+    return sql, [table.c[name].type._cached_bind_processor(dialect) for name in names]
 
 
 def _chunks(rows: Iterable[Sequence[Any]]) -> Iterable[list[Sequence[Any]]]:

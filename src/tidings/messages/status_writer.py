@@ -15,6 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.core.ids import new_id
@@ -26,6 +27,11 @@ from tidings.messages.rows import Row
 from tidings.messages.schemas import message_payload
 from tidings.messages.status import FINAL, Status, applies
 from tidings.webhooks.subscriptions import Subscriptions
+
+
+def _table(model: type[Message] | type[MessageEvent] | type[OutboxEvent]) -> Table:
+    return model.__table__  # type: ignore[return-value]
+
 
 # Credits come back when the provider never took the message.
 REFUNDED = frozenset({Status.FAILED, Status.CANCELED})
@@ -44,13 +50,35 @@ def outbox_event(
     )
 
 
+_MESSAGE_COLUMNS = tuple(column.key for column in Message.__table__.columns)
+
+
 async def start(session: AsyncSession, message: Message, status: Status, at: datetime) -> None:
     """Record the first status of a new message (queued, scheduled or received),
-    with its outbox event when an endpoint subscribes to it."""
+    with its outbox event when an endpoint subscribes to it.
+
+    The message's row and first event are inserted with Core, not added to the
+    session: the unit of work's flush cost more than the rest of a single send's
+    write. ``message`` stays a plain (transient) object holding what was stored.
+    """
     message.status = status
     message.created_at = message.updated_at = at
-    session.add(message)
-    session.add(MessageEvent(message_id=message.id, status=status, at=at, applied=True))
+    # The model's Python-side defaults, which only the ORM's flush would apply.
+    if message.content is None:
+        message.content = {}
+    if message.credits is None:
+        message.credits = Decimal(0)
+    if message.attempts is None:
+        message.attempts = 0
+    values = [getattr(message, name) for name in _MESSAGE_COLUMNS]
+    values[_MESSAGE_COLUMNS.index("status")] = status.value
+    await insert_rows(session, _table(Message), _MESSAGE_COLUMNS, [values])
+    await insert_rows(
+        session,
+        _table(MessageEvent),
+        ("message_id", "status", "at", "applied"),
+        [(message.id, status.value, at, True)],
+    )
     if status == Status.SCHEDULED:
         return
     event_type = "message.received" if status == Status.RECEIVED else "message.queued"
