@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.core.environments import Environment
@@ -22,6 +22,13 @@ class MessageFilters:
     batch_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+
+
+# Built once, the ids passed as one expanding parameter: building the IN list
+# anew costs more than the query on the receipts' hot path.
+_SEEN_STATUSES = select(MessageEvent.message_id, MessageEvent.status, MessageEvent.kind).where(
+    MessageEvent.message_id.in_(bindparam("ids", expanding=True))
+)
 
 
 class MessageRepository:
@@ -56,9 +63,7 @@ class MessageRepository:
         if not message_ids:
             return found
         rows = await (await self._session.connection()).execute(
-            select(MessageEvent.message_id, MessageEvent.status, MessageEvent.kind).where(
-                MessageEvent.message_id.in_(message_ids)
-            )
+            _SEEN_STATUSES, {"ids": list(message_ids)}
         )
         for message_id, status, kind in rows:
             found[message_id].add(kind or status)

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.messages.models import Message, MessageEvent
@@ -23,6 +23,27 @@ Row = dict[str, Any]
 COLUMNS = tuple(Message.__table__.columns)
 # status, at, applied, kind
 EventRow = tuple[str, datetime, bool, str | None]
+
+# The statements are built once, their ids passed as one expanding parameter:
+# building an IN list anew costs more than the query on these hot paths.
+_BY_ID = select(*COLUMNS).where(Message.id.in_(bindparam("ids", expanding=True)))
+_BY_ID_LOCKED = _BY_ID.with_for_update()
+_BY_PROVIDER_ID = select(*COLUMNS).where(
+    Message.provider == bindparam("provider"),
+    Message.provider_message_id.in_(bindparam("ids", expanding=True)),
+)
+_BY_PROVIDER_ID_LOCKED = _BY_PROVIDER_ID.with_for_update()
+_EVENTS = (
+    select(
+        MessageEvent.message_id,
+        MessageEvent.status,
+        MessageEvent.at,
+        MessageEvent.applied,
+        MessageEvent.kind,
+    )
+    .where(MessageEvent.message_id.in_(bindparam("ids", expanding=True)))
+    .order_by(MessageEvent.id)
+)
 
 
 async def load_rows(
@@ -34,11 +55,10 @@ async def load_rows(
     if not message_ids:
         return found
     postgres = session.get_bind().dialect.name == "postgresql"
+    query = _BY_ID_LOCKED if lock and postgres else _BY_ID
     for start in range(0, len(message_ids), 500):
-        query = select(*COLUMNS).where(Message.id.in_(message_ids[start : start + 500]))
-        if lock and postgres:
-            query = query.with_for_update()
-        for row in await (await session.connection()).execute(query):
+        chunk = {"ids": list(message_ids[start : start + 500])}
+        for row in await (await session.connection()).execute(query, chunk):
             mapping = dict(row._mapping)
             found[mapping["id"]] = mapping
     return found
@@ -49,14 +69,10 @@ async def rows_by_provider_ids(
 ) -> dict[str, Row]:
     found: dict[str, Row] = {}
     postgres = session.get_bind().dialect.name == "postgresql"
+    query = _BY_PROVIDER_ID_LOCKED if postgres else _BY_PROVIDER_ID
     for start in range(0, len(provider_ids), 500):
-        query = select(*COLUMNS).where(
-            Message.provider == provider,
-            Message.provider_message_id.in_(provider_ids[start : start + 500]),
-        )
-        if postgres:
-            query = query.with_for_update()
-        for row in await (await session.connection()).execute(query):
+        chunk = {"provider": provider, "ids": list(provider_ids[start : start + 500])}
+        for row in await (await session.connection()).execute(query, chunk):
             mapping = dict(row._mapping)
             found[mapping["provider_message_id"]] = mapping
     return found
@@ -106,19 +122,9 @@ async def events_of(session: AsyncSession, message_ids: Sequence[str]) -> dict[s
     """Each message's events, oldest first."""
     found: dict[str, list[EventRow]] = {}
     for start in range(0, len(message_ids), 500):
-        query = (
-            select(
-                MessageEvent.message_id,
-                MessageEvent.status,
-                MessageEvent.at,
-                MessageEvent.applied,
-                MessageEvent.kind,
-            )
-            .where(MessageEvent.message_id.in_(message_ids[start : start + 500]))
-            .order_by(MessageEvent.id)
-        )
+        chunk = {"ids": list(message_ids[start : start + 500])}
         for message_id, status, at, applied, kind in await (await session.connection()).execute(
-            query
+            _EVENTS, chunk
         ):
             found.setdefault(message_id, []).append((status, at, applied, kind))
     return found

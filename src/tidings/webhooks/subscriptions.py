@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.webhooks.fanout import matches
@@ -19,6 +19,12 @@ from tidings.webhooks.models import WebhookEndpoint
 
 Scope = tuple[str, str]
 _CACHE_KEY = "tidings.subscriptions"
+# Asked at every status change: built once.
+_ENABLED = select(
+    WebhookEndpoint.account_id, WebhookEndpoint.environment, WebhookEndpoint.events
+).where(
+    WebhookEndpoint.account_id.in_(bindparam("accounts", expanding=True)), WebhookEndpoint.enabled
+)
 
 
 class Subscriptions:
@@ -32,11 +38,7 @@ class Subscriptions:
         patterns: dict[Scope, list[list[str]]] = {}
         accounts = sorted({account for account, _ in wanted})
         if accounts:
-            rows = await (await session.connection()).execute(
-                select(
-                    WebhookEndpoint.account_id, WebhookEndpoint.environment, WebhookEndpoint.events
-                ).where(WebhookEndpoint.account_id.in_(accounts), WebhookEndpoint.enabled)
-            )
+            rows = await (await session.connection()).execute(_ENABLED, {"accounts": accounts})
             for account, environment, events in rows:
                 if (account, environment) in wanted:
                     patterns.setdefault((account, environment), []).append(list(events or ["*"]))
