@@ -28,6 +28,7 @@ from tidings.core.ids import new_id
 from tidings.idempotency.service import (
     KeyScope,
     StoredAnswer,
+    add_once,
     hold_key,
     previous_answer,
     taken_answer,
@@ -250,23 +251,7 @@ async def create_list(
         updated_at=now,
     )
 
-    async def write(session: AsyncSession) -> StoredAnswer | None:
-        earlier = await taken_answer(session, scope, now)
-        if earlier is not None:
-            return earlier
-        session.add(row)
-        hold_key(session, scope, row.id, now)
-        return None
-
-    try:
-        earlier = await ctx.runtime.writer.submit(write)
-    except IntegrityError:
-        if scope is None:
-            raise
-        async with ctx.sessions() as session:
-            earlier = await previous_answer(session, scope, now)
-        if earlier is None:
-            raise
+    earlier = await add_once(ctx.runtime.writer, ctx.sessions, scope, now, row, row.id)
     return earlier if earlier is not None else row
 
 

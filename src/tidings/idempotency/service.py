@@ -18,9 +18,12 @@ from typing import Any
 
 from fastapi import Request
 from sqlalchemy import delete, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.core.errors import Conflict, FieldError, Unprocessable
+from tidings.db.base import Base
+from tidings.db.group_commit import GroupCommitter
 from tidings.http.environment import get_route_path
 from tidings.idempotency.models import IdempotencyKey
 
@@ -174,3 +177,31 @@ async def reread_after_conflict(
             code="idempotency_key_in_use",
         )
     return stored_answer(row, scope)
+
+
+async def add_once(
+    writer: GroupCommitter,
+    sessions: Callable[[], Any],
+    scope: KeyScope | None,
+    now: datetime,
+    row: Base,
+    resource_id: str,
+) -> StoredAnswer | None:
+    """Store a new resource's ``row`` under the key, through the group committer:
+    None once committed, or the earlier answer when the key was taken (by an
+    earlier request, or by a concurrent one that won the race)."""
+
+    async def write(session: AsyncSession) -> StoredAnswer | None:
+        earlier = await taken_answer(session, scope, now)
+        if earlier is not None:
+            return earlier
+        session.add(row)
+        hold_key(session, scope, resource_id, now)
+        return None
+
+    try:
+        return await writer.submit(write)
+    except IntegrityError:
+        if scope is None:
+            raise
+        return await reread_after_conflict(sessions, scope, now)

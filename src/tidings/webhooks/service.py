@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.context import AppContext
@@ -19,9 +18,7 @@ from tidings.core.ids import new_id
 from tidings.idempotency.service import (
     KeyScope,
     StoredAnswer,
-    hold_key,
-    reread_after_conflict,
-    taken_answer,
+    add_once,
 )
 from tidings.webhooks import signing, ssrf
 from tidings.webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -99,20 +96,7 @@ async def create(
         updated_at=now,
     )
 
-    async def write(session: AsyncSession) -> StoredAnswer | None:
-        earlier = await taken_answer(session, scope, now)
-        if earlier is not None:
-            return earlier
-        session.add(endpoint)
-        hold_key(session, scope, endpoint.id, now)
-        return None
-
-    try:
-        earlier = await ctx.runtime.writer.submit(write)
-    except IntegrityError:
-        if scope is None:
-            raise
-        return await reread_after_conflict(ctx.sessions, scope, now)
+    earlier = await add_once(ctx.runtime.writer, ctx.sessions, scope, now, endpoint, endpoint.id)
     return earlier if earlier is not None else (endpoint, secret)
 
 
