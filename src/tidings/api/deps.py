@@ -71,6 +71,31 @@ def _claims_of(request: Request, ctx: AppContext, token: str) -> TokenClaims:
     return ctx.tokens.decode(token)
 
 
+def require_environment(request: Request, environment: Environment, *, issued: str) -> None:
+    """Refuse a token (``issued``: how its message names it) of the other environment."""
+    here = get_environment(request)
+    if environment != here:
+        raise Unauthorized(
+            f"{issued} the {environment.value} environment; this is the {here.value} one.",
+            code="wrong_environment",
+        )
+
+
+async def require_live(ctx: AppContext, user_id: str, jti: str, *, gone: str, revoked: str) -> None:
+    """Refuse a token whose user is gone or disabled (``gone``) or that was revoked."""
+    if ctx.token_states.is_known_good(jti):
+        return
+    # A session of its own, closed at once: the request may run long (a send waits
+    # for its verdict) and must not hold a database connection meanwhile.
+    async with ctx.sessions() as session:
+        state = await TokenRepository(session).principal_state(user_id, jti)
+    if state is None or state[0]:
+        raise Unauthorized(gone)
+    if state[1]:
+        raise Unauthorized(revoked)
+    ctx.token_states.remember_good(jti)
+
+
 async def get_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -81,23 +106,14 @@ async def get_principal(
             "Send 'Authorization: Bearer <token>'; get a token at /api/v4/auth/token."
         )
     claims = _claims_of(request, ctx, credentials.credentials)
-    environment = get_environment(request)
-    if claims.environment != environment:
-        raise Unauthorized(
-            f"This token was issued for the {claims.environment.value} environment; "
-            f"this is the {environment.value} one.",
-            code="wrong_environment",
-        )
-    if not ctx.token_states.is_known_good(claims.jti):
-        # A session of its own, closed at once: the request may run long (a send waits
-        # for its verdict) and must not hold a database connection meanwhile.
-        async with ctx.sessions() as session:
-            state = await TokenRepository(session).principal_state(claims.user_id, claims.jti)
-        if state is None or state[0]:
-            raise Unauthorized("The user of this token no longer exists or is disabled.")
-        if state[1]:
-            raise Unauthorized("This token has been revoked.")
-        ctx.token_states.remember_good(claims.jti)
+    require_environment(request, claims.environment, issued="This token was issued for")
+    await require_live(
+        ctx,
+        claims.user_id,
+        claims.jti,
+        gone="The user of this token no longer exists or is disabled.",
+        revoked="This token has been revoked.",
+    )
     return Principal(
         user_id=claims.user_id,
         account_id=claims.account_id,

@@ -15,8 +15,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from tidings.api.deps import ContextDep, Principal, get_environment
-from tidings.auth.repository import TokenRepository
+from tidings.api.deps import ContextDep, Principal, require_environment, require_live
 from tidings.context import AppContext
 from tidings.core.errors import Unauthorized
 from tidings.widget.tokens import WidgetClaims, WidgetTokenCodec
@@ -46,21 +45,14 @@ def widget_account_reader(ctx: AppContext) -> Callable[[str], str | None]:
 async def check_widget_token(request: Request, ctx: AppContext, token: str) -> WidgetClaims:
     """The claims of a usable chat-box token, or :class:`Unauthorized`."""
     claims = widget_codec(ctx).decode(token)
-    environment = get_environment(request)
-    if claims.environment != environment:
-        raise Unauthorized(
-            f"This chat box was made for the {claims.environment.value} environment; "
-            f"this is the {environment.value} one.",
-            code="wrong_environment",
-        )
-    if not ctx.token_states.is_known_good(claims.jti):
-        async with ctx.sessions() as session:
-            state = await TokenRepository(session).principal_state(claims.user_id, claims.jti)
-        if state is None or state[0]:
-            raise Unauthorized("The user who made this chat box no longer exists or is disabled.")
-        if state[1]:
-            raise Unauthorized("This chat box has been revoked.")
-        ctx.token_states.remember_good(claims.jti)
+    require_environment(request, claims.environment, issued="This chat box was made for")
+    await require_live(
+        ctx,
+        claims.user_id,
+        claims.jti,
+        gone="The user who made this chat box no longer exists or is disabled.",
+        revoked="This chat box has been revoked.",
+    )
     return claims
 
 
