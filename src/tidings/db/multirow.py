@@ -54,18 +54,26 @@ async def insert_rows(
     converting = [(index, p) for index, p in enumerate(processors[: len(columns)]) if p]
     count = 0
     for chunk in _chunks(rows):
-        if converting:
-            prepared = []
-            for row in chunk:
-                values = list(row)
-                for index, processor in converting:
-                    values[index] = processor(values[index])
-                prepared.append((*values, *tail))
-        else:
-            prepared = [(*row, *tail) for row in chunk]
+        prepared = _converted(chunk, converting, tail)
         await connection.exec_driver_sql(sql, prepared)
         count += len(prepared)
     return count
+
+
+def _converted(
+    chunk: list[Sequence[Any]], converting: list[tuple[int, Any]], tail: tuple[Any, ...] = ()
+) -> list[tuple[Any, ...]]:
+    """The rows with the values that need it bound by their column's processor, each
+    followed by ``tail``."""
+    if not converting:
+        return [(*row, *tail) for row in chunk]
+    prepared = []
+    for row in chunk:
+        values = list(row)
+        for index, convert in converting:
+            values[index] = convert(values[index])
+        prepared.append((*values, *tail))
+    return prepared
 
 
 @lru_cache(maxsize=256)
@@ -78,6 +86,19 @@ def _insert_plan(table: Table, names: tuple[str, ...], dialect: Dialect) -> tupl
         f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in names)}) "  # noqa: S608
         f"VALUES ({', '.join('?' for _ in names)})"
     )
+    return sql, [table.c[name].type._cached_bind_processor(dialect) for name in names]
+
+
+@lru_cache(maxsize=256)
+def _update_plan(
+    table: Table, columns: tuple[str, ...], key: str, dialect: Dialect
+) -> tuple[str, list[Any]]:
+    """The UPDATE of ``columns`` by ``key`` and each bind processor, made once."""
+    quote = dialect.identifier_preparer.quote
+    assignments = ", ".join(f"{quote(name)} = ?" for name in columns)
+    # Names come from the table's metadata, never from a request.
+    sql = f"UPDATE {quote(table.name)} SET {assignments} WHERE {quote(key)} = ?"  # noqa: S608
+    names = (*columns, key)
     return sql, [table.c[name].type._cached_bind_processor(dialect) for name in names]
 
 
@@ -116,24 +137,7 @@ async def update_rows(
             ]
             await connection.execute(statement, values)
         return
-    names = [*columns, key]
-    processors = [
-        (index, convert)
-        for index, name in enumerate(names)
-        if (convert := table.c[name].type._cached_bind_processor(dialect)) is not None
-    ]
-    quote = dialect.identifier_preparer.quote
-    assignments = ", ".join(f"{quote(name)} = ?" for name in columns)
-    # Names come from the table's metadata, never from a request.
-    sql = f"UPDATE {quote(table.name)} SET {assignments} WHERE {quote(key)} = ?"  # noqa: S608
+    sql, processors = _update_plan(table, tuple(columns), key, dialect)
+    converting = [(index, p) for index, p in enumerate(processors) if p]
     for chunk in _chunks(rows):
-        if processors:
-            prepared = []
-            for row in chunk:
-                values = list(row)
-                for index, convert in processors:
-                    values[index] = convert(values[index])
-                prepared.append(tuple(values))
-        else:
-            prepared = [tuple(row) for row in chunk]
-        await connection.exec_driver_sql(sql, prepared)
+        await connection.exec_driver_sql(sql, _converted(chunk, converting))
