@@ -42,7 +42,7 @@ def get_environment(request: Request) -> Environment:
 
 
 async def _environment_dependency(request: Request) -> Environment:
-    return environment_of(request.scope)
+    return get_environment(request)
 
 
 def client_address(request: Request) -> str:

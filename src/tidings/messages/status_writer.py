@@ -51,6 +51,7 @@ def outbox_event(
 
 
 _MESSAGE_COLUMNS = tuple(column.key for column in Message.__table__.columns)
+_STATUS_AT = _MESSAGE_COLUMNS.index("status")
 
 
 async def start(session: AsyncSession, message: Message, status: Status, at: datetime) -> None:
@@ -71,7 +72,7 @@ async def start(session: AsyncSession, message: Message, status: Status, at: dat
     if message.attempts is None:
         message.attempts = 0
     values = [getattr(message, name) for name in _MESSAGE_COLUMNS]
-    values[_MESSAGE_COLUMNS.index("status")] = status.value
+    values[_STATUS_AT] = status.value
     await insert_rows(session, _table(Message), _MESSAGE_COLUMNS, [values])
     await insert_rows(
         session,
