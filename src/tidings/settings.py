@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -42,6 +42,21 @@ class LoginThrottleSettings(BaseModel):
     window_seconds: int = Field(default=900, ge=1)
     # Each failure past the first adds this much delay (capped), before refusal.
     slowdown_seconds: float = Field(default=0.25, ge=0)
+
+
+class PasswordHashSettings(BaseModel):
+    """argon2id costs of new password hashes; the defaults are RFC 9106's low-memory
+    choice (argon2-cffi's). Lower them only where hashes guard nothing (a test run)."""
+
+    time_cost: int = Field(default=3, ge=1)
+    memory_cost_kib: int = Field(default=65536, ge=8)
+    parallelism: int = Field(default=4, ge=1)
+
+    @model_validator(mode="after")
+    def _memory_for_lanes(self) -> PasswordHashSettings:
+        if self.memory_cost_kib < 8 * self.parallelism:
+            raise ValueError("argon2 needs at least 8 KiB of memory per lane (parallelism)")
+        return self
 
 
 class DeliverySettings(BaseModel):
@@ -184,6 +199,7 @@ class Settings(BaseSettings):
 
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     login_throttle: LoginThrottleSettings = Field(default_factory=LoginThrottleSettings)
+    password_hash: PasswordHashSettings = Field(default_factory=PasswordHashSettings)
 
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
