@@ -1,4 +1,5 @@
-"""Batches (one bulk request each) and the shared pacing state of the providers."""
+"""Batches (one bulk request each), the content their messages share, and the
+shared pacing state of the providers."""
 
 from __future__ import annotations
 
@@ -42,6 +43,22 @@ class Batch(Base):
         Index("ix_batches_listing", "account_id", "environment", "id"),
         Index("ix_batches_status", "status"),
     )
+
+
+class SharedContent(Base):
+    """What every message of a batch carries alike (an email's attachments, and its
+    text or HTML when no variable changes them), stored once. A message's content
+    names it under ``"shared"`` (:mod:`tidings.bulk.shared`); it never changes after
+    the batch is accepted, so any process may cache it."""
+
+    __tablename__ = "shared_contents"
+
+    id: Mapped[str] = mapped_column(id_column_type(), primary_key=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (Index("ix_shared_contents_batch", "batch_id"),)
 
 
 class PaceSlot(Base):

@@ -2,7 +2,7 @@
 
 from tidings.accounts.models import Account, User
 from tidings.auth.models import RevokedToken
-from tidings.bulk.models import Batch, PaceSlot
+from tidings.bulk.models import Batch, PaceSlot, SharedContent
 from tidings.channels.configs import ProviderConfig
 from tidings.contacts.models import Contact, ContactList, ListMember, OptOut
 from tidings.contacts.suppressions import Suppression
@@ -37,6 +37,7 @@ __all__ = [
     "ProviderConfig",
     "RevokedToken",
     "SandboxEmail",
+    "SharedContent",
     "Suppression",
     "Template",
     "User",
