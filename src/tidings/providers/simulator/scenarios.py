@@ -1,8 +1,9 @@
 """The sandbox's magic recipients (spec section 12) and what each one does.
 
 A scenario says how the simulated provider answers a submission and which
-reports follow an accepted one, in order. It depends on the recipient only, so
-the simulation can be resumed after a restart from what the database holds.
+reports follow an accepted one, in order. It depends on the recipient only; the
+simulator stores every report a scenario owes in the inbox when it accepts the
+message, each due a little later, so nothing is owed in memory.
 """
 
 from __future__ import annotations
@@ -101,13 +102,3 @@ def scenario_for(channel: str, recipient: str) -> Scenario:
     if channel == "email":
         return email_scenario(recipient)
     return phone_scenario(channel, recipient)
-
-
-def remaining_steps(scenario: Scenario, reached: set[str]) -> tuple[Step, ...]:
-    """The steps not yet reported, given the statuses and events already recorded."""
-    remaining = []
-    for step in scenario.steps:
-        key = step.event or step.status.value
-        if key not in reached:
-            remaining.append(step)
-    return tuple(remaining)

@@ -1,4 +1,5 @@
-"""What the simulated providers of the sandbox keep: the emails they "sent"."""
+"""What the simulator keeps: every email it "sent", as the MIME a real relay would
+have received, so a developer can read it (`GET /api/v4/sandbox/emails`)."""
 
 from __future__ import annotations
 
