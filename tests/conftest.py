@@ -4,6 +4,7 @@ application, an HTTP client, and an account with a user and tokens."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -11,12 +12,22 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.support.databases import PostgresSchema, postgres_available, require_or_skip
+from tests.support.databases import (
+    PostgresSchema,
+    migrate_to_head,
+    postgres_available,
+    require_or_skip,
+)
+from tests.support.processes import CHEAP_PASSWORD_HASHING
 from tests.support.users import TestUser, create_test_user
 from tidings.app import create_app
 from tidings.core.clock import FrozenClock
-from tidings.db import migrate
 from tidings.settings import Settings
+
+# Passwords made by the tests guard nothing: argon2id at its cheapest (tens of
+# microseconds instead of ~100 ms a hash). Set before anything hashes; the production
+# defaults are tested in tests/auth/test_password_costs.py.
+os.environ.update(CHEAP_PASSWORD_HASHING)
 
 
 @pytest.fixture
@@ -74,7 +85,7 @@ def settings(data_dir: Path, sqlite_url: tuple[str, str | None]) -> Settings:
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
-    await migrate.upgrade(application.state.ctx.engine)
+    await migrate_to_head(application)
     async with application.router.lifespan_context(application):
         yield application
 

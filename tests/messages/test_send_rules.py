@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from tests.support.users import TestUser, bearer, login
-from tidings.sandbox.models import SandboxEmail
+from tidings.providers.simulator.mailbox import SandboxEmail
 
 SMS = "/sandbox/api/v4/sms/send"
 EMAIL = "/sandbox/api/v4/email/send"

@@ -1,4 +1,9 @@
-"""PostgreSQL for the tests: reachability, and a throwaway schema per test.
+"""Databases for the tests: a migrated SQLite file copied per test, and PostgreSQL
+(reachability, a throwaway schema per test).
+
+Migrating costs a few hundred milliseconds, paid once per test run: the first test
+that needs a new SQLite database migrates one in a directory of its own, and every
+test after it gets a byte copy of that file.
 
 Tests that need PostgreSQL are skipped with a message saying how to enable them
 when the server is not reachable, except under ``CI=true``, where they fail.
@@ -7,12 +12,24 @@ when the server is not reachable, except under ``CI=true``, where they fail.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import functools
 import os
 import secrets
+import shutil
+import sqlite3
+import tempfile
+import threading
+from pathlib import Path
 from types import TracebackType
 
 import asyncpg
 import pytest
+from fastapi import FastAPI
+
+from tidings.db import migrate
+from tidings.db.engine import build_engine
+from tidings.settings import Settings
 
 POSTGRES_DSN = os.environ.get(
     "TIDINGS_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
@@ -91,3 +108,66 @@ class PostgresSchema:
         tb: TracebackType | None,
     ) -> None:
         _run(self._execute(f'DROP SCHEMA IF EXISTS "{self.name}" CASCADE'))
+
+
+@functools.cache
+def migrated_sqlite() -> Path:
+    """A SQLite database migrated to head, made once per test process."""
+    directory = Path(tempfile.mkdtemp(prefix="tidings-migrated-"))
+    atexit.register(shutil.rmtree, directory, True)
+    path = directory / "tidings.db"
+    settings = Settings(data_dir=directory, database_url=f"sqlite+aiosqlite:///{path}")
+
+    async def upgrade() -> None:
+        engine = build_engine(settings)
+        try:
+            await migrate.upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    # Its own thread and event loop: the caller may be inside a running loop.
+    failure: list[BaseException] = []
+    worker = threading.Thread(target=_run_catching, args=(upgrade, failure))
+    worker.start()
+    worker.join()
+    if failure:
+        raise failure[0]
+    # The database runs in WAL mode: fold the log into the main file so that the
+    # file alone is the whole database.
+    with sqlite3.connect(path) as connection:
+        busy, _, _ = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    connection.close()
+    wal = path.with_name(path.name + "-wal")
+    if busy or (wal.exists() and wal.stat().st_size):
+        raise RuntimeError(f"the migrated database's log could not be checkpointed ({path})")
+    return path
+
+
+def _run_catching(coroutine_function: object, failure: list[BaseException]) -> None:
+    try:
+        asyncio.run(coroutine_function())  # type: ignore[operator]
+    except BaseException as error:
+        failure.append(error)
+
+
+async def migrate_to_head(app: FastAPI) -> None:
+    """Bring an application's database to head before its first use.
+
+    A SQLite file that does not exist yet becomes a copy of the migrated one; any
+    other database (an existing file, PostgreSQL) runs the migrations.
+    """
+    settings: Settings = app.state.ctx.settings
+    path = _sqlite_path(settings)
+    if path is not None and not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(migrated_sqlite(), path)
+        return
+    await migrate.upgrade(app.state.ctx.engine)
+
+
+def _sqlite_path(settings: Settings) -> Path | None:
+    url = settings.effective_database_url
+    prefix = "sqlite+aiosqlite:///"
+    if not url.startswith(prefix) or url == prefix + ":memory:":
+        return None
+    return Path(url.removeprefix(prefix))

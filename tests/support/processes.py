@@ -12,6 +12,12 @@ from pathlib import Path
 import httpx
 
 TIDINGS = [sys.executable, "-m", "tidings"]
+# argon2id at its cheapest, for the passwords tests make (see tests/conftest.py).
+CHEAP_PASSWORD_HASHING = {
+    "TIDINGS_PASSWORD_HASH__TIME_COST": "1",
+    "TIDINGS_PASSWORD_HASH__MEMORY_COST_KIB": "8",
+    "TIDINGS_PASSWORD_HASH__PARALLELISM": "1",
+}
 
 
 def free_port() -> int:
@@ -22,6 +28,7 @@ def free_port() -> int:
 
 def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
+    env.update(CHEAP_PASSWORD_HASHING)
     env["TIDINGS_DATA_DIR"] = str(data_dir)
     env.update(extra)
     return env

@@ -23,7 +23,7 @@ from tidings.core.errors import FieldError, Forbidden, NotFound, Unprocessable
 from tidings.core.pagination import Page, PageParams, page_params
 from tidings.http.openapi_responses import AUTHENTICATED, problem_responses
 from tidings.http.schemas import ApiModel
-from tidings.sandbox.models import SandboxEmail
+from tidings.providers.simulator.mailbox import SandboxEmail
 
 router = APIRouter(prefix="/api/v4/sandbox", tags=["Sandbox"])
 

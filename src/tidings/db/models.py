@@ -10,7 +10,7 @@ from tidings.credits.models import CreditBalance, CreditEntry
 from tidings.db.base import Base
 from tidings.idempotency.models import IdempotencyKey
 from tidings.messages.models import Message, MessageEvent, OutboxEvent
-from tidings.sandbox.models import SandboxEmail
+from tidings.providers.simulator.mailbox import SandboxEmail
 from tidings.templates.models import Template
 from tidings.webhooks.models import (
     WebhookAttempt,

@@ -20,7 +20,7 @@ from dataclasses import replace
 
 from tidings.channels.base import StatusReport, StatusSink
 from tidings.core.clock import Clock
-from tidings.sandbox.scenarios import Step
+from tidings.providers.simulator.scenarios import Step
 
 log = logging.getLogger("tidings.sandbox")
 

@@ -1,7 +1,7 @@
 """The sandbox providers of the three channels: real implementations of the
 provider protocol that send nothing.
 
-Each acts the scenario of its recipient (:mod:`tidings.sandbox.scenarios`):
+Each acts the scenario of its recipient (:mod:`tidings.providers.simulator.scenarios`):
 refusing, being unavailable for a number of attempts, or accepting and having
 the :class:`~tidings.sandbox.network.SandboxNetwork` report what follows. The
 email provider keeps every message it accepts, as the MIME a real one would
@@ -27,9 +27,9 @@ from tidings.channels.base import (
 from tidings.channels.email.stored import render_outbound_email
 from tidings.core.clock import Clock
 from tidings.db.group_commit import GroupCommitter
-from tidings.sandbox.models import SandboxEmail
+from tidings.providers.simulator.mailbox import SandboxEmail
 from tidings.sandbox.network import SandboxNetwork
-from tidings.sandbox.scenarios import MAGIC_NUMBERS, phone_scenario, scenario_for
+from tidings.providers.simulator.scenarios import MAGIC_NUMBERS, phone_scenario, scenario_for
 
 # How long ago a simulated contact "wrote in", which keeps the WhatsApp window open.
 SIMULATED_INBOUND_AGE = timedelta(hours=1)

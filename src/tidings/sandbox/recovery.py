@@ -20,7 +20,7 @@ from tidings.messages.repository import MessageRepository
 from tidings.messages.status import Status
 from tidings.sandbox.network import SandboxNetwork
 from tidings.sandbox.providers import SandboxProvider
-from tidings.sandbox.scenarios import remaining_steps, scenario_for
+from tidings.providers.simulator.scenarios import remaining_steps, scenario_for
 
 log = logging.getLogger("tidings.sandbox")
 

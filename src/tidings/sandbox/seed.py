@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.contacts.optouts import OptOutRepository
 from tidings.core.environments import Environment
-from tidings.sandbox.scenarios import OPTED_OUT
+from tidings.providers.simulator.scenarios import OPTED_OUT
 from tidings.templates.seed_data import seed_templates
 
 
