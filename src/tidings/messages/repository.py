@@ -139,41 +139,6 @@ class MessageRepository:
         )
         return list(rows)
 
-    async def claim_due(
-        self,
-        *,
-        now: datetime,
-        owner: str,
-        lease_until: datetime,
-        channels: Sequence[str],
-        limit: int,
-    ) -> list[Message]:
-        """Take a lease on up to ``limit`` due rows of the given channels.
-
-        SQLite serialises writers, so one conditional UPDATE is enough; PostgreSQL
-        lets several workers claim at once, each skipping rows another has locked.
-        """
-        due = (
-            select(Message.id)
-            .where(
-                Message.next_attempt_at.is_not(None),
-                Message.next_attempt_at <= now,
-                Message.channel.in_(channels),
-            )
-            .order_by(Message.next_attempt_at)
-            .limit(limit)
-        )
-        if self._session.get_bind().dialect.name == "postgresql":
-            due = due.with_for_update(skip_locked=True)
-        claimed = await self._session.scalars(
-            update(Message)
-            .where(Message.id.in_(due.scalar_subquery()))
-            .values(lease_owner=owner, next_attempt_at=lease_until, attempts=Message.attempts + 1)
-            .returning(Message)
-            .execution_options(populate_existing=True)
-        )
-        return list(claimed)
-
     async def get_many(self, message_ids: Sequence[str]) -> list[Message]:
         if not message_ids:
             return []
@@ -204,11 +169,6 @@ class MessageRepository:
             .execution_options(synchronize_session=False)
         )
         return getattr(result, "rowcount", 0) == 1
-
-    async def next_due_at(self) -> datetime | None:
-        return await self._session.scalar(
-            select(func.min(Message.next_attempt_at)).where(Message.next_attempt_at.is_not(None))
-        )
 
     async def awaiting_reports(
         self,

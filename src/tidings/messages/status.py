@@ -60,7 +60,3 @@ def applies(current: Status, new: Status) -> bool:
         return current in _PROGRESS and _PROGRESS[new] > _PROGRESS[current]
     allowed = _ALLOWED_FROM.get(new)
     return allowed is not None and current in allowed
-
-
-def is_final(status: Status) -> bool:
-    return status in FINAL
