@@ -35,13 +35,20 @@ class RateLimitSettings(BaseModel):
 
 
 class LoginThrottleSettings(BaseModel):
-    """Failed logins allowed before the token endpoint answers 429."""
+    """Login attempts per window (counted before the password hash runs); see auth/throttle.py."""
 
-    max_failures_per_username: int = Field(default=5, ge=1)
+    # Password checks for one username from one address, then 429 until the window ends.
+    max_failures_per_pair: int = Field(default=5, ge=1)
+    # Password checks from one address (any usernames), then 429 until the window ends.
     max_failures_per_address: int = Field(default=20, ge=1)
+    # Failures of one username from all addresses past which its failures are answered
+    # later and later; the username itself is never refused (no lockout of its owner).
+    max_failures_per_username: int = Field(default=5, ge=1)
     window_seconds: int = Field(default=900, ge=1)
-    # Each failure past the first adds this much delay (capped), before refusal.
+    # Each failure past the first of a pair (or past the username's allowance) adds
+    # this much delay to its answer, up to max_delay_seconds.
     slowdown_seconds: float = Field(default=0.25, ge=0)
+    max_delay_seconds: float = Field(default=2.0, ge=0)
 
 
 class PasswordHashSettings(BaseModel):

@@ -36,8 +36,10 @@ async def issue_token(
     """Exchange a username and password for a bearer token of this environment.
 
     Older tokens stay valid until they expire, so a client can renew without
-    interruption. Repeated failures for one username or address are slowed and
-    then refused with 429.
+    interruption. Attempts are counted before the password is checked: past the
+    limit for one username from one address, or for one address, the answer is 429
+    with `Retry-After`. A username's failures from everywhere only slow its failed
+    answers down; its owner can still log in from another address.
     """
     token, claims = await service.login(
         accounts=AccountRepository(session),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from tidings.accounts.repository import AccountRepository
@@ -14,6 +15,9 @@ from tidings.core.clock import Clock
 from tidings.core.environments import Environment
 from tidings.core.errors import FieldError, Unauthorized, Unprocessable
 from tidings.settings import Settings
+
+# (stored hash or None for an unknown user, password) -> whether they match.
+PasswordCheck = Callable[[str | None, str], Awaitable[bool]]
 
 
 async def login(
@@ -27,6 +31,7 @@ async def login(
     environment: Environment,
     address: str,
     expires_in: int | None,
+    verify: PasswordCheck = verify_password,
 ) -> tuple[str, TokenClaims]:
     lifetime = expires_in if expires_in is not None else settings.token_lifetime_seconds
     if lifetime > settings.token_max_lifetime_seconds:
@@ -35,15 +40,21 @@ async def login(
             f"expiresIn may be at most {maximum} seconds on this deployment.",
             errors=[FieldError("expiresIn", "less_than_equal", f"At most {maximum}.")],
         )
-    throttle.check(username, address)
-    user = await accounts.user_by_username(username)
-    valid = await verify_password(user.password_hash if user else None, password)
+    # Counted before the hash runs, so a concurrent burst cannot outrun the count.
+    attempt = throttle.reserve(username, address)
+    try:
+        user = await accounts.user_by_username(username)
+        valid = await verify(user.password_hash if user else None, password)
+    except BaseException:
+        # Whatever broke, the password may have been checked: the attempt stays counted.
+        attempt.failed()
+        raise
     if user is None or not valid or user.disabled:
-        delay = throttle.record_failure(username, address)
+        delay = attempt.failed()
         if delay:
             await asyncio.sleep(delay)
         raise Unauthorized("The username or password is wrong.", code="invalid_credentials")
-    throttle.record_success(username)
+    attempt.succeeded()
     return codec.issue(
         user_id=user.id, account_id=user.account_id, environment=environment, lifetime=lifetime
     )

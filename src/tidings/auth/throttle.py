@@ -1,49 +1,136 @@
-"""Failed-login throttling, per username and per client address.
+"""Failed-login throttling: per (username, address) pair, per address, and a global
+slowdown per username.
 
-Each failure past the first is answered a little later (a growing delay, capped);
-once a key reaches its maximum within the window, the token endpoint answers
-429 with ``Retry-After`` until the window ends. A success clears the username's
-count, not the address's.
+An attempt takes its place *before* the password hash runs (:meth:`LoginThrottle.reserve`)
+and is settled afterwards (:class:`LoginAttempt`), so a concurrent burst gets at most
+``max_failures_per_pair`` password checks for one username from one address per
+window, and at most ``max_failures_per_address`` from one address; the rest answer
+429 with ``Retry-After`` before any hash. A success clears its pair and gives its
+address place back, so an office behind one address is not refused for logging in.
+
+The username alone is never refused: an attacker's failures from elsewhere must not
+lock the real user out. Past ``max_failures_per_username`` failures in the window
+(from any address) each further failure of that username is answered a little later
+(``slowdown_seconds`` more each time, capped), which slows guessing without refusing
+the owner.
 """
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from tidings.core.errors import TooManyRequests
-from tidings.core.windows import FixedWindowCounter
 from tidings.settings import LoginThrottleSettings
 
-MAX_DELAY_SECONDS = 2.0
+
+@dataclass(slots=True)
+class _Window:
+    started: float
+    count: int
+
+
+class _Counts:
+    """Fixed-window counts that can also be given back (a settled reservation)."""
+
+    def __init__(self, window_seconds: int, monotonic: Callable[[], float]) -> None:
+        self._window = window_seconds
+        self._monotonic = monotonic
+        self._windows: dict[str, _Window] = {}
+        self._last_sweep = monotonic()
+
+    def current(self, key: str) -> _Window:
+        now = self._monotonic()
+        if now - self._last_sweep > self._window:
+            # Forget ended windows so memory stays bounded by the active keys.
+            self._windows = {
+                k: w for k, w in self._windows.items() if now - w.started < self._window
+            }
+            self._last_sweep = now
+        window = self._windows.get(key)
+        if window is None or now - window.started >= self._window:
+            window = self._windows[key] = _Window(now, 0)
+        return window
+
+    def seconds_left(self, window: _Window) -> int:
+        return max(1, math.ceil(self._window - (self._monotonic() - window.started)))
+
+    def give_back(self, key: str, window: _Window) -> None:
+        # Only within the window it was taken from: a new window owes nothing.
+        if self._windows.get(key) is window and window.count > 0:
+            window.count -= 1
+
+    def forget(self, key: str) -> None:
+        self._windows.pop(key, None)
+
+
+class LoginAttempt:
+    """One reserved password check; settle it with :meth:`succeeded` or :meth:`failed`."""
+
+    def __init__(self, throttle: LoginThrottle, username: str, address: str) -> None:
+        self._throttle = throttle
+        self._username = username
+        self._address = address
+        self._address_window = throttle._counts.current(throttle._address_key(address))
+
+    def succeeded(self) -> None:
+        self._throttle._succeeded(self._username, self._address, self._address_window)
+
+    def failed(self) -> float:
+        """Count the failure; the seconds to wait before answering it."""
+        return self._throttle._failed(self._username, self._address)
 
 
 class LoginThrottle:
-    def __init__(self, settings: LoginThrottleSettings) -> None:
+    def __init__(
+        self, settings: LoginThrottleSettings, *, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self._settings = settings
-        self._counter = FixedWindowCounter(settings.window_seconds)
+        self._counts = _Counts(settings.window_seconds, monotonic)
 
     @staticmethod
-    def _keys(username: str, address: str) -> tuple[str, str]:
-        return f"user:{username.casefold()}", f"addr:{address}"
+    def _pair_key(username: str, address: str) -> str:
+        return f"pair:{username.casefold()}\x00{address}"
 
-    def check(self, username: str, address: str) -> None:
-        user_key, addr_key = self._keys(username, address)
-        for key, limit in (
-            (user_key, self._settings.max_failures_per_username),
-            (addr_key, self._settings.max_failures_per_address),
+    @staticmethod
+    def _address_key(address: str) -> str:
+        return f"addr:{address}"
+
+    @staticmethod
+    def _user_key(username: str) -> str:
+        return f"user:{username.casefold()}"
+
+    def reserve(self, username: str, address: str) -> LoginAttempt:
+        """Take a place for one password check, or raise 429 when none is left.
+
+        Synchronous on purpose: no other request can run between the check and the
+        count, so concurrent requests cannot all pass an unchanged count.
+        """
+        pair = self._counts.current(self._pair_key(username, address))
+        place = self._counts.current(self._address_key(address))
+        for window, limit in (
+            (pair, self._settings.max_failures_per_pair),
+            (place, self._settings.max_failures_per_address),
         ):
-            reading = self._counter.peek(key, limit)
-            if reading.exceeded:
+            if window.count >= limit:
                 raise TooManyRequests(
-                    "Too many failed logins; wait before trying again.",
-                    retry_after=reading.reset_seconds,
+                    "Too many failed logins from this address; wait before trying again.",
+                    retry_after=self._counts.seconds_left(window),
                 )
+        pair.count += 1
+        place.count += 1
+        return LoginAttempt(self, username, address)
 
-    def record_failure(self, username: str, address: str) -> float:
-        """Count a failure; the delay to wait before answering it."""
-        user_key, addr_key = self._keys(username, address)
-        self._counter.hit(user_key, self._settings.max_failures_per_username)
-        self._counter.hit(addr_key, self._settings.max_failures_per_address)
-        failures = max(self._counter.count(user_key), self._counter.count(addr_key))
-        return min(MAX_DELAY_SECONDS, self._settings.slowdown_seconds * (failures - 1))
+    def _succeeded(self, username: str, address: str, address_window: _Window) -> None:
+        self._counts.forget(self._pair_key(username, address))
+        self._counts.forget(self._user_key(username))
+        self._counts.give_back(self._address_key(address), address_window)
 
-    def record_success(self, username: str) -> None:
-        self._counter.reset(self._keys(username, "")[0])
+    def _failed(self, username: str, address: str) -> float:
+        user = self._counts.current(self._user_key(username))
+        user.count += 1
+        pair = self._counts.current(self._pair_key(username, address)).count
+        over = max(pair - 1, user.count - self._settings.max_failures_per_username, 0)
+        return float(min(self._settings.max_delay_seconds, self._settings.slowdown_seconds * over))
