@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 import pytest
 
-from tests.support.messages import statuses_of, wait_for
+from tests.support.messages import reports_due_by_now_recorded, statuses_of, wait_for
 from tests.support.users import TestUser, bearer, login
 
 SMS = "/sandbox/api/v4/sms/send"
@@ -41,8 +39,8 @@ async def test_any_other_number_is_delivered_on_sms(client: httpx.AsyncClient, t
         SMS, json={"to": "+393331234567", "body": "Hi"}, headers=bearer(token)
     )
     final = await wait_for(client, token, answer.json()["id"], {"delivered"})
-    await asyncio.sleep(0.2)
-    again = await wait_for(client, token, final["id"], {"delivered"})
+    await reports_due_by_now_recorded(client, token)
+    again = await wait_for(client, token, final["id"], {"delivered"}, timeout=0)
     assert statuses_of(again) == ["queued", "sent", "delivered"]
 
 
@@ -79,8 +77,8 @@ async def test_sent_then_undelivered(client: httpx.AsyncClient, token: str, chan
 async def test_delivered_never_read(client: httpx.AsyncClient, token: str) -> None:
     answer = await client.post(whatsapp("+15550000003"), json={"body": "x"}, headers=bearer(token))
     final = await wait_for(client, token, answer.json()["id"], {"delivered"})
-    await asyncio.sleep(0.3)
-    still = await wait_for(client, token, final["id"], {"delivered"})
+    await reports_due_by_now_recorded(client, token)
+    still = await wait_for(client, token, final["id"], {"delivered"}, timeout=0)
     assert statuses_of(still) == ["queued", "sent", "delivered"]
 
 

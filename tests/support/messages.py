@@ -20,16 +20,37 @@ async def wait_for(
     base: str = "/sandbox",
     timeout: float = 10,
 ) -> dict[str, Any]:
+    """The message once its status is one of ``statuses`` (read at least once)."""
     deadline = time.monotonic() + timeout
-    body: dict[str, Any] = {}
-    while time.monotonic() < deadline:
+    while True:
         answer = await client.get(f"{base}/api/v4/messages/{message_id}", headers=bearer(token))
         assert answer.status_code == 200, answer.text
-        body = answer.json()
+        body: dict[str, Any] = answer.json()
         if body["status"] in statuses:
             return body
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{message_id} is {body['status']}, wanted {statuses}: {body}")
         await asyncio.sleep(0.02)
-    raise AssertionError(f"{message_id} stayed {body.get('status')}, wanted {statuses}: {body}")
+
+
+async def reports_due_by_now_recorded(
+    client: httpx.AsyncClient, token: str, *, base: str = "/sandbox"
+) -> None:
+    """Return once every simulated report due by now has been recorded.
+
+    The sandbox reports in the order reports fall due, each a fixed delay after
+    the one before. A WhatsApp message to an ordinary number sent now is reported
+    delivered and then read after every report already scheduled; once it reads
+    as read, a report still missing for an earlier message will never come. This
+    proves a negative ("never read", "stays delivered") without guessing a sleep.
+    """
+    answer = await client.post(
+        f"{base}/api/v4/whatsapp/chats/+393339999999/message",
+        json={"body": "barrier"},
+        headers=bearer(token),
+    )
+    assert answer.status_code == 200, answer.text
+    await wait_for(client, token, answer.json()["id"], {"read"}, base=base)
 
 
 def statuses_of(message: dict[str, Any], *, applied_only: bool = True) -> list[str]:
