@@ -5,7 +5,7 @@ on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -14,15 +14,16 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from tests.conftest import make_settings
+from tests.support.databases import PostgresSchema, postgres_available, require_or_skip
 from tests.support.users import bearer, create_test_user, login
 from tidings.app import create_app
 from tidings.core.clock import FrozenClock
 from tidings.db import migrate
 from tidings.messages.models import OutboxEvent
-from tidings.templates.review import TemplateReviewer
+from tidings.templates.review import TemplateReviewer, review_due
 
 TEMPLATES = "/sandbox/api/v4/notifications/whatsapp/templates"
 BODY = "Hello {{1}}, your table for tonight is ready whenever you arrive."
@@ -144,15 +145,44 @@ async def test_review_rejects_by_the_documented_rules(
     assert "REJECTED" in answer.json()["detail"]
 
 
-async def test_concurrent_sweeps_decide_once(
-    frozen: tuple[FastAPI, FrozenClock, httpx.AsyncClient, str],
+@pytest.fixture
+def postgres_database() -> Iterator[tuple[str, str | None]]:
+    require_or_skip(postgres_available(), "PostgreSQL")
+    with PostgresSchema() as schema:
+        yield schema.url, schema.name
+
+
+async def lock_waits(app: FastAPI) -> int:
+    async with app.state.ctx.engine.connect() as connection:
+        return int(await connection.scalar(text("SELECT count(*) FROM pg_locks WHERE NOT granted")))
+
+
+@pytest.mark.postgres
+async def test_sweeps_of_two_processes_at_once_decide_once(
+    data_dir: Path, postgres_database: tuple[str, str | None]
 ) -> None:
-    app, clock, client, token = frozen
-    template_id = await submit(client, token, "raced")
-    clock.advance(timedelta(seconds=31))
-    decided = await asyncio.gather(reviewer(app, clock).sweep(), reviewer(app, clock).sweep())
-    assert sum(decided) == 1
-    assert len(await events(app, template_id)) == 1
+    """Two sweeps in two transactions, as two processes run them on PostgreSQL: both
+    read the template as PENDING; the second's verdict waits for the first's row lock,
+    then changes nothing and writes no event."""
+    async with frozen_app(data_dir, postgres_database, dispatch=False) as running:
+        app, clock, client, token = running
+        template_id = await submit(client, token, "raced")
+        clock.advance(timedelta(seconds=31))
+        now = clock.now()
+        sessions = app.state.ctx.sessions
+        async with sessions() as first, sessions() as second:
+            assert await review_due(first, now) == 1  # decided, not yet committed
+            racing = asyncio.create_task(review_due(second, now))
+            for _ in range(500):
+                if racing.done() or await lock_waits(app):
+                    break
+                await asyncio.sleep(0.01)
+            assert not racing.done(), "the second sweep did not meet the first one's lock"
+            await first.commit()
+            assert await asyncio.wait_for(racing, 10) == 0
+            await second.commit()
+        assert len(await events(app, template_id)) == 1
+        assert (await shown(client, token, "raced"))["status"] == "APPROVED"
 
 
 async def test_the_running_loop_reviews_without_help(
