@@ -5,18 +5,28 @@ from __future__ import annotations
 import base64
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import jwt
 import pytest
 from fastapi import FastAPI
 
+from tests.conftest import make_settings
 from tests.support.users import TestUser, bearer, login
 from tidings.auth.tokens import TokenCodec
 from tidings.core.clock import FrozenClock
 from tidings.core.environments import Environment
+from tidings.settings import Settings
 
 ACCOUNT = "/sandbox/api/v4/account"
+# Given as a deployment gives it (TIDINGS_JWT_SECRET), so tests can sign with it.
+SIGNING_KEY = b"bad-tokens-test-signing-key-0123456789"
+
+
+@pytest.fixture
+def settings(data_dir: Path, sqlite_url: tuple[str, str | None]) -> Settings:
+    return make_settings(data_dir, sqlite_url, jwt_secret=SIGNING_KEY.decode())
 
 
 def _b64(data: dict[str, object]) -> str:
@@ -88,7 +98,7 @@ async def test_expired(app: FastAPI, client: httpx.AsyncClient, user: TestUser) 
     ctx = app.state.ctx
     past = FrozenClock(ctx.clock.now() - timedelta(hours=3))
     codec = TokenCodec(
-        ctx.tokens._key,
+        SIGNING_KEY,
         issuer=ctx.settings.jwt_issuer,
         audience=ctx.settings.jwt_audience,
         clock=past,
@@ -131,7 +141,7 @@ async def test_token_of_another_audience(
 ) -> None:
     ctx = app.state.ctx
     codec = TokenCodec(
-        ctx.tokens._key, issuer=ctx.settings.jwt_issuer, audience="other-api", clock=ctx.clock
+        SIGNING_KEY, issuer=ctx.settings.jwt_issuer, audience="other-api", clock=ctx.clock
     )
     token, _ = codec.issue(
         user_id=user.user_id,
@@ -142,12 +152,9 @@ async def test_token_of_another_audience(
     await _assert_401(await client.get(ACCOUNT, headers=bearer(token)), "invalid_token")
 
 
-async def test_token_without_required_claim(
-    app: FastAPI, client: httpx.AsyncClient, user: TestUser
-) -> None:
+async def test_token_without_required_claim(client: httpx.AsyncClient, user: TestUser) -> None:
     token = await login(client, user)
     claims = jwt.decode(token, options={"verify_signature": False})
     del claims["jti"]
-    key = app.state.ctx.tokens._key
-    forged = jwt.encode(claims, key, algorithm="HS256", headers={"typ": "at+jwt"})
+    forged = jwt.encode(claims, SIGNING_KEY, algorithm="HS256", headers={"typ": "at+jwt"})
     await _assert_401(await client.get(ACCOUNT, headers=bearer(forged)), "invalid_token")

@@ -6,14 +6,25 @@ from __future__ import annotations
 
 import io
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.conftest import make_settings
 from tests.contacts.support import CONTACTS, IMPORT, LISTS, listed, make_contact
 from tests.support.users import TestUser, bearer, login
+from tidings.settings import Settings
 
 CSV = {"Content-Type": "text/csv"}
+
+
+@pytest.fixture
+def settings(
+    request: pytest.FixtureRequest, data_dir: Path, sqlite_url: tuple[str, str | None]
+) -> Settings:
+    """The suite's settings, with what a test gives through indirect parametrization."""
+    return make_settings(data_dir, sqlite_url, **getattr(request, "param", {}))
 
 
 @pytest.fixture
@@ -140,11 +151,8 @@ async def test_row_level_problems(client: httpx.AsyncClient, token: str) -> None
     assert report["accepted"] == 1
 
 
-async def test_row_limit(
-    client: httpx.AsyncClient, token: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    settings = client._transport.app.state.ctx.settings  # type: ignore[attr-defined]
-    monkeypatch.setattr(settings, "import_max_rows", 2)
+@pytest.mark.parametrize("settings", [{"import_max_rows": 2}], indirect=True)
+async def test_row_limit(client: httpx.AsyncClient, token: str) -> None:
     body = "phone\n+393331234561\n+393331234562\n+393331234563\n"
     report = (await upload(client, token, body)).json()
     assert report["accepted"] == 2 and report["rejected"] == 1
