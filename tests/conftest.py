@@ -18,7 +18,7 @@ from tests.support.databases import (
     postgres_available,
     require_or_skip,
 )
-from tests.support.processes import CHEAP_PASSWORD_HASHING
+from tests.support.processes import CHEAP_PASSWORD_HASHING, TEST_SECRETS_KEYS
 from tests.support.users import TestUser, create_test_user
 from tidings.app import create_app
 from tidings.core.clock import FrozenClock
@@ -68,6 +68,7 @@ def make_settings(
         "data_dir": data_dir,
         "database_url": url,
         "database_schema": schema,
+        "secrets_keys": TEST_SECRETS_KEYS,
         "login_throttle": {"slowdown_seconds": 0},
         # Compressed timings: retries and simulated receipts in milliseconds.
         "delivery": {"backoff_base_seconds": 0.05, "poll_interval_seconds": 0.2},

@@ -39,8 +39,7 @@ from tidings.auth.throttle import LoginThrottle
 from tidings.auth.tokens import TokenCodec
 from tidings.context import AppContext
 from tidings.core.clock import Clock, SystemClock
-from tidings.core.secret_box import SecretBox
-from tidings.core.secrets import jwt_signing_key
+from tidings.core.secrets import jwt_signing_key, secrets_key_ring
 from tidings.core.windows import FixedWindowCounter
 from tidings.db.engine import build_engine, build_sessionmaker
 from tidings.db.notify import WorkNotifier
@@ -77,11 +76,7 @@ def build_context(settings: Settings, clock: Clock) -> AppContext:
     engine = build_engine(settings)
     sessions = build_sessionmaker(engine)
     signing_key = jwt_signing_key(settings)
-    secret_box = (
-        SecretBox(settings.secrets_key.get_secret_value().encode())
-        if settings.secrets_key is not None
-        else SecretBox.derived_from(signing_key)
-    )
+    key_ring = secrets_key_ring(settings, signing_key)
     return AppContext(
         settings=settings,
         clock=clock,
@@ -96,10 +91,10 @@ def build_context(settings: Settings, clock: Clock) -> AppContext:
         login_throttle=LoginThrottle(settings.login_throttle),
         rate_counter=FixedWindowCounter(settings.rate_limit.window_seconds),
         runtime=DeliveryRuntime(
-            settings, sessions, clock, notifier=WorkNotifier(settings), secret_box=secret_box
+            settings, sessions, clock, notifier=WorkNotifier(settings), secret_box=key_ring
         ),
         token_states=TokenStateCache(),
-        secret_box=secret_box,
+        key_ring=key_ring,
     )
 
 

@@ -1,5 +1,5 @@
 """The ``tidings`` command line: serve, worker, migrate, accounts, users, credits,
-providers, version.
+providers, secrets, version.
 
 Every command is scriptable: no prompts, results on stdout (ids alone where a
 script wants to capture them), problems on stderr with a non-zero exit code.
@@ -34,6 +34,7 @@ from tidings.db.engine import build_engine, build_sessionmaker
 from tidings.demo import DemoCredentials, ensure_demo_credentials
 from tidings.http.tls import uvicorn_tls_options
 from tidings.logging_setup import configure_logging
+from tidings.secrets_cli import checked_settings, secrets_app
 from tidings.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Tidings messaging API.")
@@ -45,6 +46,7 @@ app.add_typer(accounts_app, name="accounts")
 app.add_typer(users_app, name="users")
 app.add_typer(credits_app, name="credits")
 app.add_typer(providers_app, name="providers")
+app.add_typer(secrets_app, name="secrets")
 
 T = TypeVar("T")
 
@@ -292,7 +294,7 @@ def serve(
         os.environ["TIDINGS_TLS_CERT_FILE"] = str(tls_cert)
     if tls_key is not None:
         os.environ["TIDINGS_TLS_KEY_FILE"] = str(tls_key)
-    settings = Settings()
+    settings = checked_settings(Settings(), demo=demo)
     configure_logging(settings.log_format, settings.log_level)
     try:
         tls_options = uvicorn_tls_options(settings.tls_cert_file, settings.tls_key_file)
@@ -320,7 +322,7 @@ def serve(
 @app.command()
 def worker() -> None:
     """Deliver messages without serving HTTP (the scale-out mode, on PostgreSQL)."""
-    settings = Settings()
+    settings = checked_settings(Settings())
     configure_logging(settings.log_format, settings.log_level)
     from tidings.worker import run_worker
 

@@ -14,7 +14,7 @@ from tidings.auth.state_cache import TokenStateCache
 from tidings.auth.throttle import LoginThrottle
 from tidings.auth.tokens import TokenCodec
 from tidings.core.clock import Clock
-from tidings.core.secret_box import SecretBox
+from tidings.core.key_ring import KeyRing
 from tidings.core.windows import FixedWindowCounter
 from tidings.runtime import DeliveryRuntime
 from tidings.settings import Settings
@@ -31,4 +31,4 @@ class AppContext:
     rate_counter: FixedWindowCounter
     runtime: DeliveryRuntime
     token_states: TokenStateCache
-    secret_box: SecretBox
+    key_ring: KeyRing

@@ -18,7 +18,7 @@ from tidings.channels.base import Provider
 from tidings.channels.configs import config_lookup
 from tidings.channels.registry import CHANNELS, ProviderDirectory, ProviderRegistry
 from tidings.core.clock import Clock
-from tidings.core.secret_box import SecretBox
+from tidings.core.key_ring import KeyRing
 from tidings.db.group_commit import GroupCommitter
 from tidings.db.notify import WorkNotifier
 from tidings.housekeeping import run_housekeeping
@@ -59,7 +59,7 @@ class DeliveryRuntime:
         clock: Clock,
         *,
         notifier: WorkNotifier,
-        secret_box: SecretBox,
+        secret_box: KeyRing,
     ) -> None:
         self.settings = settings
         self._clock = clock

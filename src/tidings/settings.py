@@ -175,6 +175,9 @@ class Settings(BaseSettings):
     sqlite_driver: Literal["inline", "thread"] = "inline"
 
     jwt_secret: SecretStr | None = None
+    # The key ring sealing secrets at rest: "kid:key,kid:key", the first seals.
+    secrets_keys: SecretStr | None = None
+    # Legacy: the single key that sealed enc:v1 values; only opens them now.
     secrets_key: SecretStr | None = None
     jwt_issuer: str = "tidings"
     jwt_audience: str = "tidings-api"

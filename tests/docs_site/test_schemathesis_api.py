@@ -44,6 +44,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.conftest import make_settings
+from tests.support.processes import TEST_SECRETS_KEYS
 from tests.support.users import bearer, create_test_user, login
 from tidings.app import create_app
 from tidings.channels.configs import ProviderConfigRepository
@@ -138,7 +139,14 @@ def _document_at_collection() -> dict[str, Any]:
 
     async def fetch(data_dir: Path) -> dict[str, Any]:
         database = f"sqlite+aiosqlite:///{data_dir / 'tidings.db'}"
-        app = create_app(Settings(data_dir=data_dir, database_url=database, dispatch=False))
+        app = create_app(
+            Settings(
+                data_dir=data_dir,
+                database_url=database,
+                dispatch=False,
+                secrets_keys=TEST_SECRETS_KEYS,
+            )
+        )
         try:
             return await _fetch_document(app)
         finally:

@@ -10,8 +10,11 @@ import time
 from pathlib import Path
 
 import httpx
+from cryptography.fernet import Fernet
 
 TIDINGS = [sys.executable, "-m", "tidings"]
+# The key ring sealing secrets at rest in every test app and process (one per run).
+TEST_SECRETS_KEYS = f"test:{Fernet.generate_key().decode()}"
 # argon2id at its cheapest, for the passwords tests make (see tests/conftest.py).
 CHEAP_PASSWORD_HASHING = {
     "TIDINGS_PASSWORD_HASH__TIME_COST": "1",
@@ -30,6 +33,7 @@ def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
     env.update(CHEAP_PASSWORD_HASHING)
     env["TIDINGS_DATA_DIR"] = str(data_dir)
+    env["TIDINGS_SECRETS_KEYS"] = TEST_SECRETS_KEYS
     env.update(extra)
     return env
 

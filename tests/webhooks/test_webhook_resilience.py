@@ -102,7 +102,7 @@ async def test_expired_lease_is_delivered_again(
         writer=ctx.runtime.writer,
         clock=ctx.clock,
         settings=ctx.settings.webhooks,
-        secret_box=ctx.secret_box,
+        secret_box=ctx.key_ring,
     )
     task = asyncio.create_task(other.run())
     try:

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text
 
 from tests.support.users import TestUser, bearer, login
 from tests.webhooks.hook_receiver import Receiver
-from tidings.core.secret_box import SecretBox
+from tidings.core.key_ring import KeyRing, SecretUnavailable
 from tidings.webhooks.models import WebhookEndpoint
 
 CREATE = "/sandbox/api/v4/webhooks/create"
@@ -37,15 +37,15 @@ async def test_secrets_are_sealed_in_the_database(
         ).one()
     stored = " ".join(row)
     assert created["secret"] not in stored and rotated["secret"] not in stored
-    assert row[0].startswith("enc:v1:") and row[1].startswith("enc:v1:")
-    box = app.state.ctx.secret_box
-    assert box.open(row[0]) == rotated["secret"] and box.open(row[1]) == created["secret"]
+    assert row[0].startswith("enc:v2:test:") and row[1].startswith("enc:v2:test:")
+    ring = app.state.ctx.key_ring
+    assert ring.open(row[0]) == rotated["secret"] and ring.open(row[1]) == created["secret"]
 
 
 def test_another_key_cannot_open_a_sealed_secret() -> None:
-    sealed = SecretBox(Fernet.generate_key()).seal("whsec_abc")
-    with pytest.raises(ValueError, match="cannot be opened"):
-        SecretBox(Fernet.generate_key()).open(sealed)
+    sealed = KeyRing([("a", Fernet.generate_key())], legacy=None).seal("whsec_abc")
+    with pytest.raises(SecretUnavailable, match="does not open with key 'a'"):
+        KeyRing([("a", Fernet.generate_key())], legacy=None).open(sealed)
 
 
 async def test_create_is_idempotent(

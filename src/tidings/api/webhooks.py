@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.api.deps import ContextDep, PrincipalDep, SessionDep
 from tidings.core.errors import Conflict, NotFound
+from tidings.core.key_ring import SecretUnavailable
 from tidings.core.pagination import Page, PageParams, next_cursor, page_params
 from tidings.http.openapi_responses import AUTHENTICATED, problem_responses
 from tidings.idempotency.service import IdempotencyRepository, previous_answer, scope_of
@@ -66,7 +67,7 @@ async def create_webhook(
             answer = webhook_with_secret(endpoint, secret).model_dump(mode="json", by_alias=True)
             if scope is not None:
                 # The stored answer holds the secret sealed, like the endpoint row.
-                kept = {**answer, "secret": ctx.secret_box.seal(secret)}
+                kept = {**answer, "secret": ctx.key_ring.seal(secret)}
 
                 async def remember(session: AsyncSession) -> None:
                     await IdempotencyRepository(session).store_answer(scope, 201, kept)
@@ -79,7 +80,16 @@ async def create_webhook(
             "Another request with this Idempotency-Key is in progress; retry shortly.",
             code="idempotency_key_in_use",
         )
-    replay = {**earlier.body, "secret": ctx.secret_box.open(str(earlier.body["secret"]))}
+    try:
+        secret = ctx.key_ring.open(str(earlier.body["secret"]))
+    except SecretUnavailable as error:
+        raise Conflict(
+            f"The webhook {earlier.body.get('id')} was created by the first request with "
+            "this Idempotency-Key, but the secret kept for its answer cannot be opened "
+            f"({error.reason}). Rotate the webhook's secret to get a new one.",
+            code="secret_unavailable",
+        ) from None
+    replay = {**earlier.body, "secret": secret}
     return JSONResponse(replay, status_code=earlier.status)
 
 

@@ -12,6 +12,11 @@ outcome is recorded through the group committer:
   used up the delivery is ``failed`` (it can be replayed);
 - 410 Gone disables the endpoint, as does failing every attempt for
   ``disable_after_seconds``; its deliveries wait, pending, until it is enabled.
+
+Signing secrets are opened per delivery, in its own task, never inside the shared
+claim: a secret that cannot be opened (a lost key, a corrupt row) disables its own
+endpoint, with the reason, and hands the delivery back unattempted; every other
+endpoint keeps delivering.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.core.clock import Clock
 from tidings.core.environments import Environment
-from tidings.core.secret_box import SecretBox
+from tidings.core.key_ring import KeyRing, SecretUnavailable
 from tidings.db.group_commit import GroupCommitter
 from tidings.settings import WebhookSettings
 from tidings.webhooks import signing, ssrf
@@ -50,16 +55,30 @@ class Job:
     body: bytes
     url: str
     environment: Environment
-    secrets: tuple[str, ...]
+    endpoint_id: str
+    # Still sealed: opened in the delivery's own task (see signing_secrets).
+    sealed_secrets: tuple[str, ...]
 
 
-def signing_secrets(endpoint: WebhookEndpoint, now: datetime, box: SecretBox) -> tuple[str, ...]:
+def sealed_secrets(endpoint: WebhookEndpoint, now: datetime) -> tuple[str, ...]:
     """The current secret, and the previous one while its overlap lasts."""
-    found = [box.open(endpoint.secret)]
+    found = [endpoint.secret]
     expires = endpoint.previous_secret_expires_at
     if endpoint.previous_secret and expires is not None and expires > now:
-        found.append(box.open(endpoint.previous_secret))
+        found.append(endpoint.previous_secret)
     return tuple(found)
+
+
+def signing_secrets(job: Job, ring: KeyRing) -> tuple[str, ...]:
+    """The job's secrets opened; raises :class:`SecretUnavailable` for this job alone."""
+    return tuple(ring.open(sealed) for sealed in job.sealed_secrets)
+
+
+def unavailable_reason(error: SecretUnavailable) -> str:
+    return (
+        f"Its signing secret cannot be opened: {error.reason}. Restore the key to "
+        "TIDINGS_SECRETS_KEYS, or rotate the secret, then enable the endpoint again."
+    )
 
 
 class WebhookDispatcher:
@@ -69,9 +88,9 @@ class WebhookDispatcher:
         writer: GroupCommitter,
         clock: Clock,
         settings: WebhookSettings,
-        secret_box: SecretBox,
+        secret_box: KeyRing,
     ) -> None:
-        self._box = secret_box
+        self._ring = secret_box
         self._writer = writer
         self._clock = clock
         self._settings = settings
@@ -139,7 +158,8 @@ class WebhookDispatcher:
                     body=signing.body_of(delivery.event_type, delivery.event_at, delivery.payload),
                     url=endpoints[delivery.endpoint_id].url,
                     environment=Environment(endpoints[delivery.endpoint_id].environment),
-                    secrets=signing_secrets(endpoints[delivery.endpoint_id], now, self._box),
+                    endpoint_id=delivery.endpoint_id,
+                    sealed_secrets=sealed_secrets(endpoints[delivery.endpoint_id], now),
                 )
                 for delivery in claimed
             ]
@@ -147,9 +167,14 @@ class WebhookDispatcher:
         return await self._writer.submit(claim)
 
     async def _deliver(self, job: Job) -> None:
+        try:
+            opened = signing_secrets(job, self._ring)
+        except SecretUnavailable as error:
+            await self._hold(job, unavailable_reason(error))
+            return
         at = self._clock.now()
         try:
-            outcome = await self._attempt(job, at)
+            outcome = await self._attempt(job, opened, at)
         except Exception as error:
             log.exception("webhook delivery %s failed unexpectedly", job.delivery_id)
             outcome = Outcome(None, f"internal error: {type(error).__name__}", 0, None)
@@ -164,14 +189,44 @@ class WebhookDispatcher:
         # Recording may have released the next event of the same message.
         self.wake()
 
-    async def _attempt(self, job: Job, at: datetime) -> Outcome:
+    async def _attempt(self, job: Job, secrets: tuple[str, ...], at: datetime) -> Outcome:
         try:
             target = await ssrf.vet(job.url, job.environment, self._settings)
         except ssrf.UnsafeUrl as error:
             return Outcome(None, f"unsafe_webhook_url: {error}", 0, None)
         timestamp = int(at.timestamp())
-        headers = signing.headers_for(job.secrets, job.event_id, timestamp, job.body)
+        headers = signing.headers_for(secrets, job.event_id, timestamp, job.body)
         return await self._sender.post(job.url, target, headers, job.body)
+
+    async def _hold(self, job: Job, reason: str) -> None:
+        """Disable the job's endpoint and hand the delivery back unattempted: it waits,
+        pending, until the endpoint is enabled again."""
+
+        async def hold(session: AsyncSession) -> None:
+            delivery = (await WebhookRepository(session).get_deliveries([job.delivery_id])).get(
+                job.delivery_id
+            )
+            endpoint = await session.get(WebhookEndpoint, job.endpoint_id)
+            if delivery is None or endpoint is None or delivery.lease_owner != job.lease:
+                return
+            now = self._clock.now()
+            delivery.lease_owner = None
+            delivery.attempts -= 1
+            delivery.next_attempt_at = now
+            delivery.updated_at = now
+            delivery.last_error = "secret_unavailable"
+            if endpoint.enabled:
+                endpoint.enabled = False
+                endpoint.disabled_reason = reason
+                endpoint.disabled_at = now
+                endpoint.updated_at = now
+                log.error("webhook endpoint %s disabled: %s", endpoint.id, reason)
+
+        try:
+            await self._writer.submit(hold)
+        except Exception:
+            # The lease runs out and the next claim tries this delivery again.
+            log.exception("holding webhook delivery %s failed", job.delivery_id)
 
     def _delay(self, attempts: int, outcome: Outcome) -> float | None:
         """Seconds until the next attempt, or None when the schedule is used up."""

@@ -41,8 +41,7 @@ class WebhookEndpoint(Base):
     events: Mapped[list[str]] = mapped_column(JSON)
     description: Mapped[str | None] = mapped_column(String(500))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    # Stored as given to the client (see docs: not encrypted at rest yet).
-    # Sealed with the deployment's SecretBox (tidings.core.secret_box).
+    # Sealed with the deployment's key ring (tidings.core.key_ring), never in clear.
     secret: Mapped[str] = mapped_column(String(512))
     previous_secret: Mapped[str | None] = mapped_column(String(512))
     previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -91,7 +91,7 @@ async def create(
         events=events,
         description=body.description,
         enabled=True,
-        secret=ctx.secret_box.seal(secret := signing.new_secret()),
+        secret=ctx.key_ring.seal(secret := signing.new_secret()),
         created_at=now,
         updated_at=now,
     )
@@ -163,13 +163,16 @@ async def rotate_secret(
     overlap = timedelta(seconds=ctx.settings.webhooks.rotation_overlap_seconds)
 
     secret = signing.new_secret()
-    sealed = ctx.secret_box.seal(secret)
+    sealed = ctx.key_ring.seal(secret)
 
     async def write(session: AsyncSession) -> WebhookEndpoint:
         endpoint = await _endpoint(session, account_id, environment, endpoint_id)
         now = ctx.clock.now()
-        endpoint.previous_secret = endpoint.secret
-        endpoint.previous_secret_expires_at = now + overlap
+        # A secret that cannot be opened (a lost key) cannot sign the overlap either:
+        # rotating is how an account replaces it, so it is dropped, not kept.
+        usable = ctx.key_ring.opens(endpoint.secret)
+        endpoint.previous_secret = endpoint.secret if usable else None
+        endpoint.previous_secret_expires_at = now + overlap if usable else None
         endpoint.secret = sealed
         endpoint.updated_at = now
         return endpoint
