@@ -16,8 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.bulk.planning import Normalise, PlannedMessage, Rejected
 from tidings.bulk.rendering import Template
+from tidings.bulk.shared import Shared, new_shared, split
 from tidings.channels.email.addresses import parse_mailbox
+from tidings.channels.email.attachments import decode_attachments
 from tidings.channels.email.rules import email_draft
+from tidings.channels.email.stored import attachments_to_json
 from tidings.channels.phone import to_e164
 from tidings.channels.sms.encoding import count_segments
 from tidings.contacts.optouts import OptOutRepository
@@ -35,6 +38,9 @@ class ChannelRules:
     # Runs before planning, with every recipient as given: for what only an
     # asynchronous call can tell (planning itself runs in a thread).
     prefetch: Callable[[list[str]], Awaitable[None]] | None = None
+    # Content every message carries alike, stored once for the batch; the
+    # messages' content names it (tidings.bulk.shared).
+    shared: Shared | None = None
 
 
 async def opted_out(
@@ -128,6 +134,7 @@ def email_rules(
     subject = Template.compile(spec.subject)
     text = Template.compile(spec.text) if spec.text is not None else None
     html = Template.compile(spec.html, html_escape=True) if spec.html is not None else None
+    shared = _shared_content(settings, spec, text, html)
 
     def normalise(to: str) -> str:
         return parse_mailbox(to, "to").address.lower()
@@ -153,20 +160,43 @@ def email_rules(
             html=html.render(variables) if html is not None else None,
             headers=spec.headers,
             tags=spec.tags,
-            attachments=spec.attachments,
+            # Checked and encoded once, into the shared content.
+            attachments=[],
             tracking=spec.tracking,
             base_url=base_url,
             signer=signer,
             bulk=True,
         )
+        content = draft.content
+        if shared is not None:
+            content = split(content, shared.content, shared.id)
         return PlannedMessage(
             id=draft.id,
             to=draft.to,
             body=draft.body,
-            content=draft.content,
+            content=content,
             segments=None,
             encoding=None,
             cost=draft.cost,
         )
 
-    return ChannelRules(normalise, build, refused)
+    return ChannelRules(normalise, build, refused, shared=shared)
+
+
+def _shared_content(
+    settings: Settings, spec: EmailContentSpec, text: Template | None, html: Template | None
+) -> Shared | None:
+    """What every recipient's email holds alike and is worth storing once: the
+    attachments (decoded and checked once: a bad one refuses the request), and
+    the text and HTML when no variable changes them."""
+    attachments = decode_attachments(
+        spec.attachments, max_total_bytes=settings.email_max_attachment_bytes
+    )
+    content: dict[str, Any] = {"attachments": attachments_to_json(attachments)}
+    if text is not None and text.is_static:
+        content["text"] = text.render({})
+    if html is not None and html.is_static:
+        content["html"] = html.render({})
+    if not attachments and "html" not in content and "text" not in content:
+        return None
+    return new_shared(content)

@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.bulk.models import Batch
 from tidings.core.environments import Environment
 from tidings.credits.repository import CreditRepository
-from tidings.messages.models import Message, MessageEvent, OutboxEvent
+from tidings.messages import status_writer
+from tidings.messages.models import Message, OutboxEvent
+from tidings.messages.rows import COLUMNS
 from tidings.messages.status import FINAL, Status
+from tidings.messages.status_writer import RowChange
 
 NOT_FINAL = sorted(status.value for status in Status if status not in FINAL)
 # Batches whose messages may still change: completion is looked for among them.
 OPEN = ("scheduled", "accepted", "canceling")
+CANCELED_VALUES = {
+    "next_attempt_at": None,
+    "error_code": "batch_canceled",
+    "error_message": "The batch was canceled before this message was sent.",
+}
+CANCEL_SLICE = 1_000
 
 
 class BatchRepository:
@@ -106,49 +116,37 @@ class BatchRepository:
     async def cancel_unsent(self, batch: Batch, at: datetime) -> int:
         """Cancel the batch's messages no dispatcher holds (the queued, scheduled and
         waiting-for-retry ones); those in a provider's hands finish as they will.
-        Returns how many were canceled."""
-        unsent: tuple[ColumnElement[bool], ...] = (
+        Each is a status change like any other (its event, ``message.canceled`` to
+        the endpoints that subscribe); their credits come back as one refund for the
+        batch. Returns how many were canceled."""
+        query = select(*COLUMNS).where(
             Message.batch_id == batch.id,
             Message.status.in_([Status.QUEUED.value, Status.SCHEDULED.value]),
             Message.lease_owner.is_(None),
         )
         if self._session.get_bind().dialect.name == "postgresql":
-            # Rows a dispatcher is claiming right now are skipped: they are being sent.
-            locked = select(Message.id).where(*unsent).with_for_update(skip_locked=True)
-            where: tuple[ColumnElement[bool], ...] = (Message.id.in_(locked.scalar_subquery()),)
-        else:
-            where = unsent
-        canceled = list(
-            await self._session.execute(
-                update(Message)
-                .where(*where)
-                .values(
-                    status=Status.CANCELED.value,
-                    next_attempt_at=None,
-                    updated_at=at,
-                    error_code="batch_canceled",
-                    error_message="The batch was canceled before this message was sent.",
-                )
-                .returning(Message.id, Message.credits)
-                .execution_options(synchronize_session=False)
-            )
-        )
-        if not canceled:
-            return 0
-        ids = [row[0] for row in canceled]
-        await self._session.execute(
-            insert(MessageEvent),
-            [
-                {"message_id": message_id, "status": "canceled", "at": at, "applied": True}
-                for message_id in ids
-            ],
-        )
-        refund = sum((Decimal(row[1] or 0) for row in canceled), Decimal(0))
+            # Rows a dispatcher is claiming right now are skipped: they are being sent;
+            # the others stay locked until the commit.
+            query = query.with_for_update(skip_locked=True)
+        connection = await self._session.connection()
+        unsent = [dict(row._mapping) for row in await connection.execute(query)]
+        canceled = 0
+        refund = Decimal(0)
+        for start in range(0, len(unsent), CANCEL_SLICE):
+            changes = [
+                RowChange(row, Status.CANCELED, at, values=dict(CANCELED_VALUES), refund=False)
+                for row in unsent[start : start + CANCEL_SLICE]
+            ]
+            for change in await status_writer.change_rows(self._session, changes):
+                canceled += 1
+                refund += Decimal(change.row["credits"] or 0)
+            # A large batch's cancel leaves the event loop free between two slices.
+            await asyncio.sleep(0)
         if refund > 0:
             await CreditRepository(self._session).add(
                 batch.account_id, refund, reason="refund", at=at, batch_id=batch.id
             )
-        return len(ids)
+        return canceled
 
     def completed_event(self, batch: Batch, payload: dict[str, object], at: datetime) -> None:
         self._session.add(

@@ -115,6 +115,7 @@ class BulkFlow:
                 scheduled_at=scheduled_at,
                 now=now,
                 errors_json=errors,
+                shared_content=rules.shared,
             )
             body["credits"] = float(batch.credits)
             if scope is not None:

@@ -1,4 +1,6 @@
-"""Writes status changes: the only code that assigns ``Message.status``.
+"""Writes status changes: the only code that assigns ``Message.status`` after a
+message's first status (a batch's rows are inserted with theirs, see
+:mod:`tidings.bulk.store`; its cancel goes through :func:`change_rows`).
 
 Each call records an event (applied or not, per :mod:`tidings.messages.status`)
 and, when the status changed, the ``message.<status>`` outbox event for the
@@ -154,6 +156,9 @@ class RowChange:
     values_always: bool = False
     # Whether the message leaves the queue with this change (a late verdict does not).
     settles: bool = True
+    # Whether a refunding change refunds the message's credits itself; a batch's
+    # cancel refunds them as one entry for the batch instead.
+    refund: bool = True
     changed: bool = False
 
 
@@ -201,7 +206,7 @@ async def change_rows(session: AsyncSession, changes: list[RowChange]) -> list[R
         if new in FINAL or new == Status.SENT:
             row["next_attempt_at"] = None
             row["lease_owner"] = None
-        if new in REFUNDED and row["credits"]:
+        if new in REFUNDED and row["credits"] and change.refund:
             refunds.append(row)
         written[row["id"]] = row
         event_type = f"message.{new.value}"

@@ -3,21 +3,28 @@
 The row keeps the validated request (formatted addresses, subject, bodies,
 headers, base64 attachments) rather than the MIME, so a provider builds its
 MIME when it submits (each with its own headers and signature).
+
+A bulk email's message keeps only what differs per recipient and names the
+batch's shared content (attachments, and the bodies when they are the same for
+all) under ``"shared"`` (:mod:`tidings.bulk.shared`); the dispatcher puts it
+back before the provider sees the message, and a reference still in place is
+refused here: sent as it is, the email would lack its attachments.
 """
 
 from __future__ import annotations
 
 import base64
 import dataclasses
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from tidings.channels.base import OutboundMessage
 from tidings.channels.email.addresses import Mailbox, parse_mailbox
 from tidings.channels.email.attachments import Attachment
 from tidings.channels.email.html_text import html_to_text
 from tidings.channels.email.mime import EmailContent, build_message, render_bytes
 from tidings.channels.email.tracking import apply_tracking
+from tidings.providers.base import OutboundMessage
 
 
 def content_to_json(
@@ -33,24 +40,40 @@ def content_to_json(
         "text": content.text,
         "html": content.html,
         "headers": [list(pair) for pair in content.headers],
-        "attachments": [
-            {
-                "filename": item.filename,
-                "contentType": item.content_type,
-                "content": base64.b64encode(item.content).decode(),
-            }
-            for item in content.attachments
-        ],
+        "attachments": attachments_to_json(content.attachments),
         "tags": tags,
         "tracking": tracking,
     }
+
+
+def attachments_to_json(attachments: Sequence[Attachment]) -> list[dict[str, str]]:
+    return [
+        {
+            "filename": item.filename,
+            "contentType": item.content_type,
+            "content": base64.b64encode(item.content).decode(),
+        }
+        for item in attachments
+    ]
 
 
 def _mailboxes(values: list[str], field: str) -> tuple[Mailbox, ...]:
     return tuple(parse_mailbox(value, field) for value in values)
 
 
+# The key naming a batch's shared content (tidings.bulk.shared.SHARED_KEY).
+SHARED_REFERENCE = "shared"
+
+
+class UnresolvedSharedContent(ValueError):
+    """A message's content still names its batch's shared content."""
+
+
 def content_from_json(data: dict[str, Any]) -> EmailContent:
+    if SHARED_REFERENCE in data:
+        raise UnresolvedSharedContent(
+            f"the content names shared content {data[SHARED_REFERENCE]!r} that was not put back"
+        )
     reply_to = data.get("replyTo")
     return EmailContent(
         sender=parse_mailbox(data["from"], "from"),
