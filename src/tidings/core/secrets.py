@@ -17,7 +17,7 @@ import os
 import secrets
 from pathlib import Path
 
-from tidings.core.key_ring import KeyRing, derived_legacy_key, new_key_entry
+from tidings.core.key_ring import KeyRing, KeyRingError, derived_legacy_key, new_key_entry
 from tidings.settings import Settings
 
 MIN_SECRET_BYTES = 32
@@ -31,7 +31,7 @@ MISSING_KEYS = (
 )
 
 
-class SecretsKeysMissing(Exception):
+class SecretsKeysMissing(KeyRingError):
     """No key ring is configured, and this is not the demo."""
 
 
