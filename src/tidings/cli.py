@@ -31,7 +31,7 @@ from tidings.core.errors import ApiError, NotFound
 from tidings.credits.repository import CreditRepository
 from tidings.db import migrate as migrations
 from tidings.db.engine import build_engine, build_sessionmaker
-from tidings.demo import DemoCredentials, ensure_demo_credentials
+from tidings.demo import DemoCredentials, demo_environment, ensure_demo_credentials
 from tidings.http.tls import uvicorn_tls_options
 from tidings.logging_setup import configure_logging
 from tidings.secrets_cli import checked_settings, secrets_app
@@ -244,7 +244,9 @@ def providers_remove(account: str, channel: str) -> None:
     _with_session(work)
 
 
-def _print_banner(host: str, port: int, tls: bool, demo: DemoCredentials | None) -> None:
+def _print_banner(
+    host: str, port: int, tls: bool, demo: DemoCredentials | None, notes: list[str]
+) -> None:
     scheme = "https" if tls else "http"
     shown_host = f"[{host}]" if ":" in host else host
     base = f"{scheme}://{shown_host}:{port}"
@@ -266,6 +268,8 @@ def _print_banner(host: str, port: int, tls: bool, demo: DemoCredentials | None)
             "    -H 'Content-Type: application/json' \\",
             f'    -d \'{{"username":"{demo.username}","password":"{demo.password}"}}\'',
         ]
+    if notes:
+        lines += ["", *notes]
     typer.echo("\n".join(lines), err=True)
 
 
@@ -294,6 +298,7 @@ def serve(
         os.environ["TIDINGS_TLS_CERT_FILE"] = str(tls_cert)
     if tls_key is not None:
         os.environ["TIDINGS_TLS_KEY_FILE"] = str(tls_key)
+    notes = demo_environment(os.environ) if demo else []
     settings = checked_settings(Settings(), demo=demo)
     configure_logging(settings.log_format, settings.log_level)
     try:
@@ -305,7 +310,7 @@ def serve(
         # once per release, so that many processes never race on the schema.
         asyncio.run(_migrate(settings))
     credentials = asyncio.run(ensure_demo_credentials(settings)) if demo else None
-    _print_banner(host, port, bool(tls_options), credentials)
+    _print_banner(host, port, bool(tls_options), credentials, notes)
     uvicorn.run(
         "tidings.app:app_from_environment",
         factory=True,

@@ -4,6 +4,9 @@ On an empty database it creates an account "Demo" and a user with a random
 password, and keeps the credentials in ``<data dir>/demo-credentials.json``
 (owner-only) so later runs print them again. It is only used by ``tidings serve
 --demo``; production deployments create their accounts with the command line.
+
+The demo also lets sandbox webhooks reach this machine and its network (a receiver
+on localhost is how one tries them), which deployments leave off; the banner says so.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import MutableMapping
 from dataclasses import asdict, dataclass
 
 from tidings.accounts import service
@@ -21,6 +25,7 @@ from tidings.settings import Settings
 
 DEMO_USERNAME = "demo@tidings.local"
 CREDENTIALS_FILE = "demo-credentials.json"
+PRIVATE_WEBHOOKS = "TIDINGS_WEBHOOKS__ALLOW_PRIVATE_IN_SANDBOX"
 
 
 @dataclass(frozen=True)
@@ -55,3 +60,17 @@ async def ensure_demo_credentials(settings: Settings) -> DemoCredentials | None:
     with os.fdopen(fd, "w") as handle:
         json.dump(asdict(credentials), handle)
     return credentials
+
+
+def demo_environment(environ: MutableMapping[str, str]) -> list[str]:
+    """Turn on what the demo needs, through the environment (uvicorn's worker
+    processes read their settings from it), unless the operator chose otherwise;
+    the banner lines that say what was turned on."""
+    if PRIVATE_WEBHOOKS in environ:
+        return []
+    environ[PRIVATE_WEBHOOKS] = "true"
+    return [
+        "Sandbox webhooks may reach loopback and private addresses in this demo",
+        f"  (their answers are not kept in the deliveries log; {PRIVATE_WEBHOOKS}=false"
+        " turns it off).",
+    ]

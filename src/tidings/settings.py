@@ -116,7 +116,9 @@ class WebhookSettings(BaseModel):
     retry_jitter: float = Field(default=0.1, ge=0, le=1)
     disable_after_seconds: float = Field(default=5 * 86400, gt=0)
     rotation_overlap_seconds: float = Field(default=86400, ge=0)
-    allow_private_in_sandbox: bool = True
+    # Sandbox webhooks may reach loopback and private networks (local development;
+    # `tidings serve --demo` turns it on). Answers from such addresses are never kept.
+    allow_private_in_sandbox: bool = False
     # UNSAFE: lets production webhooks reach loopback and private networks (SSRF).
     allow_private_in_production: bool = False
     poll_interval_seconds: float = Field(default=1.0, gt=0)

@@ -4,15 +4,26 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
 from tests.bulk.support import wait_for_batch
+from tests.conftest import make_settings
 from tests.messages.test_credits import _balance, _production_sms
 from tests.support.users import TestUser, bearer, login
 from tidings.messages.models import OutboxEvent
+from tidings.settings import Settings
+
+
+@pytest.fixture
+def settings(data_dir: Path, sqlite_url: tuple[str, str | None]) -> Settings:
+    # The batch.completed subscriber below is a loopback URL: private webhook
+    # destinations are off by default.
+    return make_settings(data_dir, sqlite_url, webhooks={"allow_private_in_sandbox": True})
 
 
 async def test_a_batch_to_a_list_uses_each_members_variables(

@@ -16,6 +16,8 @@ FAST_WEBHOOKS: dict[str, object] = {
     "poll_interval_seconds": 0.1,
     "timeout_seconds": 2.0,
     "lease_seconds": 5.0,
+    # The receiver listens on loopback; private destinations are off by default.
+    "allow_private_in_sandbox": True,
 }
 
 

@@ -71,7 +71,8 @@ async def test_message_events_verify_with_standardwebhooks(
     assert all(
         d["status"] == "delivered" and d["attemptLog"][0]["statusCode"] == 200 for d in logged
     )
-    assert logged[0]["attemptLog"][0]["response"] == "ok"
+    # The receiver is on loopback: answers of private addresses are never kept.
+    assert logged[0]["attemptLog"][0]["response"] is None
 
 
 async def test_inbound_and_filters(
@@ -216,7 +217,7 @@ async def test_log_filters_retry_and_replay(
     assert len(failed) == 1 and failed[0]["status"] == "failed"
     log = failed[0]["attemptLog"]
     assert len(log) == attempts and all(a["statusCode"] == 500 for a in log)
-    assert len(log[0]["response"]) == 2048 and log[0]["durationMs"] >= 0
+    assert log[0]["response"] is None and log[0]["durationMs"] >= 0
     assert await deliveries(client, token, hook["id"], success="true") == []
     assert await deliveries(client, token, hook["id"], eventType="message.sent") == []
     assert len(await deliveries(client, token, hook["id"], eventType="webhook.test")) == 1

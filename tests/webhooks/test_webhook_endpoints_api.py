@@ -158,7 +158,7 @@ async def test_production_refuses_unsafe_url_on_update(
     assert patched.json()["code"] == "unsafe_webhook_url"
 
 
-async def test_sandbox_allows_loopback_by_default(client: httpx.AsyncClient, token: str) -> None:
+async def test_sandbox_allows_loopback_when_enabled(client: httpx.AsyncClient, token: str) -> None:
     for url in ("http://127.0.0.1:9/x", "http://10.0.0.1/x", "http://[::1]:9/x"):
         answer = await client.post(f"{SBX}/create", json={"url": url}, headers=bearer(token))
         assert answer.status_code == 201, url

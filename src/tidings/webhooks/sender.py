@@ -4,12 +4,17 @@ The request goes to the IP address the SSRF check approved, with the original
 ``Host`` header and, over HTTPS, the original name as TLS SNI, against which the
 certificate is verified. One HTTP client per host name keeps pooled connections
 from being shared between names that happen to share an address.
+
+The first bytes of the answer are kept for the deliveries log only when the
+address is public: a private service's answer (allowed in the sandbox demo) would
+otherwise be readable by whoever pointed a webhook at it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
+import ipaddress
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -17,7 +22,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from tidings.webhooks.ssrf import Target
+from tidings.webhooks.ssrf import Target, is_private
 
 MAX_CLIENTS = 256
 
@@ -51,9 +56,16 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
 
 
 class Sender:
-    def __init__(self, *, timeout: float, excerpt_bytes: int) -> None:
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        excerpt_bytes: int,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self._timeout = timeout
         self._excerpt_bytes = excerpt_bytes
+        self._transport = transport
         self._clients: OrderedDict[str, httpx.AsyncClient] = OrderedDict()
 
     def _client(self, host: str) -> httpx.AsyncClient:
@@ -63,6 +75,7 @@ class Sender:
                 timeout=self._timeout,
                 follow_redirects=False,
                 trust_env=False,
+                transport=self._transport,
                 limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
             )
             if len(self._clients) >= MAX_CLIENTS:
@@ -72,12 +85,18 @@ class Sender:
         return client
 
     async def post(self, url: str, target: Target, headers: dict[str, str], body: bytes) -> Outcome:
-        original = httpx.URL(url)
-        pinned = original.copy_with(host=target.addresses[0])
-        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-        request_headers = {**headers, "host": original.netloc.decode("ascii")}
-        client = self._client(target.host)
         started = time.monotonic()
+        try:
+            original = httpx.URL(url)
+            pinned = original.copy_with(host=target.addresses[0])
+            request_headers = {**headers, "host": original.netloc.decode("ascii")}
+        except (httpx.InvalidURL, ValueError):
+            # The SSRF check passed it, yet httpx cannot send it: this endpoint's
+            # problem, answered like any failed attempt (no traceback, no loop).
+            return Outcome(None, "unsafe_webhook_url: the URL cannot be sent", 0, None)
+        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        keep_answer = not is_private(ipaddress.ip_address(target.addresses[0]))
+        client = self._client(target.host)
         try:
             async with asyncio.timeout(self._timeout):
                 request = client.build_request(
@@ -85,7 +104,7 @@ class Sender:
                 )
                 response = await client.send(request, stream=True)
                 try:
-                    excerpt = await self._excerpt(response)
+                    excerpt = await self._excerpt(response) if keep_answer else None
                 finally:
                     await response.aclose()
         except TimeoutError:

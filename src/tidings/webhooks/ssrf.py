@@ -1,13 +1,19 @@
-"""The SSRF guard for webhook URLs: scheme, then every resolved address.
+"""The SSRF guard for webhook URLs: syntax, scheme, then every resolved address.
 
-Production requires HTTPS and refuses loopback, private, link-local, carrier-grade
-NAT, multicast, unspecified, reserved and cloud-metadata addresses, IPv4 or IPv6
-(IPv4-mapped and NAT64 forms are unwrapped first). The sandbox allows loopback and
-private networks by default, for local development. Cloud-metadata, multicast and
-unspecified addresses are refused everywhere.
+A URL with a control character, credentials or port 0 is refused outright. Every
+address must be globally reachable: loopback, private, link-local, carrier-grade
+NAT and every block of IANA's special-purpose registries (IPv4 and IPv6, see
+:data:`SPECIAL_PURPOSE`) count as private, after IPv4-mapped, NAT64 and 6to4 forms
+are unwrapped. Production requires HTTPS. Private destinations are refused unless
+``allow_private_in_sandbox`` / ``allow_private_in_production`` allow them (both off
+by default; the ``make run`` demo turns the sandbox one on); cloud-metadata,
+multicast, unspecified and broadcast addresses are refused everywhere.
+
+Refusals name the host the account gave, never the addresses it resolved to:
+what an internal name resolves to is not the account's to learn.
 
 The check runs at create and before each delivery, and the delivery connects to
-the address that was checked (:func:`pinned_request`), so a name that changes its
+the address that was checked (:meth:`Sender.post`), so a name that changes its
 answer between the check and the connection (DNS rebinding) gains nothing.
 """
 
@@ -26,6 +32,48 @@ IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 CGNAT = ipaddress.ip_network("100.64.0.0/10")
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# IANA's IPv4 and IPv6 special-purpose address registries, every entry, including
+# those marked globally reachable (anycast services such as 192.0.0.9 or AS112):
+# none of them is a webhook receiver. ``is_global`` covers most; these make sure.
+SPECIAL_PURPOSE = tuple(
+    ipaddress.ip_network(block)
+    for block in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.31.196.0/24",
+        "192.52.193.0/24",
+        "192.88.99.0/24",
+        "192.168.0.0/16",
+        "192.175.48.0/24",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "240.0.0.0/4",
+        "255.255.255.255/32",
+        # ::ffff:0:0/96, 64:ff9b::/96 and 2002::/16 carry an IPv4 address, which
+        # _unwrap takes out and which is judged instead.
+        "::/128",
+        "::1/128",
+        "64:ff9b:1::/48",
+        "100::/64",
+        "100:0:0:1::/64",
+        "2001::/23",
+        "2001:db8::/32",
+        "2620:4f:8000::/48",
+        "3fff::/20",
+        "5f00::/16",
+        "fc00::/7",
+        "fe80::/10",
+        "fec0::/10",
+    )
+)
+BROADCAST = ipaddress.ip_address("255.255.255.255")
 METADATA = frozenset(
     {
         ipaddress.ip_address("169.254.169.254"),
@@ -59,6 +107,16 @@ def _unwrap(address: IpAddress) -> IpAddress:
     return address
 
 
+def is_private(address: IpAddress) -> bool:
+    """Whether ``address`` is anything but a public unicast address of the Internet."""
+    # Judged by the IPv4 address a mapped, NAT64 or 6to4 form carries: an IPv6-only
+    # host reaches public IPv4 receivers through 64:ff9b::/96.
+    plain = _unwrap(address)
+    if not plain.is_global:
+        return True
+    return any(plain.version == block.version and plain in block for block in SPECIAL_PURPOSE)
+
+
 def refusal(address: IpAddress, *, allow_private: bool) -> str | None:
     """Why ``address`` may not be connected to, or None."""
     plain = _unwrap(address)
@@ -66,9 +124,9 @@ def refusal(address: IpAddress, *, allow_private: bool) -> str | None:
         return "a cloud metadata address"
     if plain.is_multicast:
         return "a multicast address"
-    if plain.is_unspecified:
-        return "an unspecified address"
-    if allow_private:
+    if plain.is_unspecified or plain == BROADCAST:
+        return "an unspecified or broadcast address"
+    if allow_private or not is_private(address):
         return None
     if plain.is_loopback:
         return "a loopback address"
@@ -78,9 +136,7 @@ def refusal(address: IpAddress, *, allow_private: bool) -> str | None:
         return "a carrier-grade NAT address"
     if plain.is_private:
         return "a private address"
-    if plain.is_reserved or not plain.is_global:
-        return "a reserved address"
-    return None
+    return "a special-purpose address"
 
 
 def allows_private(settings: WebhookSettings, environment: Environment) -> bool:
@@ -89,13 +145,20 @@ def allows_private(settings: WebhookSettings, environment: Environment) -> bool:
     return settings.allow_private_in_production
 
 
+def _control_character(url: str) -> bool:
+    # C0, DEL and C1: never part of a URL; they split requests or break the client.
+    return any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in url)
+
+
 def check_syntax(url: str, environment: Environment) -> tuple[str, str, int]:
     """(scheme, host, port) of an acceptable URL; raises :class:`UnsafeUrl`."""
+    if _control_character(url):
+        raise UnsafeUrl("The URL contains a control character.")
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError as error:
-        raise UnsafeUrl(f"The URL is malformed: {error}.") from None
+    except ValueError:
+        raise UnsafeUrl("The URL is malformed (its host or port cannot be read).") from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not parts.hostname:
         raise UnsafeUrl("Use an absolute http:// or https:// URL.")
@@ -103,6 +166,8 @@ def check_syntax(url: str, environment: Environment) -> tuple[str, str, int]:
         raise UnsafeUrl("Production webhooks must use https://.")
     if parts.username or parts.password:
         raise UnsafeUrl("The URL must not carry credentials.")
+    if port == 0:
+        raise UnsafeUrl("The URL's port must be between 1 and 65535.")
     return scheme, parts.hostname.lower(), port or (443 if scheme == "https" else 80)
 
 
@@ -114,12 +179,15 @@ async def resolve(host: str, port: int) -> list[IpAddress]:
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as error:
-        raise UnsafeUrl(f"The host {host!r} does not resolve ({error.strerror}).") from None
+    except (OSError, UnicodeError, ValueError):
+        raise UnsafeUrl(f"The host {host!r} does not resolve.") from None
     found: list[IpAddress] = []
     for info in infos:
         text = str(info[4][0]).split("%", 1)[0]
-        address = ipaddress.ip_address(text)
+        try:
+            address = ipaddress.ip_address(text)
+        except ValueError:
+            continue
         if address not in found:
             found.append(address)
     if not found:
@@ -132,8 +200,16 @@ async def vet(url: str, environment: Environment, settings: WebhookSettings) -> 
     scheme, host, port = check_syntax(url, environment)
     addresses = await resolve(host, port)
     allow = allows_private(settings, environment)
+    literal = len(addresses) == 1 and str(addresses[0]) == host.strip("[]")
     for address in addresses:
         reason = refusal(address, allow_private=allow)
-        if reason is not None:
-            raise UnsafeUrl(f"The host {host!r} resolves to {reason} ({address}).")
+        if reason is None:
+            continue
+        if literal:
+            # The account wrote this address itself: naming its kind reveals nothing.
+            raise UnsafeUrl(f"The address {host} is {reason}, which webhooks may not reach.")
+        raise UnsafeUrl(
+            f"The host {host!r} resolves to an address webhooks may not reach "
+            "(private, loopback, special-purpose or metadata)."
+        )
     return Target(scheme, host, port, tuple(str(a) for a in addresses))
