@@ -7,9 +7,9 @@ import jwt
 import pytest
 from fastapi import FastAPI
 
+from tests.support.databases import migrate_to_head
 from tests.support.users import TestUser
 from tidings.app import create_app
-from tidings.db import migrate
 from tidings.settings import Settings
 
 TOKEN = "/sandbox/api/v4/auth/token"
@@ -99,7 +99,7 @@ async def test_failed_logins_are_refused_per_address(settings: Settings) -> None
         }
     )
     app: FastAPI = create_app(settings)
-    await migrate.upgrade(app.state.ctx.engine)
+    await migrate_to_head(app)
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 1234))
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
         for index in range(3):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tests.support.databases import migrate_to_head
 from tests.support.users import TestUser, bearer, create_test_user, login
 from tidings.app import create_app
-from tidings.db import migrate
 from tidings.settings import Settings
 
 
@@ -25,7 +25,7 @@ async def test_plain_path_is_production(client: httpx.AsyncClient, user: TestUse
 
 async def test_sandbox_host(settings: Settings) -> None:
     app = create_app(settings.model_copy(update={"sandbox_hosts": ["sandbox.example.com"]}))
-    await migrate.upgrade(app.state.ctx.engine)
+    await migrate_to_head(app)
     user = await create_test_user(app)
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 1))
     async with httpx.AsyncClient(

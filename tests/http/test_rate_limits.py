@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 
+from tests.support.databases import migrate_to_head
 from tests.support.users import bearer, create_test_user, login
 from tidings.app import create_app
-from tidings.db import migrate
 from tidings.settings import RateLimitSettings, Settings
 
 
@@ -18,7 +18,7 @@ async def _app(settings: Settings, per_minute: int, anonymous: int) -> FastAPI:
         }
     )
     app = create_app(limited)
-    await migrate.upgrade(app.state.ctx.engine)
+    await migrate_to_head(app)
     return app
 
 

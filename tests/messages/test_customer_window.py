@@ -9,10 +9,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from tests.support.databases import migrate_to_head
 from tests.support.users import bearer, create_test_user, login
 from tidings.app import create_app
 from tidings.core.clock import FrozenClock
-from tidings.db import migrate
 from tidings.settings import Settings
 
 CHAT = "/sandbox/api/v4/whatsapp/chats/+15550000006/message"
@@ -22,7 +22,7 @@ CHAT = "/sandbox/api/v4/whatsapp/chats/+15550000006/message"
 async def frozen(settings: Settings) -> AsyncIterator[tuple[FastAPI, FrozenClock]]:
     clock = FrozenClock()
     app = create_app(settings, clock=clock)
-    await migrate.upgrade(app.state.ctx.engine)
+    await migrate_to_head(app)
     async with app.router.lifespan_context(app):
         yield app, clock
 

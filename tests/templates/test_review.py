@@ -17,11 +17,15 @@ from fastapi import FastAPI
 from sqlalchemy import select, text
 
 from tests.conftest import make_settings
-from tests.support.databases import PostgresSchema, postgres_available, require_or_skip
+from tests.support.databases import (
+    PostgresSchema,
+    migrate_to_head,
+    postgres_available,
+    require_or_skip,
+)
 from tests.support.users import bearer, create_test_user, login
 from tidings.app import create_app
 from tidings.core.clock import FrozenClock
-from tidings.db import migrate
 from tidings.messages.models import OutboxEvent
 from tidings.templates.review import TemplateReviewer, review_due
 
@@ -38,7 +42,7 @@ async def frozen_app(
         data_dir, database, dispatch=dispatch, sandbox={"template_review_seconds": 30}
     )
     app = create_app(settings, clock=clock)
-    await migrate.upgrade(app.state.ctx.engine)
+    await migrate_to_head(app)
     async with app.router.lifespan_context(app):
         user = await create_test_user(app)
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 1))

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from tests.conftest import make_settings
+from tests.support.databases import migrate_to_head
 from tests.support.users import TestUser, bearer, login
 from tests.webhooks.conftest import FAST_WEBHOOKS
 from tests.webhooks.hook_receiver import Receiver, Recorded, verify_any
@@ -258,10 +259,9 @@ async def test_auto_disable_after_failing_period(
     )
     from tests.support.users import create_test_user
     from tidings.app import create_app
-    from tidings.db import migrate
 
     application = create_app(settings)
-    await migrate.upgrade(application.state.ctx.engine)
+    await migrate_to_head(application)
     async with application.router.lifespan_context(application):
         test_user = await create_test_user(application, "grace@example.com")
         transport = httpx.ASGITransport(app=application, client=("127.0.0.1", 50000))
