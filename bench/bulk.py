@@ -31,6 +31,7 @@ from tidings.accounts.repository import AccountRepository
 from tidings.app import create_app
 from tidings.core.clock import SystemClock, as_utc
 from tidings.core.ids import new_ids
+from tidings.core.key_ring import new_key_entry
 from tidings.db import migrate
 from tidings.messages.models import Message
 from tidings.settings import Settings
@@ -82,7 +83,9 @@ async def core_baseline(app_engine: object, account_id: str, count: int) -> floa
 
 async def main(count: int) -> None:
     data = Path(tempfile.mkdtemp(prefix="tidings-bench-bulk-"))
-    settings = Settings(data_dir=data, sqlite_synchronous="NORMAL")
+    settings = Settings(
+        data_dir=data, sqlite_synchronous="NORMAL", secrets_keys=new_key_entry("bench")
+    )
     app = create_app(settings)
     ctx = app.state.ctx
     await migrate.upgrade(ctx.engine)

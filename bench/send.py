@@ -71,6 +71,7 @@ def main() -> None:
         TIDINGS_RATE_LIMIT__PER_MINUTE="100000000",
         TIDINGS_LOG_LEVEL="WARNING",
     )
+    env["TIDINGS_SECRETS_KEYS"] = tidings(["secrets", "new-key", "--id", "bench"], env)
     tidings(["migrate"], env)
     account = tidings(["accounts", "create", "Bench"], env)
     tidings(

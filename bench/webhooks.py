@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.app import create_app
 from tidings.core.ids import new_id
+from tidings.core.key_ring import new_key_entry
 from tidings.db import migrate
 from tidings.messages.models import OutboxEvent
 from tidings.settings import Settings
@@ -85,6 +86,7 @@ async def plain_loop(url: str, count: int, secret: str) -> float:
 async def tidings_rate(url: str, count: int, data_dir: Path) -> float:
     settings = Settings(
         data_dir=data_dir,
+        secrets_keys=new_key_entry("bench"),
         webhooks={"poll_interval_seconds": 0.05, "concurrency": CONCURRENCY},  # type: ignore[arg-type]
         delivery={"poll_interval_seconds": 0.2},  # type: ignore[arg-type]
     )
