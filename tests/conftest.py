@@ -73,6 +73,7 @@ def make_settings(
         # Compressed timings: retries and simulated receipts in milliseconds.
         "delivery": {"backoff_base_seconds": 0.05, "poll_interval_seconds": 0.2},
         "sandbox": {"receipt_delay_seconds": 0.01, "recovery_interval_seconds": 0.5},
+        "providers": {"inbox_poll_seconds": 0.2},
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

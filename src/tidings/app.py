@@ -1,9 +1,10 @@
 """The application factory: ``create_app(settings)`` builds one Tidings service.
 
 Middleware, outermost first: request id, metrics, transport security (HTTPS and
-trusted proxies), environment (sandbox or production), rate limit, request body
-(size and JSON), unexpected errors; then FastAPI's routing with the problem+json
-handlers.
+trusted proxies), environment (sandbox or production), rate limit (which verifies
+the caller's token first), the authentication gate (401 before any body is read),
+request body (size and JSON), unexpected errors; then FastAPI's routing with the
+problem+json handlers.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 
@@ -20,11 +22,13 @@ from tidings.api.batches import router as batches_router
 from tidings.api.bulk import router as bulk_router
 from tidings.api.chats import router as chats_router
 from tidings.api.contacts import router as contacts_router
+from tidings.api.deps import routes_needing_principal, verify_bearer
 from tidings.api.email import router as email_router
 from tidings.api.email_events import router as email_events_router
 from tidings.api.iframes import router as iframes_router
 from tidings.api.lists import router as lists_router
 from tidings.api.messages import router as messages_router
+from tidings.api.providers import router as providers_router
 from tidings.api.notifications import router as notifications_router
 from tidings.api.sandbox import router as sandbox_router
 from tidings.api.sandbox_emails import router as sandbox_emails_router
@@ -45,6 +49,7 @@ from tidings.db.engine import build_engine, build_sessionmaker
 from tidings.db.notify import WorkNotifier
 from tidings.docs_site import install_docs
 from tidings.http.body import BodyMiddleware
+from tidings.http.callers import AuthenticationGate, CallerResolver
 from tidings.http.environment import EnvironmentMiddleware
 from tidings.http.metrics import HttpMetrics, MetricsMiddleware
 from tidings.http.ops import router as ops_router
@@ -54,6 +59,7 @@ from tidings.http.request_id import RequestIdMiddleware
 from tidings.http.transport import TransportSecurityMiddleware
 from tidings.http.unexpected import UnexpectedErrorMiddleware
 from tidings.runtime import DeliveryRuntime
+from tidings.providers.registry import KindRegistry
 from tidings.settings import Settings
 from tidings.tracking.router import router as tracking_router
 from tidings.widget.access import widget_account_reader
@@ -72,7 +78,9 @@ Tidings is a self-hostable messaging API for WhatsApp, SMS and Email.
 LARGE_BODY_PATHS = ("/bulk", "/contacts/import", "/email/send", "/contacts")
 
 
-def build_context(settings: Settings, clock: Clock) -> AppContext:
+def build_context(
+    settings: Settings, clock: Clock, kinds: KindRegistry | None = None
+) -> AppContext:
     engine = build_engine(settings)
     sessions = build_sessionmaker(engine)
     signing_key = jwt_signing_key(settings)
@@ -91,7 +99,12 @@ def build_context(settings: Settings, clock: Clock) -> AppContext:
         login_throttle=LoginThrottle(settings.login_throttle),
         rate_counter=FixedWindowCounter(settings.rate_limit.window_seconds),
         runtime=DeliveryRuntime(
-            settings, sessions, clock, notifier=WorkNotifier(settings), secret_box=key_ring
+            settings,
+            sessions,
+            clock,
+            notifier=WorkNotifier(settings),
+            key_ring=key_ring,
+            kinds=kinds,
         ),
         token_states=TokenStateCache(),
         key_ring=key_ring,
@@ -110,12 +123,19 @@ DOC_SECTIONS = (
     "Webhooks",
     "Chat widget",
     "Contacts",
+    "Providers",
 )
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    kinds: KindRegistry | None = None,
+) -> FastAPI:
+    """The application; ``kinds`` replaces the provider kinds (tests add their own)."""
     settings = settings or Settings()
-    ctx = build_context(settings, clock or SystemClock())
+    ctx = build_context(settings, clock or SystemClock(), kinds)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -164,6 +184,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(iframes_router)
     app.include_router(contacts_router)
     app.include_router(lists_router)
+    app.include_router(providers_router)
     install_widget(app)
     install_docs(app, title="Tidings API", version=__version__, description=DESCRIPTION)
 
@@ -175,11 +196,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         large_max_bytes=settings.max_bulk_body_bytes,
         raw_media_types={"/api/v4/contacts/import": frozenset({"text/csv", "multipart/form-data"})},
     )
+    app.add_middleware(AuthenticationGate, protected=routes_needing_principal(app.routes))
     app.add_middleware(
         RateLimitMiddleware,
         settings=settings.rate_limit,
         counter=ctx.rate_counter,
-        tokens=ctx.tokens,
+        callers=CallerResolver(partial(verify_bearer, ctx)),
         widget_account=widget_account_reader(ctx),
     )
     app.add_middleware(EnvironmentMiddleware, sandbox_hosts=settings.sandbox_hosts)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -24,8 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tidings import __version__
 from tidings.accounts import service as accounts_service
 from tidings.accounts.repository import AccountRepository
-from tidings.channels.configs import ProviderConfigRepository
-from tidings.channels.kinds import CHANNELS, ProviderConfigError, validate_config
 from tidings.core.clock import SystemClock
 from tidings.core.errors import ApiError, NotFound
 from tidings.credits.repository import CreditRepository
@@ -34,6 +31,7 @@ from tidings.db.engine import build_engine, build_sessionmaker
 from tidings.demo import DemoCredentials, demo_environment, ensure_demo_credentials
 from tidings.http.tls import uvicorn_tls_options
 from tidings.logging_setup import configure_logging
+from tidings.providers_cli import providers_app
 from tidings.secrets_cli import checked_settings, secrets_app
 from tidings.settings import Settings
 
@@ -41,7 +39,6 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="Tidings mess
 accounts_app = typer.Typer(no_args_is_help=True, help="Manage accounts.")
 users_app = typer.Typer(no_args_is_help=True, help="Manage users.")
 credits_app = typer.Typer(no_args_is_help=True, help="Manage credits (production).")
-providers_app = typer.Typer(no_args_is_help=True, help="Configure production providers.")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(users_app, name="users")
 app.add_typer(credits_app, name="credits")
@@ -187,61 +184,6 @@ def credits_balance(account: str) -> None:
         return await CreditRepository(session).balance(await _account_id(session, account))
 
     typer.echo(str(_with_session(work)))
-
-
-@providers_app.command("set")
-def providers_set(
-    account: str,
-    channel: Annotated[str, typer.Argument(help="whatsapp, sms or email")],
-    kind: Annotated[str, typer.Argument(help="Provider kind, e.g. simulator.")],
-    config: Annotated[str, typer.Option(help="The kind's settings as a JSON object.")] = "{}",
-) -> None:
-    """Configure the production provider of a channel for an account."""
-    if channel not in CHANNELS:
-        raise _fail(f"channel must be one of {', '.join(CHANNELS)}")
-    try:
-        parsed = json.loads(config)
-    except ValueError:
-        raise _fail("--config is not valid JSON") from None
-    if not isinstance(parsed, dict):
-        raise _fail("--config must be a JSON object")
-    try:
-        checked = validate_config(channel, kind, parsed)
-    except ProviderConfigError as error:
-        raise _fail(str(error)) from None
-
-    async def work(session: AsyncSession) -> None:
-        account_id = await _account_id(session, account)
-        await ProviderConfigRepository(session).set(
-            account_id, channel, kind, checked, SystemClock().now()
-        )
-
-    _with_session(work)
-    typer.echo(f"{channel}: {kind}")
-
-
-@providers_app.command("list")
-def providers_list(account: str) -> None:
-    """List an account's production providers: channel, kind (tab-separated)."""
-
-    async def work(session: AsyncSession) -> list[str]:
-        rows = await ProviderConfigRepository(session).for_account(
-            await _account_id(session, account)
-        )
-        return [f"{row.channel}\t{row.kind}" for row in rows]
-
-    for line in _with_session(work):
-        typer.echo(line)
-
-
-@providers_app.command("remove")
-def providers_remove(account: str, channel: str) -> None:
-    """Remove the production provider of a channel (sends answer 503 again)."""
-
-    async def work(session: AsyncSession) -> None:
-        await ProviderConfigRepository(session).remove(await _account_id(session, account), channel)
-
-    _with_session(work)
 
 
 def _print_banner(

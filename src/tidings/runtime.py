@@ -1,23 +1,22 @@
-"""The background side of one process: delivery, simulated providers, inbound.
+"""The background side of one process: delivery, the inbox, webhooks, sweeps.
 
 ``tidings serve`` (embedded mode) and ``tidings worker`` start it; ``tidings
 serve --no-dispatch`` keeps only what answering requests needs (the provider
-directory for validation, and waiters that fall back to reading the database).
+directory for routing questions, the inbox for providers' webhooks, and waiters
+that fall back to reading the database). Every loop runs under a
+:class:`~tidings.supervision.Supervisor`: one that dies is logged and restarted,
+and ``/readyz`` reports it meanwhile.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tidings.bulk.progress import run_completion_sweep
-from tidings.channels.base import Provider
-from tidings.channels.configs import config_lookup
-from tidings.channels.registry import CHANNELS, ProviderDirectory, ProviderRegistry
 from tidings.core.clock import Clock
+from tidings.core.environments import Environment
 from tidings.core.key_ring import KeyRing
 from tidings.db.group_commit import GroupCommitter
 from tidings.db.notify import WorkNotifier
@@ -26,29 +25,20 @@ from tidings.messages.dispatcher import Dispatcher, Lease
 from tidings.messages.inbound import InboundProcessor
 from tidings.messages.models import Message
 from tidings.messages.waiters import VerdictWaiters
-from tidings.sandbox.network import SandboxNetwork
-from tidings.sandbox.providers import SandboxProvider
-from tidings.sandbox.recovery import SandboxRecovery
+from tidings.providers.base import ProviderDeps
+from tidings.providers.circuit import CircuitBreaker
+from tidings.providers.directory import ProviderDirectory
+from tidings.providers.inbox import Inbox, InboxProcessor
+from tidings.providers.metrics import ProviderMetrics
+from tidings.providers.registry import KindRegistry, default_kinds
+from tidings.providers.service import ProviderService
 from tidings.settings import Settings
+from tidings.supervision import Supervisor
 from tidings.templates.review import TemplateReviewer
 from tidings.webhooks.dispatcher import WebhookDispatcher
 from tidings.webhooks.fanout import Fanout
 
 log = logging.getLogger("tidings.runtime")
-
-
-def build_registry(
-    network: SandboxNetwork, clock: Clock, writer: GroupCommitter
-) -> ProviderRegistry:
-    """Every provider kind an operator can configure for production."""
-    registry = ProviderRegistry()
-    for channel in CHANNELS:
-
-        def simulator(_config: object, channel: str = channel) -> Provider:
-            return SandboxProvider(channel, network=network, clock=clock, writer=writer)
-
-        registry.register(channel, "simulator", simulator)
-    return registry
 
 
 class DeliveryRuntime:
@@ -59,7 +49,8 @@ class DeliveryRuntime:
         clock: Clock,
         *,
         notifier: WorkNotifier,
-        secret_box: KeyRing,
+        key_ring: KeyRing,
+        kinds: KindRegistry | None = None,
     ) -> None:
         self.settings = settings
         self._clock = clock
@@ -67,23 +58,51 @@ class DeliveryRuntime:
         self.waiters = VerdictWaiters()
         self.writer = GroupCommitter(sessions)
         self.notifier = notifier
+        self.supervisor = Supervisor()
+        self.metrics = ProviderMetrics()
         self.inbound = InboundProcessor(self.writer, clock)
-        self.network = SandboxNetwork(
-            self.inbound, clock, delay_seconds=settings.sandbox.receipt_delay_seconds
+        self.inbox = Inbox(self.writer, clock, on_stored=self._reports_stored)
+        deps = ProviderDeps(
+            clock=clock,
+            writer=self.writer,
+            inbox=self.inbox,
+            receipt_delay_seconds=settings.sandbox.receipt_delay_seconds,
+            throttle_per_second=settings.sandbox.throttle_per_second,
         )
-        sandbox: dict[str, Provider] = {
-            channel: SandboxProvider(
-                channel,
-                network=self.network,
-                clock=clock,
-                writer=self.writer,
-                throttle_per_second=settings.sandbox.throttle_per_second,
+        breakers = settings.providers
+
+        def breaker() -> CircuitBreaker:
+            return CircuitBreaker(
+                failure_threshold=breakers.circuit_failures,
+                window_seconds=breakers.circuit_window_seconds,
+                open_seconds=breakers.circuit_open_seconds,
             )
-            for channel in CHANNELS
-        }
-        self.registry = build_registry(self.network, clock, self.writer)
+
         self.providers = ProviderDirectory(
-            sandbox=sandbox, registry=self.registry, production_config=config_lookup(sessions)
+            sessions=sessions,
+            writer=self.writer,
+            kinds=kinds or default_kinds(),
+            deps=deps,
+            key_ring=key_ring,
+            breaker=breaker,
+        )
+        self.metrics.watch_circuits(self.providers.circuits)
+        self.provider_service = ProviderService(
+            sessions=sessions,
+            writer=self.writer,
+            kinds=self.providers.kinds,
+            key_ring=key_ring,
+            clock=clock,
+            deps=deps,
+            on_change=self._provider_changed,
+        )
+        self.inbox_processor = InboxProcessor(
+            self.writer,
+            clock,
+            sources=self.providers.source,
+            unmatched_wait_seconds=breakers.unmatched_wait_seconds,
+            poll_interval_seconds=breakers.inbox_poll_seconds,
+            on_committed=self.wake,
         )
         self.dispatcher = Dispatcher(
             writer=self.writer,
@@ -92,12 +111,10 @@ class DeliveryRuntime:
             providers=self.providers,
             waiters=self.waiters,
             bulk=settings.bulk,
-        )
-        self.recovery = SandboxRecovery(
-            sessions, clock, self.network, interval=settings.sandbox.recovery_interval_seconds
+            metrics=self.metrics,
         )
         self.webhook_dispatcher = WebhookDispatcher(
-            writer=self.writer, clock=clock, settings=settings.webhooks, secret_box=secret_box
+            writer=self.writer, clock=clock, settings=settings.webhooks, secret_box=key_ring
         )
         self.webhook_fanout = Fanout(
             writer=self.writer,
@@ -112,9 +129,20 @@ class DeliveryRuntime:
             interval=settings.sandbox.recovery_interval_seconds,
             on_change=self.wake,
         )
-        self._tasks: list[asyncio.Task[None]] = []
-        self._webhook_tasks: list[asyncio.Task[None]] = []
         self.dispatching = False
+
+    def _provider_changed(
+        self, provider_id: str, account_id: str, environment: Environment, channel: str
+    ) -> None:
+        self.providers.changed(account_id, environment, channel)
+        self.providers.forget_health(provider_id)
+
+    def _reports_stored(self, due_in_seconds: float) -> None:
+        if self.dispatching:
+            self.inbox_processor.stored(due_in_seconds)
+        else:
+            # Another process applies them: tell it.
+            self.notifier.notify()
 
     def wake(self) -> None:
         """New work was committed: this process's dispatcher, and others', look now."""
@@ -139,46 +167,43 @@ class DeliveryRuntime:
     def adopt(self, message: Message) -> None:
         self.dispatcher.adopt(message)
 
+    def _woken(self) -> None:
+        self.dispatcher.wake()
+        self.inbox_processor.stored(0.0)
+
     async def start(self, *, dispatch: bool) -> None:
         self.dispatching = dispatch
         if not dispatch:
             return
-        await self.notifier.listen(self.dispatcher.wake)
-        self._tasks = [
-            asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
-            asyncio.create_task(self.network.run(), name="sandbox-network"),
-            asyncio.create_task(self.recovery.run(), name="sandbox-recovery"),
-            asyncio.create_task(run_housekeeping(self.writer, self._clock), name="housekeeping"),
-            asyncio.create_task(self.template_reviewer.run(), name="template-review"),
-            asyncio.create_task(
-                run_completion_sweep(self.writer, self._sessions, self._clock),
-                name="batch-completion",
-            ),
-        ]
-        self._webhook_tasks = [
-            asyncio.create_task(self.webhook_fanout.run(), name="webhook-fanout"),
-            asyncio.create_task(self.webhook_dispatcher.run(), name="webhook-dispatcher"),
-        ]
+        await self.notifier.listen(self._woken)
+        start = self.supervisor.start
+        start("dispatcher", self.dispatcher.run)
+        start("inbox", self.inbox_processor.run)
+        start("housekeeping", lambda: run_housekeeping(self.writer, self._clock))
+        start("template-review", self.template_reviewer.run)
+        start(
+            "batch-completion",
+            lambda: run_completion_sweep(self.writer, self._sessions, self._clock),
+        )
+        start("webhook-fanout", self.webhook_fanout.run)
+        start("webhook-dispatcher", self.webhook_dispatcher.run)
+
+    def down(self) -> dict[str, str]:
+        """Background tasks that are not running now (for /readyz)."""
+        return self.supervisor.down() if self.dispatching else {}
 
     async def stop(self) -> None:
-        if self._webhook_tasks:
-            await self.webhook_fanout.stop()
-            await self.webhook_dispatcher.stop()
-            for task in self._webhook_tasks:
-                with contextlib.suppress(Exception):
-                    await task
-            self._webhook_tasks = []
-        if self._tasks:
-            await self.dispatcher.stop()
-            dispatcher_task, *others = self._tasks
-            with contextlib.suppress(Exception):
-                await dispatcher_task
-            for task in others:
-                task.cancel()
-            for task in others:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-            self._tasks = []
+        if self.dispatching:
+            stop = self.supervisor.stop
+            await stop("webhook-fanout", ask=self.webhook_fanout.stop, grace=5.0)
+            await stop("webhook-dispatcher", ask=self.webhook_dispatcher.stop, grace=5.0)
+            await stop(
+                "dispatcher",
+                ask=self.dispatcher.stop,
+                grace=self.settings.delivery.shutdown_grace_seconds + 5.0,
+            )
+            await stop("inbox", ask=self.inbox_processor.stop, grace=5.0)
+            await self.supervisor.stop_all()
         await self.writer.close()
         await self.notifier.close()
         await self.providers.close()

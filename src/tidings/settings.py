@@ -31,7 +31,20 @@ class RateLimitSettings(BaseModel):
 
     per_minute: int = Field(default=1200, ge=1)
     anonymous_per_minute: int = Field(default=120, ge=1)
+    # Opens, clicks and one-click unsubscribes (/t/), all addresses together.
+    tracking_per_minute: int = Field(default=60_000, ge=1)
     window_seconds: int = Field(default=60, ge=1)
+
+
+class ServerSettings(BaseModel):
+    """Limits of the HTTP server on each connection (``tidings serve``)."""
+
+    # A request's line and headers together; more answers 431.
+    max_header_bytes: int = Field(default=65_536, ge=1024)
+    # From a request's first byte (or the connection's opening) to its last header; 408.
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Longest silence while a request body is coming in; 408 and the connection closed.
+    body_timeout_seconds: float = Field(default=30.0, gt=0)
 
 
 class LoginThrottleSettings(BaseModel):
@@ -79,6 +92,26 @@ class DeliverySettings(BaseModel):
     sms_concurrency: int = Field(default=256, ge=1)
     email_concurrency: int = Field(default=32, ge=1)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    # One submission's deadline: past it the attempt counts as failed (the provider
+    # may still have taken it: at least once, as with every gateway). Below the lease.
+    send_timeout_seconds: float = Field(default=30.0, gt=0)
+    # How long a message may wait while no provider can take it (slow down, refused
+    # credentials, every circuit open) before it ends failed.
+    max_pending_seconds: float = Field(default=86400.0, gt=0)
+
+
+class ProviderSettings(BaseModel):
+    """Circuit breakers and the inbox of what providers report."""
+
+    # So many retryable failures within the window open a provider's circuit ...
+    circuit_failures: int = Field(default=5, ge=1)
+    circuit_window_seconds: float = Field(default=30.0, gt=0)
+    # ... for this long; then one message probes it.
+    circuit_open_seconds: float = Field(default=30.0, gt=0)
+    # A report naming no known message is tried again for this long, then kept as
+    # unmatched (GET /api/v4/providers/{id}/unmatched).
+    unmatched_wait_seconds: float = Field(default=600.0, ge=0)
+    inbox_poll_seconds: float = Field(default=1.0, gt=0)
 
 
 class PriceSettings(BaseModel):
@@ -203,6 +236,7 @@ class Settings(BaseSettings):
     sms_max_segments: int = Field(default=10, ge=1, le=255)
     email_max_attachment_bytes: int = Field(default=10 * 1_048_576, ge=0)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    providers: ProviderSettings = Field(default_factory=ProviderSettings)
     prices: PriceSettings = Field(default_factory=PriceSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
@@ -210,6 +244,7 @@ class Settings(BaseSettings):
     bulk: BulkSettings = Field(default_factory=BulkSettings)
 
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
     login_throttle: LoginThrottleSettings = Field(default_factory=LoginThrottleSettings)
     password_hash: PasswordHashSettings = Field(default_factory=PasswordHashSettings)
 

@@ -15,7 +15,8 @@ from tests.bulk.support import wait_for_batch
 from tests.conftest import make_settings
 from tests.support.users import TestUser, bearer, login
 from tidings.bulk.models import PaceSlot
-from tidings.sandbox.providers import SandboxProvider
+from tidings.providers.directory import sandbox_provider_id
+from tidings.providers.models import InboxEvent
 from tidings.settings import Settings
 
 BULK = "/sandbox/api/v4/sms/bulk"
@@ -38,10 +39,20 @@ async def token(client: httpx.AsyncClient, user: TestUser) -> str:
     return await login(client, user)
 
 
-def sms_provider(app: FastAPI) -> SandboxProvider:
-    provider = app.state.ctx.runtime.providers._sandbox["sms"]
-    assert isinstance(provider, SandboxProvider)
-    return provider
+async def accepted_at(app: FastAPI, leaving_out: str) -> list[float]:
+    """When the simulated SMS network accepted each message: the moment it stored the
+    message's receipt in the inbox, as a network's own log would show it."""
+    async with app.state.ctx.sessions() as session:
+        rows = await session.execute(
+            select(InboxEvent.received_at, InboxEvent.payload).where(
+                InboxEvent.provider_id == sandbox_provider_id("sms")
+            )
+        )
+        return [
+            received.timestamp()
+            for received, payload in rows
+            if payload["status"] == "delivered" and payload["id"] != leaving_out
+        ]
 
 
 def most_in_any_second(times: list[float]) -> int:
@@ -76,8 +87,7 @@ async def test_a_paced_batch_never_exceeds_its_rate_and_throttling_only_slows_it
     batch = await wait_for_batch(client, token, batch_id, timeout=60)
     assert batch["counts"] == {"delivered": 70}
 
-    provider = sms_provider(app)
-    batch_sends = [at for at, message_id in provider.received if message_id != single.json()["id"]]
+    batch_sends = await accepted_at(app, leaving_out=single.json()["providerMessageId"])
     assert len(batch_sends) == 70
     assert most_in_any_second(batch_sends) <= RATE
 

@@ -45,14 +45,14 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.conftest import make_settings
 from tests.support.processes import TEST_SECRETS_KEYS
+from tests.support.providers import add_provider
 from tests.support.users import bearer, create_test_user, login
 from tidings.app import create_app
-from tidings.channels.configs import ProviderConfigRepository
-from tidings.channels.kinds import CHANNELS, validate_config
 from tidings.core.clock import SystemClock
 from tidings.core.environments import Environment
 from tidings.credits.repository import CreditRepository
 from tidings.db import migrate
+from tidings.providers.registry import CHANNELS
 from tidings.settings import Settings
 
 # The Host schemathesis' ASGI client sends; https, because plain HTTP from a non-loopback
@@ -110,12 +110,10 @@ async def _prepare(settings: Settings) -> tuple[Deployment, dict[str, Any]]:
     try:
         await migrate.upgrade(ctx.engine)
         user = await create_test_user(setup)
+        for channel in CHANNELS:
+            await add_provider(setup, user.account_id, channel)
+        now = SystemClock().now()
         async with ctx.sessions() as session:
-            providers = ProviderConfigRepository(session)
-            now = SystemClock().now()
-            for channel in CHANNELS:
-                config = validate_config(channel, "simulator", {})
-                await providers.set(user.account_id, channel, "simulator", config, now)
             await CreditRepository(session).add(user.account_id, CREDITS, reason="top-up", at=now)
             await session.commit()
         transport = httpx.ASGITransport(app=setup, client=("127.0.0.1", 50000))

@@ -11,17 +11,15 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from tests.support.messages import wait_for
+from tests.support.providers import add_provider
 from tests.support.users import TestUser, bearer, login
-from tidings.channels.configs import ProviderConfigRepository
 from tidings.credits.models import CreditEntry
 from tidings.credits.repository import CreditRepository
 
 
 async def _production_sms(app: FastAPI, user: TestUser, credits: Decimal) -> None:
+    await add_provider(app, user.account_id, "sms")
     async with app.state.ctx.sessions() as session:
-        await ProviderConfigRepository(session).set(
-            user.account_id, "sms", "simulator", {}, datetime.now(UTC)
-        )
         if credits:
             await CreditRepository(session).add(
                 user.account_id, credits, reason="top-up", at=datetime.now(UTC)

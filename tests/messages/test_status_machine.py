@@ -11,8 +11,8 @@ from fastapi import FastAPI
 
 from tests.support.messages import statuses_of, wait_for
 from tests.support.users import TestUser, bearer, login
-from tidings.channels.base import StatusReport
 from tidings.messages.status import FINAL, TERMINAL, Status, applies
+from tidings.providers.base import RawReport
 
 PROGRESS = [Status.SCHEDULED, Status.QUEUED, Status.SENT, Status.DELIVERED, Status.READ]
 
@@ -49,38 +49,39 @@ async def _sent_message(client: httpx.AsyncClient, token: str) -> dict[str, obje
     return await wait_for(client, token, answer.json()["id"], {"delivered"})
 
 
+async def _report(app: FastAPI, message: dict[str, object], status: Status, key: str) -> None:
+    """A receipt, stored in the inbox as the simulated network stores its own."""
+    await app.state.ctx.runtime.inbox.store(
+        str(message["providerId"]),
+        [
+            RawReport(
+                dedupe_key=key,
+                payload={
+                    "id": message["providerMessageId"],
+                    "status": status.value,
+                    "at": datetime.now(UTC).isoformat(),
+                },
+            )
+        ],
+    )
+
+
 async def test_late_and_duplicate_receipts(
     app: FastAPI, client: httpx.AsyncClient, user: TestUser
 ) -> None:
     token = await login(client, user)
     message = await _sent_message(client, token)
-    inbound = app.state.ctx.runtime.inbound
-
-    def report(status: Status) -> StatusReport:
-        return StatusReport(
-            provider="sandbox",
-            provider_message_id=str(message["providerMessageId"]),
-            status=status,
-            at=datetime.now(UTC),
-        )
-
-    assert await inbound.report([report(Status.READ), report(Status.READ)]) == []
-    assert await inbound.report([report(Status.DELIVERED), report(Status.SENT)]) == []
+    # The same receipt twice under other keys (a network repeating itself with new
+    # ids), then late ones: the status machine drops them all.
+    await _report(app, message, Status.READ, "late-1")
+    await _report(app, message, Status.READ, "late-2")
+    await _report(app, message, Status.DELIVERED, "late-3")
+    await _report(app, message, Status.SENT, "late-4")
     final = await wait_for(client, token, str(message["id"]), {"read"})
     assert final["status"] == "read"
     assert statuses_of(final) == ["queued", "sent", "delivered", "read"]
     # The duplicate read was dropped; the late delivered and sent were already seen.
     assert [e["status"] for e in final["events"]].count("read") == 1
-
-
-async def test_unknown_provider_ids_come_back(app: FastAPI) -> None:
-    unknown = StatusReport(
-        provider="sandbox",
-        provider_message_id="nope",
-        status=Status.DELIVERED,
-        at=datetime.now(UTC),
-    )
-    assert await app.state.ctx.runtime.inbound.report([unknown]) == [unknown]
 
 
 async def test_read_skipping_delivered(
@@ -92,15 +93,6 @@ async def test_read_skipping_delivered(
     )
     body = answer.json()
     assert body["status"] == "sent"
-    await app.state.ctx.runtime.inbound.report(
-        [
-            StatusReport(
-                provider="sandbox",
-                provider_message_id=body["providerMessageId"],
-                status=Status.READ,
-                at=datetime.now(UTC),
-            )
-        ]
-    )
+    await _report(app, body, Status.READ, "skip")
     final = await wait_for(client, token, body["id"], {"read"})
     assert final["status"] == "read"

@@ -12,8 +12,8 @@ import pytest
 from fastapi import FastAPI
 
 from tests.support.messages import wait_for
+from tests.support.providers import add_provider
 from tests.support.users import TestUser, bearer, create_test_user, login
-from tidings.channels.configs import ProviderConfigRepository
 from tidings.core.ids import new_id
 from tidings.credits.repository import CreditRepository
 from tidings.messages.repository import MessageRepository
@@ -270,10 +270,8 @@ async def _production_whatsapp(app: FastAPI, user: TestUser) -> None:
     """A production account with the simulator and the seed set approved there
     (as syncing from a WhatsApp Business account would leave it)."""
     now = datetime.now(UTC)
+    await add_provider(app, user.account_id, "whatsapp")
     async with app.state.ctx.sessions() as session:
-        await ProviderConfigRepository(session).set(
-            user.account_id, "whatsapp", "simulator", {}, now
-        )
         await CreditRepository(session).add(user.account_id, Decimal(10), reason="top-up", at=now)
         for name, language, category, components in SEED:
             session.add(
@@ -322,11 +320,7 @@ async def test_templates_belong_to_one_account_and_environment(
     app: FastAPI, client: httpx.AsyncClient, user: TestUser
 ) -> None:
     now = datetime.now(UTC)
-    async with app.state.ctx.sessions() as session:
-        await ProviderConfigRepository(session).set(
-            user.account_id, "whatsapp", "simulator", {}, now
-        )
-        await session.commit()
+    await add_provider(app, user.account_id, "whatsapp")
     production = await login(client, user, base="")
     # The sandbox's seed set is not in production.
     answer = await client.post(

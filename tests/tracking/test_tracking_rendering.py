@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
-from tidings.channels.base import OutboundMessage
+from tidings.providers.base import OutboundMessage
 from tidings.channels.email.stored import render_outbound_email
 from tidings.channels.email.tracking import (
     extract_links,

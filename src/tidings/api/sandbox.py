@@ -8,7 +8,6 @@ from fastapi import APIRouter
 from pydantic import Field
 
 from tidings.api.deps import ContextDep, PrincipalDep
-from tidings.channels.base import InboundMessage
 from tidings.channels.phone import to_e164
 from tidings.core.environments import Environment
 from tidings.core.errors import Forbidden
@@ -17,6 +16,7 @@ from tidings.http.openapi_responses import AUTHENTICATED, problem_responses
 from tidings.http.schemas import ApiModel
 from tidings.messages.repository import MessageRepository
 from tidings.messages.schemas import MessageOut, message_out
+from tidings.providers.base import InboundMessage
 
 router = APIRouter(prefix="/api/v4/sandbox", tags=["Sandbox"])
 
@@ -47,16 +47,15 @@ async def simulate_inbound(
     sender = to_e164(body.from_, "from", extra_valid=provider.test_numbers)
     message = await ctx.runtime.inbound.receive(
         InboundMessage(
-            account_id=principal.account_id,
-            environment=principal.environment,
             channel=body.channel,
             sender=sender,
             recipient=None,
             body=body.body,
             at=ctx.clock.now(),
-            provider=provider.name,
-            provider_message_id=f"sbx.in.{new_id('msg')}",
-        )
+            external_id=f"sbx.in.{new_id('msg')}",
+        ),
+        account_id=principal.account_id,
+        environment=principal.environment,
     )
     async with ctx.sessions() as session:
         events = await MessageRepository(session).events(message.id)

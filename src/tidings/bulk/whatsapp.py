@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tidings.bulk.channels import ChannelRules, opt_out_refusal, phone_normaliser
 from tidings.bulk.planning import PlannedMessage, Rejected
 from tidings.bulk.rendering import Template as Text
-from tidings.channels.base import Provider
+from tidings.providers.registry import Capabilities
 from tidings.channels.whatsapp.window import WINDOW
 from tidings.core.clock import Clock
 from tidings.core.environments import Environment
@@ -76,7 +76,7 @@ async def free_form_rules(
     session: AsyncSession,
     settings: Settings,
     clock: Clock,
-    provider: Provider,
+    provider: Capabilities,
     account_id: str,
     environment: Environment,
     body: str,

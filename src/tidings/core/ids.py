@@ -17,7 +17,23 @@ _RANDOM_BITS = 80
 _RANDOM_MAX = (1 << _RANDOM_BITS) - 1
 
 PREFIXES = frozenset(
-    {"acc", "usr", "msg", "bat", "whk", "dlv", "evt", "tpl", "con", "lst", "chat", "tok", "led"}
+    {
+        "acc",
+        "usr",
+        "msg",
+        "bat",
+        "whk",
+        "dlv",
+        "evt",
+        "tpl",
+        "con",
+        "lst",
+        "chat",
+        "tok",
+        "led",
+        "prv",
+        "dom",
+    }
 )
 
 

@@ -3,13 +3,13 @@
 from tidings.accounts.models import Account, User
 from tidings.auth.models import RevokedToken
 from tidings.bulk.models import Batch, PaceSlot, SharedContent
-from tidings.channels.configs import ProviderConfig
 from tidings.contacts.models import Contact, ContactList, ListMember, OptOut
 from tidings.contacts.suppressions import Suppression
 from tidings.credits.models import CreditBalance, CreditEntry
 from tidings.db.base import Base
 from tidings.idempotency.models import IdempotencyKey
 from tidings.messages.models import Message, MessageEvent, OutboxEvent
+from tidings.providers.models import InboxEvent, ProviderRefRow, ProviderRow
 from tidings.providers.simulator.mailbox import SandboxEmail
 from tidings.templates.models import Template
 from tidings.webhooks.models import (
@@ -28,13 +28,15 @@ __all__ = [
     "CreditBalance",
     "CreditEntry",
     "IdempotencyKey",
+    "InboxEvent",
     "ListMember",
     "Message",
     "MessageEvent",
     "OptOut",
     "OutboxEvent",
     "PaceSlot",
-    "ProviderConfig",
+    "ProviderRefRow",
+    "ProviderRow",
     "RevokedToken",
     "SandboxEmail",
     "SharedContent",

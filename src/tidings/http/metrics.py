@@ -7,6 +7,7 @@ several apps in one process (tests) never share counters.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -32,8 +33,9 @@ class HttpMetrics:
             registry=self.registry,
         )
 
-    async def endpoint(self, request: Request) -> Response:
-        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+    async def endpoint(self, request: Request, extra: Sequence[CollectorRegistry] = ()) -> Response:
+        body = generate_latest(self.registry) + b"".join(generate_latest(r) for r in extra)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
 class MetricsMiddleware:

@@ -6,6 +6,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from tidings.providers.repository import failing_providers
+
 router = APIRouter(include_in_schema=False)
 
 
@@ -24,9 +26,22 @@ async def readyz(request: Request) -> JSONResponse:
         return JSONResponse(
             {"status": "unavailable", "database": type(error).__name__}, status_code=503
         )
-    return JSONResponse({"status": "ready", "database": "ok"})
+    down = ctx.runtime.down()
+    async with ctx.sessions() as session:
+        failing = await failing_providers(session)
+    answer = {
+        "status": "unavailable" if down else "ready",
+        "database": "ok",
+        # Background tasks of this process that are not running (restarting).
+        "tasks": down,
+        # Providers that are failing are reported; the process still serves.
+        "providers": {"failing": failing},
+    }
+    return JSONResponse(answer, status_code=503 if down else 200)
 
 
 @router.get("/metrics")
 async def metrics(request: Request) -> object:
-    return await request.app.state.metrics.endpoint(request)
+    return await request.app.state.metrics.endpoint(
+        request, extra=[request.app.state.ctx.runtime.metrics.registry]
+    )

@@ -36,15 +36,8 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.bulk.pacing import Rate, Schedule, SendGate, rates_for
-from tidings.channels.base import (
-    DeliveryError,
-    OutboundMessage,
-    RetryableDeliveryError,
-)
-from tidings.channels.registry import ProviderDirectory
 from tidings.core.clock import Clock
 from tidings.core.environments import Environment
-from tidings.core.errors import ApiError
 from tidings.db.group_commit import GroupCommitter
 from tidings.messages import queue, status_writer
 from tidings.messages.models import Message
@@ -54,6 +47,15 @@ from tidings.messages.status import Status
 from tidings.messages.status_writer import RowChange
 from tidings.messages.verdicts import Verdict, VerdictWriter
 from tidings.messages.waiters import VerdictWaiters
+from tidings.providers.base import OutboundMessage
+from tidings.providers.directory import NoProvider, ProviderDirectory
+from tidings.providers.errors import (
+    ConfigurationError,
+    DeliveryError,
+    RetryableDeliveryError,
+    ThrottledError,
+)
+from tidings.providers.metrics import ProviderMetrics
 from tidings.settings import BulkSettings, DeliverySettings
 
 log = logging.getLogger("tidings.dispatcher")
@@ -92,6 +94,7 @@ class Dispatcher:
         providers: ProviderDirectory,
         waiters: VerdictWaiters,
         bulk: BulkSettings | None = None,
+        metrics: ProviderMetrics | None = None,
         on_committed: Callable[[], None] = lambda: None,
     ) -> None:
         self._writer = writer
@@ -99,6 +102,7 @@ class Dispatcher:
         self._settings = settings
         self._bulk = bulk or BulkSettings()
         self._providers = providers
+        self._metrics = metrics or ProviderMetrics()
         self._waiters = waiters
         self._on_committed = on_committed
         self.owner = f"{os.uname().nodename}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -278,7 +282,18 @@ class Dispatcher:
         lease = job.row["lease_owner"] or self.owner
         try:
             async with self._slots[channel]:
-                verdict = await self._submit(job, lease)
+                try:
+                    verdict = await self._submit(job, lease)
+                except Exception as error:
+                    # Routing itself failed (the database, say): the message is tried
+                    # again later, without using an attempt; never left to its lease.
+                    log.exception("routing %s failed", job.row["id"])
+                    verdict = Verdict(
+                        job.row["id"],
+                        lease,
+                        error=RetryableDeliveryError("routing_failed", type(error).__name__),
+                        spends_attempt=False,
+                    )
             self._verdicts.put_nowait(verdict)
         finally:
             self._in_flight[channel] -= 1
@@ -302,32 +317,58 @@ class Dispatcher:
             segments=row["segments"],
             encoding=row["encoding"],
         )
-        try:
-            provider = await self._providers.require(
-                row["account_id"], outbound.environment, row["channel"]
-            )
-        except ApiError as error:
-            # The provider was removed after the message was accepted: it may come back.
-            return Verdict(row["id"], lease, error=RetryableDeliveryError(error.code, error.detail))
-        if job.send_at is not None:
-            await self._gate.wait(job.send_at, job.rates)
-        try:
-            self.submissions += 1
-            result = await provider.send(outbound)
-        except DeliveryError as error:
-            return Verdict(row["id"], lease, error=error, rates=tuple(job.rates))
-        except Exception as error:
-            log.exception("provider failed on %s", row["id"])
+        environment = outbound.environment
+        retried_after = row["provider_id"] if row["attempts"] > 1 else None
+        choice = await self._providers.choose(
+            row["account_id"], environment, row["channel"], after_failure_of=retried_after
+        )
+        if isinstance(choice, NoProvider):
             return Verdict(
                 row["id"],
                 lease,
-                error=RetryableDeliveryError("provider_error", type(error).__name__),
+                error=RetryableDeliveryError(
+                    choice.code, choice.reason, retry_after=choice.retry_in
+                ),
+                spends_attempt=False,
             )
+        route, provider = choice.route, choice.provider
+        if job.send_at is not None:
+            await self._gate.wait(job.send_at, job.rates)
+        started = time.perf_counter()
+        try:
+            self.submissions += 1
+            async with asyncio.timeout(self._settings.send_timeout_seconds):
+                accepted = await provider.send(outbound)
+        except TimeoutError:
+            error: DeliveryError = RetryableDeliveryError(
+                "provider_timeout",
+                f"{route.name} did not answer within {self._settings.send_timeout_seconds:g} s.",
+            )
+        except DeliveryError as caught:
+            error = caught
+        except Exception as unexpected:
+            log.exception("provider %s failed on %s", route.id, row["id"])
+            error = RetryableDeliveryError("provider_error", type(unexpected).__name__)
+        else:
+            self._metrics.observe(route, "accepted", time.perf_counter() - started)
+            await self._providers.outcome(route, None)
+            return Verdict(
+                row["id"],
+                lease,
+                provider=route.kind,
+                provider_id=route.id,
+                refs=accepted.refs,
+            )
+        self._metrics.observe(route, error.code, time.perf_counter() - started)
+        await self._providers.outcome(route, error)
         return Verdict(
             row["id"],
             lease,
-            provider=provider.name,
-            provider_message_id=result.provider_message_id,
+            provider=route.kind,
+            provider_id=route.id,
+            error=error,
+            rates=tuple(job.rates),
+            spends_attempt=not isinstance(error, (ConfigurationError, ThrottledError)),
         )
 
     async def _record_verdicts(self) -> None:

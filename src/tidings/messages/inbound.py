@@ -1,21 +1,24 @@
-"""The inbound path: provider reports about sent messages, and contacts writing in.
+"""Applying what providers report, and contacts writing in, through the status machine.
 
-Real providers (webhooks, SMPP receipts, bounces) and the sandbox's simulated
-network all come through here, so statuses only ever change through the status
-machine, with their events and outbox rows in one transaction per batch.
+Reports reach here from the inbox (:mod:`tidings.providers.inbox`), which stored them
+durably first: :func:`apply_reports` finds each report's message through the ids the
+provider gave it (``provider_refs``: provider **and** external id), and hands back
+those naming no known message yet (the verdict recording the submission may still
+be on its way), for the inbox to try again. Our own tracking hits (opens, clicks,
+unsubscribes) and the sandbox's simulated contacts writing in come through
+:class:`InboundProcessor` directly.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tidings.channels.base import InboundMessage, StatusReport
 from tidings.contacts.optouts import OptOutRepository, keyword
 from tidings.contacts.suppressions import SUPPRESSING_EVENTS, SuppressionRepository
 from tidings.core.clock import Clock
@@ -25,10 +28,12 @@ from tidings.db.group_commit import GroupCommitter
 from tidings.messages import status_writer
 from tidings.messages.models import Message, MessageEvent
 from tidings.messages.repository import MessageRepository
-from tidings.messages.rows import rows_by_provider_ids
+from tidings.messages.rows import load_rows
 from tidings.messages.schemas import message_payload
 from tidings.messages.status import Status
 from tidings.messages.status_writer import RowChange
+from tidings.providers.base import InboundMessage, StatusReport
+from tidings.providers.repository import RefRepository
 
 log = logging.getLogger("tidings.inbound")
 
@@ -47,8 +52,203 @@ ONCE = frozenset({"bounced", "complained", "unsubscribed"})
 REPEATABLE = frozenset({"opened", "clicked"})
 
 
+async def apply_reports(
+    session: AsyncSession, provider_id: str, reports: Sequence[StatusReport]
+) -> list[StatusReport]:
+    """Apply one provider's reports in this transaction; those naming no known
+    message come back."""
+    owners = await RefRepository(session).messages_of(
+        provider_id, [report.external_id for report in reports]
+    )
+    unmatched = [report for report in reports if report.external_id not in owners]
+    known = [report for report in reports if report.external_id in owners]
+    if not known:
+        return unmatched
+    # Plain receipts (the bulk of the traffic) go through the row path; engagement
+    # reports (opened, bounced...) through the object path.
+    plain = [report for report in known if report.event is None]
+    if plain:
+        await _apply_receipts(session, owners, plain)
+    engaged = [report for report in known if report.event is not None]
+    if engaged:
+        repo = MessageRepository(session)
+        ids = sorted({owners[report.external_id] for report in engaged})
+        found = await session.scalars(select(Message).where(Message.id.in_(ids)))
+        messages = {message.id: message for message in found}
+        seen = await repo.seen_statuses(list(messages))
+        for report in engaged:
+            message = messages[owners[report.external_id]]
+            await _apply(session, message, report, seen[message.id])
+    return unmatched
+
+
+async def _apply_receipts(
+    session: AsyncSession, owners: dict[str, str], reports: Sequence[StatusReport]
+) -> None:
+    found = await load_rows(session, sorted({owners[report.external_id] for report in reports}))
+    seen = await MessageRepository(session).seen_statuses(list(found))
+    changes: list[RowChange] = []
+    for report in reports:
+        row = found.get(owners[report.external_id])
+        if row is None:
+            continue
+        # A duplicate receipt is dropped, not recorded again.
+        if report.status in seen[row["id"]]:
+            continue
+        seen[row["id"]].add(report.status)
+        values = (
+            {"error_code": report.error_code, "error_message": report.error_message}
+            if report.error_code is not None
+            else {}
+        )
+        changes.append(RowChange(row, report.status, report.at, values=values))
+    await status_writer.change_rows(session, changes)
+
+
+async def record_inbound(
+    session: AsyncSession,
+    inbound: InboundMessage,
+    *,
+    account_id: str,
+    environment: Environment,
+    provider_kind: str,
+    provider_id: str | None,
+) -> Message:
+    """Record a contact's message; STOP and START change its SMS opt-out."""
+    message = Message(
+        id=new_id("msg"),
+        account_id=account_id,
+        environment=environment.value,
+        channel=inbound.channel,
+        direction="inbound",
+        to_address=inbound.recipient or "",
+        from_address=inbound.sender,
+        body=inbound.body,
+        content=inbound.content,
+        credits=0,
+        attempts=0,
+        provider=provider_kind,
+        provider_id=provider_id,
+        provider_message_id=inbound.external_id,
+    )
+    await status_writer.start(session, message, Status.RECEIVED, inbound.at)
+    if inbound.channel == "sms":
+        await _opt_out_keywords(session, inbound, message, account_id, environment)
+    return message
+
+
+async def _apply(
+    session: AsyncSession, message: Message, report: StatusReport, seen: set[str]
+) -> None:
+    # An engagement report (opened, clicked...) implies its status too: an "opened"
+    # that overtakes "delivered" still delivers the message.
+    await status_writer.change(
+        session,
+        message,
+        report.status,
+        report.at,
+        error_code=report.error_code,
+        error_message=report.error_message,
+        seen=seen,
+    )
+    if report.event is not None:
+        await _email_event(session, message, report, report.event, seen)
+
+
+async def _email_event(
+    session: AsyncSession, message: Message, report: StatusReport, event: str, seen: set[str]
+) -> None:
+    detail = dict(report.detail)
+    if report.error_message:
+        detail["error"] = report.error_message
+    recorded = _record_event(session, message, event, report.at, detail, seen)
+    # Only a hard bounce (the message is undelivered) suppresses; soft ones retry.
+    hard = event != "bounced" or report.status == Status.UNDELIVERED
+    if recorded and hard:
+        await _suppress(session, message, event, report.at)
+
+
+async def _suppress(session: AsyncSession, message: Message, event: str, at: datetime) -> None:
+    """A hard bounce, complaint or unsubscribe puts the recipient on the suppression
+    list, in the same transaction as its event (database calls only)."""
+    reason = SUPPRESSING_EVENTS.get(event)
+    if reason is None or message.channel != "email" or not message.to_address:
+        return
+    await SuppressionRepository(session).add(
+        message.account_id,
+        message.environment,
+        message.to_address,
+        reason=reason,
+        message_id=message.id,
+        at=at,
+    )
+
+
+def _record_event(
+    session: AsyncSession,
+    message: Message,
+    event: str,
+    at: datetime,
+    detail: dict[str, Any],
+    seen: set[str],
+) -> bool:
+    """Add an engagement event row and its outbox row; False when dropped (a repeat
+    of a once-only event). The first open and the first click of a message carry
+    ``"first": true``; repeats are recorded without it."""
+    if event in seen:
+        if event in ONCE:
+            return False
+    elif event in REPEATABLE:
+        detail = {**detail, "first": True}
+    seen.add(event)
+    session.add(
+        MessageEvent(
+            message_id=message.id,
+            status=message.status,
+            at=at,
+            applied=False,
+            kind=event,
+            detail=detail or None,
+        )
+    )
+    event_type = EMAIL_EVENTS.get(event)
+    if event_type is not None:
+        payload = {**message_payload(message), "event": event, "detail": detail}
+        session.add(status_writer.outbox_event(message, event_type, at, data=payload))
+    return True
+
+
+async def _opt_out_keywords(
+    session: AsyncSession,
+    inbound: InboundMessage,
+    message: Message,
+    account_id: str,
+    environment: Environment,
+) -> None:
+    word = keyword(inbound.body)
+    if word is None:
+        return
+    optouts = OptOutRepository(session)
+    if word == "start":
+        await optouts.opt_in(account_id, environment, "sms", inbound.sender)
+        return
+    added = await optouts.opt_out(
+        account_id, environment, "sms", inbound.sender, reason="stop", at=inbound.at
+    )
+    if added:
+        session.add(
+            status_writer.outbox_event(
+                message,
+                "contact.opted_out",
+                inbound.at,
+                data={"channel": "sms", "phone": inbound.sender, "keyword": inbound.body},
+            )
+        )
+
+
 class InboundProcessor:
-    """Implements :class:`~tidings.channels.base.StatusSink` for every provider."""
+    """What arrives without a provider's inbox: our tracking hits, and the sandbox's
+    simulated contacts writing in."""
 
     def __init__(
         self,
@@ -60,153 +260,6 @@ class InboundProcessor:
         self._writer = writer
         self._clock = clock
         self._on_committed = on_committed
-
-    async def report(self, reports: list[StatusReport]) -> list[StatusReport]:
-        by_provider: dict[str, list[StatusReport]] = defaultdict(list)
-        for report in reports:
-            by_provider[report.provider].append(report)
-
-        async def apply(session: AsyncSession) -> list[StatusReport]:
-            unmatched: list[StatusReport] = []
-            repo = MessageRepository(session)
-            for provider, batch in by_provider.items():
-                # Plain receipts (the bulk of the traffic) go through the row path;
-                # engagement reports (opened, bounced...) through the object path.
-                plain = [report for report in batch if report.event is None]
-                if plain:
-                    unmatched += await self._apply_receipts(session, provider, plain)
-                engaged = [report for report in batch if report.event is not None]
-                if not engaged:
-                    continue
-                ids = sorted({report.provider_message_id for report in engaged})
-                messages = {
-                    message.provider_message_id: message
-                    for message in await repo.by_provider_ids(provider, ids)
-                }
-                seen = await repo.seen_statuses([message.id for message in messages.values()])
-                for report in engaged:
-                    message = messages.get(report.provider_message_id)
-                    if message is None:
-                        unmatched.append(report)
-                        continue
-                    await self._apply(session, message, report, seen[message.id])
-            return unmatched
-
-        unmatched = await self._writer.submit(apply)
-        if len(unmatched) < len(reports):
-            self._on_committed()
-        return unmatched
-
-    async def _apply_receipts(
-        self, session: AsyncSession, provider: str, reports: list[StatusReport]
-    ) -> list[StatusReport]:
-        """Status receipts, as rows; those naming no known message come back."""
-        ids = sorted({report.provider_message_id for report in reports})
-        found = await rows_by_provider_ids(session, provider, ids)
-        seen = await MessageRepository(session).seen_statuses([row["id"] for row in found.values()])
-        unmatched: list[StatusReport] = []
-        changes: list[RowChange] = []
-        for report in reports:
-            row = found.get(report.provider_message_id)
-            if row is None:
-                unmatched.append(report)
-                continue
-            # A duplicate receipt is dropped, not recorded again.
-            if report.status in seen[row["id"]]:
-                continue
-            seen[row["id"]].add(report.status)
-            values = (
-                {"error_code": report.error_code, "error_message": report.error_message}
-                if report.error_code is not None
-                else {}
-            )
-            changes.append(RowChange(row, report.status, report.at, values=values))
-        await status_writer.change_rows(session, changes)
-        return unmatched
-
-    async def _apply(
-        self, session: AsyncSession, message: Message, report: StatusReport, seen: set[str]
-    ) -> None:
-        # An engagement report (opened, clicked...) implies its status too: an "opened"
-        # that overtakes "delivered" still delivers the message.
-        await status_writer.change(
-            session,
-            message,
-            report.status,
-            report.at,
-            error_code=report.error_code,
-            error_message=report.error_message,
-            seen=seen,
-        )
-        if report.event is not None:
-            await self._email_event(session, message, report, report.event, seen)
-
-    async def _email_event(
-        self,
-        session: AsyncSession,
-        message: Message,
-        report: StatusReport,
-        event: str,
-        seen: set[str],
-    ) -> None:
-        detail = dict(report.detail)
-        if report.error_message:
-            detail["error"] = report.error_message
-        recorded = self._record_event(session, message, event, report.at, detail, seen)
-        # Only a hard bounce (the message is undelivered) suppresses; soft ones retry.
-        hard = event != "bounced" or report.status == Status.UNDELIVERED
-        if recorded and hard:
-            await self._suppress(session, message, event, report.at)
-
-    @staticmethod
-    async def _suppress(session: AsyncSession, message: Message, event: str, at: datetime) -> None:
-        """A hard bounce, complaint or unsubscribe puts the recipient on the
-        suppression list, in the same transaction as its event (database calls only)."""
-        reason = SUPPRESSING_EVENTS.get(event)
-        if reason is None or message.channel != "email" or not message.to_address:
-            return
-        await SuppressionRepository(session).add(
-            message.account_id,
-            message.environment,
-            message.to_address,
-            reason=reason,
-            message_id=message.id,
-            at=at,
-        )
-
-    def _record_event(
-        self,
-        session: AsyncSession,
-        message: Message,
-        event: str,
-        at: datetime,
-        detail: dict[str, Any],
-        seen: set[str],
-    ) -> bool:
-        """Add an engagement event row and its outbox row; False when dropped (a
-        repeat of a once-only event). The first open and the first click of a
-        message carry ``"first": true``; repeats are recorded without it."""
-        if event in seen:
-            if event in ONCE:
-                return False
-        elif event in REPEATABLE:
-            detail = {**detail, "first": True}
-        seen.add(event)
-        session.add(
-            MessageEvent(
-                message_id=message.id,
-                status=message.status,
-                at=at,
-                applied=False,
-                kind=event,
-                detail=detail or None,
-            )
-        )
-        event_type = EMAIL_EVENTS.get(event)
-        if event_type is not None:
-            payload = {**message_payload(message), "event": event, "detail": detail}
-            session.add(status_writer.outbox_event(message, event_type, at, data=payload))
-        return True
 
     async def engagement(
         self, message_id: str, event: str, at: datetime, detail: dict[str, Any] | None = None
@@ -224,8 +277,8 @@ class InboundProcessor:
             seen = (await repo.seen_statuses([message.id]))[message.id]
             if message.status == Status.SENT:
                 await status_writer.change(session, message, Status.DELIVERED, at, seen=seen)
-            if self._record_event(session, message, event, at, dict(detail or {}), seen):
-                await self._suppress(session, message, event, at)
+            if _record_event(session, message, event, at, dict(detail or {}), seen):
+                await _suppress(session, message, event, at)
             return True
 
         found = await self._writer.submit(apply)
@@ -233,54 +286,21 @@ class InboundProcessor:
             self._on_committed()
         return found
 
-    async def receive(self, inbound: InboundMessage) -> Message:
-        """Record a contact's message; STOP and START change its SMS opt-out."""
+    async def receive(
+        self, inbound: InboundMessage, *, account_id: str, environment: Environment
+    ) -> Message:
+        """Record a simulated contact's message (``POST /api/v4/sandbox/inbound``)."""
 
         async def record(session: AsyncSession) -> Message:
-            message = Message(
-                id=new_id("msg"),
-                account_id=inbound.account_id,
-                environment=inbound.environment.value,
-                channel=inbound.channel,
-                direction="inbound",
-                to_address=inbound.recipient or "",
-                from_address=inbound.sender,
-                body=inbound.body,
-                content=inbound.content,
-                credits=0,
-                attempts=0,
-                provider=inbound.provider,
-                provider_message_id=inbound.provider_message_id,
+            return await record_inbound(
+                session,
+                inbound,
+                account_id=account_id,
+                environment=environment,
+                provider_kind="sandbox",
+                provider_id=None,
             )
-            await status_writer.start(session, message, Status.RECEIVED, inbound.at)
-            if inbound.channel == "sms":
-                await self._opt_out_keywords(session, inbound, message)
-            return message
 
         message = await self._writer.submit(record)
         self._on_committed()
         return message
-
-    async def _opt_out_keywords(
-        self, session: AsyncSession, inbound: InboundMessage, message: Message
-    ) -> None:
-        word = keyword(inbound.body)
-        if word is None:
-            return
-        optouts = OptOutRepository(session)
-        environment = Environment(inbound.environment)
-        if word == "start":
-            await optouts.opt_in(inbound.account_id, environment, "sms", inbound.sender)
-            return
-        added = await optouts.opt_out(
-            inbound.account_id, environment, "sms", inbound.sender, reason="stop", at=inbound.at
-        )
-        if added:
-            session.add(
-                status_writer.outbox_event(
-                    message,
-                    "contact.opted_out",
-                    inbound.at,
-                    data={"channel": "sms", "phone": inbound.sender, "keyword": inbound.body},
-                )
-            )

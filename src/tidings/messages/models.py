@@ -37,7 +37,9 @@ class Message(Base):
     encoding: Mapped[str | None] = mapped_column(String(16))
     credits: Mapped[Decimal] = mapped_column(Numeric(12, 4), default=Decimal(0))
     batch_id: Mapped[str | None] = mapped_column(id_column_type())
+    # The kind of the provider that took the message, and that provider (prv_...).
     provider: Mapped[str | None] = mapped_column(String(32))
+    provider_id: Mapped[str | None] = mapped_column(String(40))
     provider_message_id: Mapped[str | None] = mapped_column(String(128))
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
@@ -74,6 +76,14 @@ class Message(Base):
             "provider_message_id",
             postgresql_where=text("provider_message_id IS NOT NULL"),
             sqlite_where=text("provider_message_id IS NOT NULL"),
+        ),
+        # A provider's messages still in flight (may it be deleted?).
+        Index(
+            "ix_messages_provider",
+            "provider_id",
+            "status",
+            postgresql_where=text("provider_id IS NOT NULL"),
+            sqlite_where=text("provider_id IS NOT NULL"),
         ),
         # A batch's counts per status are read from the index alone.
         Index("ix_messages_batch", "batch_id", "status"),

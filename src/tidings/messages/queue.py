@@ -82,10 +82,17 @@ async def lease(
 
 async def requeue(session: AsyncSession, retries: Sequence[dict[str, Any]]) -> None:
     """Put messages back in the queue for a later attempt: ``id``, ``next_attempt_at``,
-    ``attempts``, ``error_code``, ``error_message``, ``updated_at`` each."""
+    ``attempts``, ``provider_id``, ``error_code``, ``error_message``, ``updated_at`` each."""
     if not retries:
         return
-    columns = ("next_attempt_at", "attempts", "error_code", "error_message", "updated_at")
+    columns = (
+        "next_attempt_at",
+        "attempts",
+        "provider_id",
+        "error_code",
+        "error_message",
+        "updated_at",
+    )
     await update_rows(
         session,
         _TABLE,  # type: ignore[arg-type]

@@ -28,11 +28,6 @@ EventRow = tuple[str, datetime, bool, str | None]
 # building an IN list anew costs more than the query on these hot paths.
 _BY_ID = select(*COLUMNS).where(Message.id.in_(bindparam("ids", expanding=True)))
 _BY_ID_LOCKED = _BY_ID.with_for_update()
-_BY_PROVIDER_ID = select(*COLUMNS).where(
-    Message.provider == bindparam("provider"),
-    Message.provider_message_id.in_(bindparam("ids", expanding=True)),
-)
-_BY_PROVIDER_ID_LOCKED = _BY_PROVIDER_ID.with_for_update()
 _EVENTS = (
     select(
         MessageEvent.message_id,
@@ -61,20 +56,6 @@ async def load_rows(
         for row in await (await session.connection()).execute(query, chunk):
             mapping = dict(row._mapping)
             found[mapping["id"]] = mapping
-    return found
-
-
-async def rows_by_provider_ids(
-    session: AsyncSession, provider: str, provider_ids: Sequence[str]
-) -> dict[str, Row]:
-    found: dict[str, Row] = {}
-    postgres = session.get_bind().dialect.name == "postgresql"
-    query = _BY_PROVIDER_ID_LOCKED if postgres else _BY_PROVIDER_ID
-    for start in range(0, len(provider_ids), 500):
-        chunk = {"provider": provider, "ids": list(provider_ids[start : start + 500])}
-        for row in await (await session.connection()).execute(query, chunk):
-            mapping = dict(row._mapping)
-            found[mapping["provider_message_id"]] = mapping
     return found
 
 
@@ -109,6 +90,7 @@ def payload(row: Mapping[str, Any]) -> dict[str, Any]:
         "segments": row["segments"],
         "encoding": row["encoding"],
         "credits": float(row["credits"] or 0),
+        "providerId": row["provider_id"],
         "providerMessageId": row["provider_message_id"],
         "attempts": row["attempts"],
         "error": error,

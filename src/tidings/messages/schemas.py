@@ -47,6 +47,8 @@ class MessageOut(ApiModel):
     segments: int | None = Field(default=None, examples=[1])
     encoding: str | None = Field(default=None, examples=["GSM-7"])
     credits: float = Field(examples=[1.0])
+    # The provider that took the message (its last attempt), and the id it gave.
+    provider_id: str | None = Field(default=None, examples=["prv_01JD8X3V7K2M4N6P8Q0R2S4T6V"])
     provider_message_id: str | None = None
     attempts: int = 0
     error: MessageError | None = None
@@ -76,6 +78,7 @@ def message_out(message: Message, events: list[MessageEvent] | None = None) -> M
         segments=message.segments,
         encoding=message.encoding,
         credits=float(message.credits or 0),
+        provider_id=message.provider_id,
         provider_message_id=message.provider_message_id,
         attempts=message.attempts,
         error=error,

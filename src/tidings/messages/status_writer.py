@@ -167,6 +167,7 @@ _WRITTEN = (
     "status",
     "updated_at",
     "provider",
+    "provider_id",
     "provider_message_id",
     "error_code",
     "error_message",

@@ -1,9 +1,16 @@
 """Recording what providers answered: one transaction per batch of verdicts.
 
-- accepted: ``sent`` (reports follow through the inbound path);
-- retryable error: back in the queue after a backoff, until ``max_attempts``
-  ("slow down" answers give the attempt back and slow the pace instead);
+- accepted: ``sent``, with every id the provider gave it written to
+  ``provider_refs`` (reports find their message through them);
+- retryable error: back in the queue after a backoff, until ``max_attempts``;
+- no attempt used ("slow down" answers, a provider whose credentials were refused,
+  no provider able to take it now): back in the queue, the attempt given back;
+  such waiting is bounded by ``max_pending_seconds`` from the message's creation,
+  after which it ends ``failed`` (``provider_unavailable``), so nothing waits for ever;
 - permanent error (or attempts used up): ``failed`` with the provider's reason.
+
+Every attempt names the provider that took it (``provider_id`` on the row, and
+``providerId`` in a retry event's detail).
 
 A verdict names the lease it was given under; one that comes back after its
 lease ran out (and the row was claimed again) still moves the status machine,
@@ -21,12 +28,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.bulk.pacing import Rate, slow_down
 from tidings.bulk.repository import BatchRepository
-from tidings.channels.base import (
-    DeliveryError,
-    PermanentDeliveryError,
-    RetryableDeliveryError,
-    ThrottledError,
-)
 from tidings.core.clock import Clock
 from tidings.messages import queue, status_writer
 from tidings.messages.backoff import retry_delay
@@ -35,6 +36,14 @@ from tidings.messages.rows import Row, answer, events_of, load_rows
 from tidings.messages.status import Status
 from tidings.messages.status_writer import RowChange
 from tidings.messages.waiters import VerdictWaiters
+from tidings.providers.base import ProviderRef
+from tidings.providers.errors import (
+    DeliveryError,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+    ThrottledError,
+)
+from tidings.providers.repository import RefRepository
 from tidings.settings import DeliverySettings
 
 
@@ -42,10 +51,18 @@ from tidings.settings import DeliverySettings
 class Verdict:
     message_id: str
     lease: str
+    # The kind and the provider that took (or refused) this attempt.
     provider: str | None = None
-    provider_message_id: str | None = None
+    provider_id: str | None = None
+    refs: tuple[ProviderRef, ...] = ()
     error: DeliveryError | None = None
     rates: tuple[Rate, ...] = ()
+    # False when the attempt is given back (slow down, credentials, no provider now).
+    spends_attempt: bool = True
+
+    @property
+    def provider_message_id(self) -> str | None:
+        return self.refs[0].external_id if self.refs else None
 
 
 class VerdictWriter:
@@ -73,14 +90,28 @@ class VerdictWriter:
         retries: list[dict[str, Any]] = []
         retry_events: list[MessageEvent] = []
         slowed: set[str] = set()
+        refs: list[dict[str, Any]] = []
         for verdict in batch:
             row = rows.get(verdict.message_id)
             if row is None:
                 continue
             accepted = {
                 "provider": verdict.provider,
+                "provider_id": verdict.provider_id,
                 "provider_message_id": verdict.provider_message_id,
             }
+            if verdict.error is None and verdict.provider_id is not None:
+                refs.extend(
+                    {
+                        "provider_id": verdict.provider_id,
+                        "external_id": ref.external_id,
+                        "message_id": row["id"],
+                        "part": ref.part,
+                        "recipient": ref.recipient,
+                        "created_at": at,
+                    }
+                    for ref in verdict.refs
+                )
             if row["lease_owner"] != verdict.lease:
                 # Our lease ran out and someone else holds the message now: the status
                 # machine still takes a "sent", but the queue fields are theirs.
@@ -110,7 +141,7 @@ class VerdictWriter:
                 slowed.update(
                     rate.key for rate in verdict.rates if rate.key.startswith("provider:")
                 )
-            retry = self._retry(row, error, at)
+            retry = self._retry(row, verdict, error, at)
             if retry is not None:
                 retries.append(retry)
                 retry_events.append(
@@ -122,6 +153,7 @@ class VerdictWriter:
                         kind="retry",
                         detail={
                             "attempt": row["attempts"],
+                            "providerId": verdict.provider_id,
                             "error": {"code": error.code, "message": error.message},
                             "retryAt": retry["next_attempt_at"].isoformat(),
                         },
@@ -138,11 +170,14 @@ class VerdictWriter:
                     at,
                     values={
                         "lease_owner": None,
+                        "provider_id": verdict.provider_id or row["provider_id"],
                         "error_code": code,
                         "error_message": error.message,
                     },
                 )
             )
+        # The ids first: a receipt applied right after this commit finds its message.
+        await RefRepository(session).add(refs)
         applied = await status_writer.change_rows(session, changes)
         await queue.requeue(session, retries)
         session.add_all(retry_events)
@@ -158,14 +193,20 @@ class VerdictWriter:
         settled = [change.row for change in applied if change.settles]
         return await self._answers(session, settled)
 
-    def _retry(self, row: Row, error: DeliveryError, at: datetime) -> dict[str, Any] | None:
+    def _retry(
+        self, row: Row, verdict: Verdict, error: DeliveryError, at: datetime
+    ) -> dict[str, Any] | None:
         """The row's retry, or None when it has to fail."""
-        if not isinstance(error, RetryableDeliveryError):
+        if not isinstance(error, RetryableDeliveryError) and verdict.spends_attempt:
             return None
         attempts = row["attempts"]
-        if isinstance(error, ThrottledError):
-            # "Slow down" says nothing about the message: the attempt is given back,
-            # and the pace (for paced batches) slows instead.
+        if not verdict.spends_attempt or isinstance(error, ThrottledError):
+            # "Slow down" or "no provider now" says nothing about the message: the
+            # attempt is given back (and the pace, for paced batches, slows) — for
+            # as long as the message may wait.
+            waited = (at - row["created_at"]).total_seconds()
+            if waited > self._settings.max_pending_seconds:
+                return None
             attempts -= 1
         elif attempts >= self._settings.max_attempts:
             return None
@@ -173,12 +214,13 @@ class VerdictWriter:
             max(attempts, 1),
             base=self._settings.backoff_base_seconds,
             maximum=self._settings.backoff_max_seconds,
-            hint=error.retry_after,
+            hint=getattr(error, "retry_after", None),
         )
         return {
             "id": row["id"],
             "next_attempt_at": at + timedelta(seconds=delay),
             "attempts": attempts,
+            "provider_id": verdict.provider_id or row["provider_id"],
             "error_code": error.code,
             "error_message": error.message,
             "updated_at": at,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
@@ -117,7 +118,9 @@ class KindRegistry:
 
     def names(self, channel: str | None = None) -> list[str]:
         return sorted(
-            name for name, spec in self._kinds.items() if channel is None or channel in spec.channels
+            name
+            for name, spec in self._kinds.items()
+            if channel is None or channel in spec.channels
         )
 
     def spec_for(self, channel: str, kind: str) -> KindSpec:
@@ -160,12 +163,18 @@ def _plain(value: Any) -> bool:
     return value is None or isinstance(value, (str, int, float, bool, list, dict))
 
 
-def shown_config(spec: KindSpec, public: Mapping[str, Any], secret_names: Iterable[str]) -> dict[str, Any]:
+def shown_config(
+    spec: KindSpec, public: Mapping[str, Any], secret_names: Iterable[str]
+) -> dict[str, Any]:
     """The config as answered: secrets that are set replaced by the mask."""
     shown = dict(public)
     for name in secret_names:
         shown[name] = MASK
     return shown
+
+
+# How long ago a simulated contact "wrote in", which keeps the WhatsApp window open.
+SIMULATED_INBOUND_AGE = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -174,8 +183,17 @@ class Capabilities:
 
     channel: str
     kinds: tuple[str, ...]
+    now: Callable[[], datetime]
     test_numbers: frozenset[str] = frozenset()
     simulated_inbound: Callable[[str], bool] | None = field(default=None)
+
+    async def last_inbound_at(self, contact: str) -> datetime | None:
+        """When the contact last wrote in as far as a simulated network pretends (the
+        sandbox's contacts all wrote in recently); None for real networks, whose
+        contacts' messages are in the database."""
+        if self.simulated_inbound is None or not self.simulated_inbound(contact):
+            return None
+        return self.now() - SIMULATED_INBOUND_AGE
 
 
 def default_kinds() -> KindRegistry:

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tidings.channels.base import Provider
+from tidings.providers.registry import Capabilities
 from tidings.channels.phone import to_e164
 from tidings.channels.sms.rules import check_not_opted_out
 from tidings.context import AppContext
@@ -173,7 +173,7 @@ async def notification_draft(
     *,
     account_id: str,
     environment: Environment,
-    provider: Provider,
+    provider: Capabilities,
     settings: Settings,
     clock: Clock,
     to: str,

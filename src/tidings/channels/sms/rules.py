@@ -8,7 +8,6 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tidings.channels.base import Provider
 from tidings.channels.phone import to_e164
 from tidings.channels.sms.encoding import segment
 from tidings.contacts.optouts import OptOutRepository
@@ -16,6 +15,7 @@ from tidings.core.clock import Clock
 from tidings.core.environments import Environment
 from tidings.core.errors import FieldError, Unprocessable
 from tidings.messages.drafts import Draft
+from tidings.providers.registry import Capabilities
 from tidings.settings import Settings
 
 _NUMERIC_SENDER = re.compile(r"^\+?[0-9]{3,15}$")
@@ -80,7 +80,7 @@ async def sms_draft(
     *,
     account_id: str,
     environment: Environment,
-    provider: Provider,
+    provider: Capabilities,
     settings: Settings,
     clock: Clock,
     to: str,

@@ -6,7 +6,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tidings.channels.base import Provider
 from tidings.channels.sms.rules import check_not_opted_out
 from tidings.channels.whatsapp.chats import contact_of
 from tidings.channels.whatsapp.window import customer_window
@@ -15,6 +14,7 @@ from tidings.core.environments import Environment
 from tidings.core.errors import FieldError, Unprocessable
 from tidings.messages.drafts import Draft
 from tidings.messages.repository import MessageRepository
+from tidings.providers.registry import Capabilities
 from tidings.settings import Settings
 
 TEMPLATE_ENDPOINT = "/api/v4/whatsapp/notifications"
@@ -25,7 +25,7 @@ async def whatsapp_draft(
     *,
     account_id: str,
     environment: Environment,
-    provider: Provider,
+    provider: Capabilities,
     settings: Settings,
     clock: Clock,
     chat: str,

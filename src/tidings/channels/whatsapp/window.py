@@ -10,13 +10,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
-from tidings.channels.base import Provider
 from tidings.core.clock import Clock
 from tidings.core.environments import Environment
 from tidings.messages.repository import MessageRepository
 
 WINDOW = timedelta(hours=24)
+
+
+class InboundKnowledge(Protocol):
+    """What the channel's providers alone know of a contact writing in (the
+    simulator pretends its contacts did; real networks tell us through inbound
+    messages, which are in the database)."""
+
+    async def last_inbound_at(self, contact: str) -> datetime | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +36,7 @@ class Window:
 
 async def customer_window(
     repo: MessageRepository,
-    provider: Provider,
+    provider: InboundKnowledge,
     clock: Clock,
     *,
     account_id: str,
@@ -44,7 +52,7 @@ async def customer_window(
 
 
 async def window_from(
-    stored_last_inbound: datetime | None, provider: Provider, clock: Clock, *, contact: str
+    stored_last_inbound: datetime | None, provider: InboundKnowledge, clock: Clock, *, contact: str
 ) -> Window:
     """The window given the contact's last inbound message found in the database
     (for callers that read it for many contacts in one query)."""

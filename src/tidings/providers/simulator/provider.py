@@ -128,9 +128,7 @@ class SimulatorProvider:
         return [
             RawReport(
                 dedupe_key=f"{external_id}:{step.event or step.status.value}",
-                payload=report_payload(
-                    external_id, step, now + timedelta(seconds=delay * index)
-                ),
+                payload=report_payload(external_id, step, now + timedelta(seconds=delay * index)),
                 due_in_seconds=delay * index,
             )
             for index, step in enumerate(steps, start=1)
