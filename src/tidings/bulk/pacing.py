@@ -67,9 +67,12 @@ def rates_for(
 class Schedule:
     """The pace rows of one claim, read (and on PostgreSQL locked) once."""
 
-    def __init__(self, session: AsyncSession, now: float) -> None:
+    def __init__(
+        self, session: AsyncSession, now: float, *, horizon: float | None = HORIZON_SECONDS
+    ) -> None:
         self._session = session
         self._now = now
+        self._horizon = horizon
         self._slots: dict[str, PaceSlot] = {}
 
     async def load(self, keys: Sequence[str]) -> None:
@@ -91,11 +94,18 @@ class Schedule:
         at = self._now
         for rate in rates:
             at = max(at, self._slots[rate.key].next_free)
-        if at > self._now + HORIZON_SECONDS:
+        if self._horizon is not None and at > self._now + self._horizon:
             return None
         for rate in rates:
             slot = self._slots[rate.key]
             slot.next_free = at + 1.0 / self._effective(slot, rate)
+        return at
+
+    def take_next(self, rates: Sequence[Rate]) -> float:
+        """The next time free under ``rates``, however far ahead (the slots move on)."""
+        at = self.take(rates) if self._horizon is None else None
+        if at is None:
+            raise ValueError("take_next needs a schedule without a horizon")
         return at
 
     def _effective(self, slot: PaceSlot, rate: Rate) -> float:

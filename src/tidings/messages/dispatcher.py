@@ -56,6 +56,7 @@ from tidings.providers.errors import (
     ThrottledError,
 )
 from tidings.providers.metrics import ProviderMetrics
+from tidings.providers.pacing import ProviderPacer, provider_rate
 from tidings.settings import BulkSettings, DeliverySettings
 
 log = logging.getLogger("tidings.dispatcher")
@@ -122,6 +123,8 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._verdicts: asyncio.Queue[Verdict] = asyncio.Queue()
         self._gate = SendGate()
+        self._pacer = ProviderPacer(writer)
+        self._provider_slots: dict[str, tuple[int, asyncio.Semaphore]] = {}
         self._verdict_writer = VerdictWriter(
             clock=clock, settings=settings, waiters=waiters, worker=self.owner
         )
@@ -332,13 +335,20 @@ class Dispatcher:
                 spends_attempt=False,
             )
         route, provider = choice.route, choice.provider
+        rates = job.rates
         if job.send_at is not None:
             await self._gate.wait(job.send_at, job.rates)
+        if choice.rate:
+            rate = provider_rate(route.id, choice.rate)
+            rates = [*rates, rate]
+            # The shared schedule's slot, then this process's one-second window.
+            await self._gate.wait(await self._pacer.next_slot(rate), [rate])
         started = time.perf_counter()
         try:
             self.submissions += 1
-            async with asyncio.timeout(self._settings.send_timeout_seconds):
-                accepted = await provider.send(outbound)
+            async with self._provider_slot(route.id, choice.concurrency):
+                async with asyncio.timeout(self._settings.send_timeout_seconds):
+                    accepted = await provider.send(outbound)
         except TimeoutError:
             error: DeliveryError = RetryableDeliveryError(
                 "provider_timeout",
@@ -367,9 +377,23 @@ class Dispatcher:
             provider=route.kind,
             provider_id=route.id,
             error=error,
-            rates=tuple(job.rates),
+            rates=tuple(rates),
             spends_attempt=not isinstance(error, (ConfigurationError, ThrottledError)),
         )
+
+    def _provider_slot(
+        self, provider_id: str, concurrency: int | None
+    ) -> contextlib.AbstractAsyncContextManager[object]:
+        """At most ``concurrency`` submissions to one provider at once, here."""
+        if not concurrency:
+            return contextlib.nullcontext()
+        slots = self._provider_slots.get(provider_id)
+        if slots is None or slots[0] != concurrency:
+            slots = self._provider_slots[provider_id] = (
+                concurrency,
+                asyncio.Semaphore(concurrency),
+            )
+        return slots[1]
 
     async def _record_verdicts(self) -> None:
         while True:

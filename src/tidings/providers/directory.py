@@ -95,6 +95,9 @@ class Route:
 class Choice:
     route: Route
     provider: Provider
+    # The provider's agreed messages a second (None: unpaced), and its concurrency.
+    rate: float | None = None
+    concurrency: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +114,8 @@ class _Live:
     version: str
     provider: Provider | None
     problem: str | None
+    rate: float | None = None
+    concurrency: int | None = None
 
 
 class ProviderDirectory:
@@ -229,7 +234,7 @@ class ProviderDirectory:
             if live.provider is None:
                 reasons.append(f"{route.name}: {live.problem}")
                 continue
-            return Choice(route, live.provider)
+            return Choice(route, live.provider, live.rate, live.concurrency)
         return NoProvider(
             "provider_unavailable",
             "No provider can take the message now (" + "; ".join(reasons) + ").",
@@ -299,7 +304,13 @@ class ProviderDirectory:
             kind=route.kind,
             name=route.name,
         )
-        return _Live(route.version, spec.build(identity, config, self._deps), None)
+        return _Live(
+            route.version,
+            spec.build(identity, config, self._deps),
+            None,
+            rate=spec.rate(config),
+            concurrency=spec.concurrency(config),
+        )
 
     def _retire(self, provider: Provider) -> None:
         async def close_later() -> None:

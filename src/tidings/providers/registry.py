@@ -49,6 +49,10 @@ def _no_numbers(channel: str) -> frozenset[str]:
     return frozenset()
 
 
+def _unlimited(config: Any) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class KindSpec:
     kind: str
@@ -63,6 +67,15 @@ class KindSpec:
     simulated_inbound: Callable[[str, str], bool] | None = None
     # Whether the kind takes inbound webhooks at /inbound/<kind>/<providerId>.
     inbound_path: bool = False
+    # Messages a second its config agrees with the network (shared by every process);
+    # None: unpaced.
+    rate: Callable[[Any], float | None] = _unlimited
+    # Submissions in flight at once in one process (an SMPP window times its binds, an
+    # SMTP pool's connections); None: only the channel's concurrency applies.
+    concurrency: Callable[[Any], int | None] = _unlimited
+    # Kinds that receive on their own connection (SMPP binds) are started with the
+    # process, not at their first message.
+    persistent: bool = False
 
     @property
     def secret_fields(self) -> frozenset[str]:

@@ -20,6 +20,10 @@ def _wrote_in_recently(channel: str, contact: str) -> bool:
     return channel == "whatsapp" and phone_scenario(channel, contact).window_open
 
 
+def _rate(config: SimulatorConfig) -> float | None:
+    return config.messages_per_second or None
+
+
 SIMULATOR = KindSpec(
     kind="simulator",
     channels=frozenset(CHANNELS),
@@ -29,6 +33,7 @@ SIMULATOR = KindSpec(
     summary="The simulated network of the sandbox: sends nothing, reports every status.",
     test_numbers=_test_numbers,
     simulated_inbound=_wrote_in_recently,
+    rate=_rate,
 )
 
 __all__ = ["SIMULATOR", "SimulatorConfig", "SimulatorProvider"]

@@ -22,6 +22,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.channels.email.stored import render_outbound_email
@@ -47,9 +48,11 @@ Scenario = Literal["normal", "unavailable", "credentials_refused", "throttled", 
 
 class SimulatorConfig(KindConfig):
     """``scenario`` makes the whole provider act one failure (default: each recipient's
-    own scenario, as in the sandbox)."""
+    own scenario, as in the sandbox); ``messagesPerSecond`` paces it as an agreed rate
+    would a real one (0: unpaced)."""
 
     scenario: Scenario = "normal"
+    messages_per_second: float = Field(default=0, ge=0)
 
 
 class SimulatorProvider:
