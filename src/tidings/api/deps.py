@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.routing import BaseRoute
+from starlette.types import Scope
 
 from tidings.auth.repository import TokenRepository
-from tidings.auth.tokens import TokenClaims
 from tidings.context import AppContext
 from tidings.core.environments import Environment
 from tidings.core.errors import Unauthorized
+from tidings.http.callers import NO_TOKEN, ProtectedRoute, verified_caller
 from tidings.http.environment import environment_of
 
 _bearer = HTTPBearer(
@@ -60,20 +64,12 @@ class Principal:
     expires_at: datetime
 
 
-def _claims_of(request: Request, ctx: AppContext, token: str) -> TokenClaims:
-    state = request.scope.get("state", {})
-    error = state.get("token_error")
-    if error is not None:
-        raise error
-    claims = state.get("token_claims")
-    if isinstance(claims, TokenClaims):
-        return claims
-    return ctx.tokens.decode(token)
-
-
 def require_environment(request: Request, environment: Environment, *, issued: str) -> None:
     """Refuse a token (``issued``: how its message names it) of the other environment."""
-    here = get_environment(request)
+    _require_environment(get_environment(request), environment, issued=issued)
+
+
+def _require_environment(here: Environment, environment: Environment, *, issued: str) -> None:
     if environment != here:
         raise Unauthorized(
             f"{issued} the {environment.value} environment; this is the {here.value} one.",
@@ -96,17 +92,19 @@ async def require_live(ctx: AppContext, user_id: str, jti: str, *, gone: str, re
     ctx.token_states.remember_good(jti)
 
 
-async def get_principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ctx: Annotated[AppContext, Depends(get_context)],
-) -> Principal:
-    if credentials is None or not credentials.credentials:
-        raise Unauthorized(
-            "Send 'Authorization: Bearer <token>'; get a token at /api/v4/auth/token."
-        )
-    claims = _claims_of(request, ctx, credentials.credentials)
-    require_environment(request, claims.environment, issued="This token was issued for")
+async def verify_bearer(ctx: AppContext, scope: Scope, token: str) -> Principal:
+    """The caller an access token names, once it is shown to be good here: signed,
+    unexpired, of this request's environment, not revoked, its user enabled.
+    Otherwise :class:`Unauthorized` saying what is wrong.
+
+    The rate limiter calls this for every request with a token, before the body is
+    read (see :mod:`tidings.http.callers`); :func:`get_principal` then finds the
+    answer in the request's state.
+    """
+    claims = ctx.tokens.decode(token)
+    _require_environment(
+        environment_of(scope), claims.environment, issued="This token was issued for"
+    )
     await require_live(
         ctx,
         claims.user_id,
@@ -121,6 +119,36 @@ async def get_principal(
         jti=claims.jti,
         expires_at=claims.expires_at,
     )
+
+
+async def get_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ctx: Annotated[AppContext, Depends(get_context)],
+) -> Principal:
+    if credentials is None or not credentials.credentials:
+        raise Unauthorized(NO_TOKEN)
+    caller = verified_caller(request.scope)
+    if isinstance(caller, Principal):
+        return caller
+    if isinstance(caller, Unauthorized):
+        raise caller
+    return await verify_bearer(ctx, request.scope, credentials.credentials)
+
+
+def _needs_principal(dependant: Dependant) -> bool:
+    return any(sub.call is get_principal or _needs_principal(sub) for sub in dependant.dependencies)
+
+
+def routes_needing_principal(routes: Sequence[BaseRoute]) -> list[ProtectedRoute]:
+    """The routes among ``routes`` that depend on :func:`get_principal`, for the
+    gate that refuses them before the body is read."""
+    found: list[ProtectedRoute] = []
+    for route in iter_route_contexts(routes):
+        dependant = getattr(route, "dependant", None)
+        if isinstance(dependant, Dependant) and _needs_principal(dependant):
+            found.append((route.path_regex, frozenset(route.methods or ())))
+    return found
 
 
 ContextDep = Annotated[AppContext, Depends(get_context)]

@@ -1,17 +1,21 @@
 """Per-account request rate limits with ``RateLimit-*`` headers on every answer.
 
-A request with a valid bearer token counts against its account (per environment,
-so sandbox tests never eat production's allowance); any other request counts
-against its client address, with a lower limit. Past the limit: 429
-``rate_limited`` with ``Retry-After``. ``RateLimit-Reset`` is in seconds from now
-(the IETF draft's delta form).
+A request from a verified caller (see :mod:`tidings.http.callers`: a live token of
+this environment) counts against its account (per environment, so sandbox tests
+never eat production's allowance); any other request, a revoked or foreign token
+included, counts against its client address, with a lower limit. Past the limit:
+429 ``rate_limited`` with ``Retry-After``. ``RateLimit-Reset`` is in seconds from
+now (the IETF draft's delta form).
 
-The token is decoded here once; the claims (or the reason they are bad) are left
-in the request state for the authentication dependency, which still checks
-revocation and the environment. A chat-box token (in the ``Authorization``
-header of the box's API calls, or the ``token`` query parameter of its page and
-stream) counts against the account that made it, so many chat boxes behind one
-office's address do not share that address's anonymous allowance.
+Tracking pixels, tracked links and one-click unsubscribes (``/t/``) are fetched by
+mailbox providers from a few addresses (Gmail's image proxy, RFC 8058 POSTs), and
+their signed token is the guard: they are not counted per address but against one
+generous ceiling for the whole server (``tracking_per_minute``).
+
+A chat-box token (in the ``Authorization`` header of the box's API calls, or the
+``token`` query parameter of its page and stream) counts against the account that
+made it, so many chat boxes behind one office's address do not share that
+address's anonymous allowance.
 """
 
 from __future__ import annotations
@@ -22,29 +26,20 @@ from urllib.parse import parse_qs
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tidings.auth.tokens import TokenCodec
-from tidings.core.errors import Unauthorized
 from tidings.core.windows import FixedWindowCounter, WindowReading
+from tidings.http.callers import CallerResolver, bearer_token
 from tidings.http.environment import environment_of, get_route_path
 from tidings.http.problems import problem_response
 from tidings.settings import RateLimitSettings
 
 UNCOUNTED_PREFIXES = ("/healthz", "/readyz", "/metrics", "/docs/assets/", "/widget/static/")
 WIDGET_PREFIX = "/widget/"
+TRACKING_PREFIX = "/t/"
+# The counter key of the server-wide tracking ceiling.
+TRACKING_KEY = "tracking"
 
 # The account of a valid chat-box token, or None.
 WidgetAccount = Callable[[str], str | None]
-
-
-def bearer_token(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            header: str = value.decode("latin-1")
-            scheme, _, token = header.partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                return token.strip()
-            return ""
-    return None
 
 
 class RateLimitMiddleware:
@@ -54,33 +49,28 @@ class RateLimitMiddleware:
         *,
         settings: RateLimitSettings,
         counter: FixedWindowCounter,
-        tokens: TokenCodec,
+        callers: CallerResolver,
         widget_account: WidgetAccount | None = None,
     ) -> None:
         self.app = app
         self._settings = settings
         self._counter = counter
-        self._tokens = tokens
+        self._callers = callers
         self._widget_account = widget_account
 
-    def _key_and_limit(self, scope: Scope) -> tuple[str, int]:
-        state = scope.setdefault("state", {})
-        token = bearer_token(scope)
-        if self._widget_account is not None and get_route_path(scope).startswith(WIDGET_PREFIX):
-            widget_token = token or _query_token(scope)
+    async def _key_and_limit(self, scope: Scope, route_path: str) -> tuple[str, int]:
+        if route_path.startswith(TRACKING_PREFIX):
+            return TRACKING_KEY, self._settings.tracking_per_minute
+        if self._widget_account is not None and route_path.startswith(WIDGET_PREFIX):
+            widget_token = bearer_token(scope) or _query_token(scope)
             account = self._widget_account(widget_token) if widget_token else None
             if account is not None:
                 environment = environment_of(scope).value
                 return f"acct:{account}:{environment}", self._settings.per_minute
-        if token:
-            try:
-                claims = self._tokens.decode(token)
-            except Unauthorized as error:
-                state["token_error"] = error
-            else:
-                state["token_claims"] = claims
-                environment = environment_of(scope).value
-                return f"acct:{claims.account_id}:{environment}", self._settings.per_minute
+        caller = await self._callers(scope)
+        if caller is not None:
+            environment = environment_of(scope).value
+            return f"acct:{caller.account_id}:{environment}", self._settings.per_minute
         client = scope.get("client")
         address = client[0] if client else "unknown"
         return f"addr:{address}", self._settings.anonymous_per_minute
@@ -89,8 +79,9 @@ class RateLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        key, limit = self._key_and_limit(scope)
-        uncounted = get_route_path(scope).startswith(UNCOUNTED_PREFIXES)
+        route_path = get_route_path(scope)
+        key, limit = await self._key_and_limit(scope, route_path)
+        uncounted = route_path.startswith(UNCOUNTED_PREFIXES)
         reading = self._counter.peek(key, limit) if uncounted else self._counter.hit(key, limit)
         headers = _headers(reading)
         # Health checks and docs assets are never refused, whatever the caller spent.
