@@ -1,6 +1,6 @@
 """Nothing accepted is lost: SIGKILL the server during delivery, start it again.
 
-2,000 sandbox SMS are accepted by a real ``tidings serve`` process, which is then
+500 sandbox SMS are accepted by a real ``tidings serve`` process, which is then
 killed with SIGKILL while delivery is under way (receipts are slowed and the
 dispatcher is narrowed so that plenty is still in flight). After a restart on the
 same data directory, every accepted message reaches a final status.
@@ -20,7 +20,7 @@ import pytest
 from tests.support.load import make_login, send_many, sqlite_scalar, sqlite_statuses, token_for
 from tests.support.processes import TIDINGS, cli_env, free_port, stop, wait_ready
 
-COUNT = 2000
+COUNT = 500
 FINAL = {"delivered", "read", "failed", "undelivered", "canceled"}
 
 

@@ -1,4 +1,4 @@
-"""Scale-out on PostgreSQL: one API process and two workers share 2,000 messages.
+"""Scale-out on PostgreSQL: one API process and two workers share 600 messages.
 
 The API runs with ``--no-dispatch``; two ``tidings worker`` processes claim with
 ``FOR UPDATE SKIP LOCKED`` and are woken by NOTIFY. Every message is submitted
@@ -25,7 +25,7 @@ from tests.support.databases import (
 from tests.support.load import make_login, send_many, token_for
 from tests.support.processes import TIDINGS, cli_env, free_port, stop, wait_ready
 
-COUNT = 2000
+COUNT = 600
 
 
 async def _fetch(schema: str, query: str) -> list[asyncpg.Record]:
@@ -53,6 +53,8 @@ def test_two_workers_share_the_work(tmp_path: Path) -> None:
             "TIDINGS_DATABASE_SCHEMA": schema.name,
             "TIDINGS_RATE_LIMIT__PER_MINUTE": "1000000",
             "TIDINGS_SANDBOX__RECEIPT_DELAY_SECONDS": "0.05",
+            # Small claims, so that both workers find work in 600 messages.
+            "TIDINGS_DELIVERY__CLAIM_BATCH": "25",
         }
         data_dir = tmp_path / "data"
         _, username, password = make_login(data_dir, **database)

@@ -20,8 +20,10 @@ import shutil
 import sqlite3
 import tempfile
 import threading
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from types import TracebackType
+from typing import Any, TypeVar
 
 import asyncpg
 import pytest
@@ -31,6 +33,7 @@ from tidings.db import migrate
 from tidings.db.engine import build_engine
 from tidings.settings import Settings
 
+T = TypeVar("T")
 POSTGRES_DSN = os.environ.get(
     "TIDINGS_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
 )
@@ -125,13 +128,7 @@ def migrated_sqlite() -> Path:
         finally:
             await engine.dispose()
 
-    # Its own thread and event loop: the caller may be inside a running loop.
-    failure: list[BaseException] = []
-    worker = threading.Thread(target=_run_catching, args=(upgrade, failure))
-    worker.start()
-    worker.join()
-    if failure:
-        raise failure[0]
+    run_in_own_loop(upgrade)
     # The database runs in WAL mode: fold the log into the main file so that the
     # file alone is the whole database.
     with sqlite3.connect(path) as connection:
@@ -143,11 +140,24 @@ def migrated_sqlite() -> Path:
     return path
 
 
-def _run_catching(coroutine_function: object, failure: list[BaseException]) -> None:
-    try:
-        asyncio.run(coroutine_function())  # type: ignore[operator]
-    except BaseException as error:
-        failure.append(error)
+def run_in_own_loop(coroutine_function: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to its end in a thread with an event loop of its own, so that
+    a caller inside a running loop (an async test) can use it too."""
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(asyncio.run(coroutine_function()))
+        except BaseException as error:
+            failure.append(error)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join()
+    if failure:
+        raise failure[0]
+    return outcome[0]
 
 
 async def migrate_to_head(app: FastAPI) -> None:
