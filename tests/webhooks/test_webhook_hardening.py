@@ -4,9 +4,11 @@ resolves to; a bad stored URL failing its deliveries cleanly."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -179,10 +181,7 @@ async def test_delivery_rechecks_the_address_without_revealing_it(
     assert receiver.requests == []
 
 
-async def _eventually_async(check: Any, timeout: float = 10) -> None:
-    import asyncio
-    import time
-
+async def _eventually_async(check: Callable[[], Awaitable[bool]], timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if await check():
