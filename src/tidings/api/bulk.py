@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.api.deps import ContextDep, PrincipalDep
+from tidings.bulk.body import bulk_body
 from tidings.bulk.channels import (
     ChannelRules,
     EmailContentSpec,
@@ -28,15 +29,16 @@ from tidings.bulk.service import BulkFlow, BulkSpec
 from tidings.bulk.whatsapp import free_form_rules, template_rules
 from tidings.channels.email.addresses import parse_mailbox
 from tidings.channels.email.mime import validate_custom_headers
-from tidings.channels.sms.rules import check_sender
 from tidings.core.collection import paused_during_request
 from tidings.core.errors import FieldError, Unprocessable
-from tidings.http.json_body import documented_body, json_body
+from tidings.http.json_body import documented_body
 from tidings.http.openapi_responses import AUTHENTICATED, problem_responses
+from tidings.messages.rules.sms import check_sender
 from tidings.templates.service import approved_template
 from tidings.tracking.tokens import signer_for
 
 router = APIRouter(prefix="/api/v4", tags=["Bulk"])
+
 
 BULK_RESPONSES: dict[int | str, dict[str, Any]] = {
     202: {"model": BulkAnswer, "description": "Every accepted message is stored."},
@@ -54,7 +56,7 @@ BULK_RESPONSES: dict[int | str, dict[str, Any]] = {
     openapi_extra=documented_body(SmsBulkRequest),
 )
 async def sms_bulk(
-    body: Annotated[SmsBulkRequest, Depends(json_body(SmsBulkRequest))],
+    body: Annotated[SmsBulkRequest, Depends(bulk_body(SmsBulkRequest))],
     request: Request,
     ctx: ContextDep,
     principal: PrincipalDep,
@@ -89,7 +91,7 @@ async def sms_bulk(
     openapi_extra=documented_body(EmailBulkRequest),
 )
 async def email_bulk(
-    body: Annotated[EmailBulkRequest, Depends(json_body(EmailBulkRequest))],
+    body: Annotated[EmailBulkRequest, Depends(bulk_body(EmailBulkRequest))],
     request: Request,
     ctx: ContextDep,
     principal: PrincipalDep,
@@ -143,7 +145,7 @@ async def email_bulk(
     openapi_extra=documented_body(WhatsAppBulkRequest),
 )
 async def whatsapp_bulk(
-    body: Annotated[WhatsAppBulkRequest, Depends(json_body(WhatsAppBulkRequest))],
+    body: Annotated[WhatsAppBulkRequest, Depends(bulk_body(WhatsAppBulkRequest))],
     request: Request,
     ctx: ContextDep,
     principal: PrincipalDep,

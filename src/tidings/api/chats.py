@@ -2,7 +2,7 @@
 ``GET /api/v4/whatsapp/chats/{id}/messages``.
 
 Conversations are derived from the messages (see
-:mod:`tidings.channels.whatsapp.conversations`, which also states the unread rule);
+:mod:`tidings.messages.conversations`, which also states the unread rule);
 the window fields come from the same rule the send endpoint applies.
 """
 
@@ -16,11 +16,11 @@ from pydantic import Field
 
 from tidings.api.deps import ContextDep, PrincipalDep, SessionDep
 from tidings.channels.whatsapp.chats import chat_id, contact_of
-from tidings.channels.whatsapp.conversations import ConversationRepository
 from tidings.channels.whatsapp.window import Window, window_from
 from tidings.core.pagination import Page, PageParams, next_cursor, page_params
 from tidings.http.openapi_responses import AUTHENTICATED, problem_responses
 from tidings.http.schemas import ApiModel
+from tidings.messages.conversations import ConversationRepository
 from tidings.messages.repository import MessageRepository
 from tidings.messages.schemas import MessageOut, message_out
 from tidings.messages.status import Status

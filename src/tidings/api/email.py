@@ -10,13 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tidings.api.deps import ContextDep, PrincipalDep
 from tidings.api.sms import SEND_RESPONSES
 from tidings.channels.email.addresses import parse_recipients
-from tidings.channels.email.rules import email_draft
-from tidings.channels.email.schemas import EmailAttachment, EmailTracking
 from tidings.contacts.suppressions import SuppressionRepository, normalize
 from tidings.core.environments import Environment
 from tidings.core.errors import FieldError, Unprocessable
 from tidings.http.schemas import ApiModel
 from tidings.messages.drafts import Draft
+from tidings.messages.email_schemas import EmailAttachment, EmailTracking
+from tidings.messages.rules.email import email_draft
 from tidings.messages.schemas import MessageOut
 from tidings.messages.service import SendFlow
 from tidings.tracking.tokens import signer_for

@@ -14,11 +14,11 @@ from tidings.api.deps import ContextDep, PrincipalDep, SessionDep
 from tidings.api.messages import MessageId, load_message
 from tidings.bulk.progress import batch_out
 from tidings.bulk.repository import BatchRepository
-from tidings.channels.sms.rules import sms_draft
 from tidings.core.errors import NotFound
 from tidings.http.openapi_responses import AUTHENTICATED, problem_responses
 from tidings.http.schemas import ApiModel
 from tidings.messages.drafts import Draft
+from tidings.messages.rules.sms import sms_draft
 from tidings.messages.schemas import MessageError, MessageEventOut, MessageOut
 from tidings.messages.service import SendFlow
 from tidings.messages.status import Status

@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.api.deps import ContextDep, PrincipalDep
 from tidings.api.sms import SEND_RESPONSES
-from tidings.channels.whatsapp.rules import whatsapp_draft
 from tidings.http.schemas import ApiModel
 from tidings.messages.drafts import Draft
+from tidings.messages.rules.whatsapp import whatsapp_draft
 from tidings.messages.schemas import MessageOut
 from tidings.messages.service import SendFlow
 

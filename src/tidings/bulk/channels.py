@@ -19,13 +19,13 @@ from tidings.bulk.rendering import Template
 from tidings.bulk.shared import Shared, new_shared, split
 from tidings.channels.email.addresses import parse_mailbox
 from tidings.channels.email.attachments import decode_attachments
-from tidings.channels.email.rules import email_draft
 from tidings.channels.email.stored import attachments_to_json
 from tidings.channels.phone import to_e164
 from tidings.channels.sms.encoding import count_segments
 from tidings.contacts.optouts import OptOutRepository
 from tidings.contacts.suppressions import SuppressionRepository, normalize
 from tidings.core.environments import Environment
+from tidings.messages.rules.email import email_draft
 from tidings.settings import Settings
 from tidings.tracking.tokens import TrackingSigner
 

@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from tidings.channels.email.schemas import EmailAttachment, EmailTracking
 from tidings.http.json_body import SurrogateAware
 from tidings.http.schemas import ApiModel
+from tidings.messages.email_schemas import EmailAttachment, EmailTracking
 
 BatchStatus = Literal["scheduled", "accepted", "completed", "canceled"]
 

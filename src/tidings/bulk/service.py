@@ -27,7 +27,6 @@ from tidings.bulk.channels import ChannelRules
 from tidings.bulk.planning import ListedRecipient, Plan, Recipient, plan
 from tidings.bulk.schemas import BulkCommon
 from tidings.bulk.store import store_batch
-from tidings.channels.sms.rules import check_schedule
 from tidings.contacts.lists import list_recipients
 from tidings.context import AppContext
 from tidings.core.errors import FieldError, Unprocessable
@@ -39,6 +38,7 @@ from tidings.idempotency.service import (
     reread_after_conflict,
     scope_of,
 )
+from tidings.messages.rules.sms import check_schedule
 
 # Builds the channel's rules; may read (opt-outs, suppressions, a template).
 PrepareRules = Callable[[AsyncSession], Awaitable[ChannelRules]]

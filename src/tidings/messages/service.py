@@ -23,7 +23,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.api.deps import Principal
-from tidings.channels.sms.rules import opted_out_error
 from tidings.contacts.optouts import OptOutRepository
 from tidings.context import AppContext
 from tidings.core.environments import Environment
@@ -45,6 +44,7 @@ from tidings.messages.dispatcher import Lease
 from tidings.messages.drafts import Draft
 from tidings.messages.models import Message, MessageEvent
 from tidings.messages.repository import MessageRepository
+from tidings.messages.rules.sms import opted_out_error
 from tidings.messages.schemas import message_out
 from tidings.messages.status import PENDING, Status
 from tidings.messages.waiters import Answer

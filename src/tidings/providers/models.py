@@ -43,7 +43,7 @@ class ProviderRow(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     # The config without its secrets (camelCase, as answered).
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
-    # Secret name -> sealed value (tidings.core.secret_box); never in clear.
+    # Secret name -> sealed value (tidings.core.key_ring); never in clear.
     secrets: Mapped[dict[str, str]] = mapped_column(JSON)
     health: Mapped[str] = mapped_column(String(16), default="unknown")
     last_error: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -18,9 +18,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tidings.providers.registry import Capabilities
 from tidings.channels.phone import to_e164
-from tidings.channels.sms.rules import check_not_opted_out
 from tidings.context import AppContext
 from tidings.core.clock import Clock
 from tidings.core.environments import Environment
@@ -34,6 +32,8 @@ from tidings.idempotency.service import (
     taken_answer,
 )
 from tidings.messages.drafts import Draft
+from tidings.messages.rules.sms import check_not_opted_out
+from tidings.providers.registry import Capabilities
 from tidings.settings import PriceSettings, Settings
 from tidings.templates.models import Template
 from tidings.templates.rendering import Rendered, render

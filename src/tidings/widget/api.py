@@ -23,15 +23,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.api.deps import ContextDep, SessionDep
 from tidings.channels.whatsapp.chats import chat_id
-from tidings.channels.whatsapp.conversations import ConversationRepository
-from tidings.channels.whatsapp.rules import whatsapp_draft
 from tidings.context import AppContext
 from tidings.core.errors import Forbidden
 from tidings.core.pagination import Page, PageParams, next_cursor, page_params
 from tidings.http.schemas import ApiModel
+from tidings.messages.conversations import ConversationRepository
 from tidings.messages.drafts import Draft
 from tidings.messages.models import Message
 from tidings.messages.repository import MessageRepository
+from tidings.messages.rules.whatsapp import whatsapp_draft
 from tidings.messages.service import SendFlow
 from tidings.widget.access import BearerWidgetDep, widget_principal
 from tidings.widget.page import API_PATH

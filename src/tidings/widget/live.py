@@ -33,8 +33,8 @@ from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 
 from tidings.api.deps import ContextDep
-from tidings.channels.whatsapp.conversations import ConversationRepository
 from tidings.context import AppContext
+from tidings.messages.conversations import ConversationRepository
 from tidings.widget.access import QueryWidgetDep
 from tidings.widget.page import API_PATH
 from tidings.widget.tokens import WidgetClaims

@@ -31,12 +31,21 @@ import html as html_lib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from tidings.tracking.tokens import TrackingSigner
-
 MARKETING_TAGS = frozenset({"marketing", "bulk"})
+
+
+class TrackingSigner(Protocol):
+    """Signs the tokens of a message's tracking links (:mod:`tidings.tracking.tokens`)."""
+
+    def open_token(self, message_id: str) -> str: ...
+
+    def click_token(self, message_id: str, link: int) -> str: ...
+
+    def unsubscribe_token(self, message_id: str) -> str: ...
+
 
 # An href of <a> or <area>: the attribute's prefix, then its value (quoted or not).
 _HREF = re.compile(

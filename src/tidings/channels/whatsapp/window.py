@@ -2,8 +2,8 @@
 
 A contact's message opens it for 24 hours; each further message restarts it.
 Outside it only template notifications may be sent. The contact's last inbound
-message comes from the database, or from what the provider alone knows (the
-sandbox's simulated contacts), whichever is later.
+message comes from the database (the caller reads it), or from what the provider
+alone knows (the sandbox's simulated contacts), whichever is later.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from tidings.core.clock import Clock
-from tidings.core.environments import Environment
-from tidings.messages.repository import MessageRepository
 
 WINDOW = timedelta(hours=24)
 
@@ -32,23 +30,6 @@ class Window:
     last_inbound_at: datetime | None
     expires_at: datetime | None
     open: bool
-
-
-async def customer_window(
-    repo: MessageRepository,
-    provider: InboundKnowledge,
-    clock: Clock,
-    *,
-    account_id: str,
-    environment: Environment,
-    contact: str,
-) -> Window:
-    return await window_from(
-        await repo.last_inbound_at(account_id, environment, "whatsapp", contact),
-        provider,
-        clock,
-        contact=contact,
-    )
 
 
 async def window_from(

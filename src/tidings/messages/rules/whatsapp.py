@@ -6,14 +6,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tidings.channels.sms.rules import check_not_opted_out
 from tidings.channels.whatsapp.chats import contact_of
-from tidings.channels.whatsapp.window import customer_window
+from tidings.channels.whatsapp.window import InboundKnowledge, Window, window_from
 from tidings.core.clock import Clock
 from tidings.core.environments import Environment
 from tidings.core.errors import FieldError, Unprocessable
 from tidings.messages.drafts import Draft
 from tidings.messages.repository import MessageRepository
+from tidings.messages.rules.sms import check_not_opted_out
 from tidings.providers.registry import Capabilities
 from tidings.settings import Settings
 
@@ -76,4 +76,21 @@ async def whatsapp_draft(
         body=body,
         content=content,
         cost=settings.prices.whatsapp_message,
+    )
+
+
+async def customer_window(
+    repo: MessageRepository,
+    provider: InboundKnowledge,
+    clock: Clock,
+    *,
+    account_id: str,
+    environment: Environment,
+    contact: str,
+) -> Window:
+    return await window_from(
+        await repo.last_inbound_at(account_id, environment, "whatsapp", contact),
+        provider,
+        clock,
+        contact=contact,
     )
