@@ -20,12 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tidings.bulk.channels import ChannelRules, opt_out_refusal, phone_normaliser
 from tidings.bulk.planning import PlannedMessage, Rejected
 from tidings.bulk.rendering import Template as Text
-from tidings.providers.registry import Capabilities
 from tidings.channels.whatsapp.window import WINDOW
 from tidings.core.clock import Clock
 from tidings.core.environments import Environment
 from tidings.core.errors import ApiError
 from tidings.messages.repository import MessageRepository
+from tidings.providers.registry import Capabilities
 from tidings.settings import Settings
 from tidings.templates.models import Template
 from tidings.templates.rendering import render
