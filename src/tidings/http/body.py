@@ -10,16 +10,20 @@ Under ``/api/``, a body is JSON whatever it is labelled among ``application/json
 left to the route, which answers 400 ``invalid_json``. Any other label, or a
 non-JSON body under a non-JSON label, answers 415 ``unsupported_media_type``,
 except on the few paths registered with their own media types (CSV import).
+JSON nested too deeply answers 400 ``invalid_json`` (see :mod:`tidings.http.json_body`).
+
+Authentication comes first (:class:`~tidings.http.callers.AuthenticationGate`):
+this middleware only ever reads the body of a request that may have one.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tidings.http.environment import get_route_path
+from tidings.http.json_body import TOO_DEEP, json_verdict
 from tidings.http.problems import problem_response
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -119,9 +123,10 @@ class BodyMiddleware:
         if allowed and media in allowed:
             return None
         if media in _JSON_LENIENT:
-            try:
-                json.loads(body)
-            except ValueError:
+            verdict = json_verdict(body)
+            if verdict == "too_deep":
+                return problem_response(400, "invalid_json", TOO_DEEP)
+            if verdict == "not_json":
                 return problem_response(
                     415,
                     "unsupported_media_type",

@@ -14,22 +14,34 @@ path (``json.loads``, then validation: truly invalid JSON is answered 400 from
 there), and the model is marked so that the code
 using it checks its free-text values (a bulk request rejects just the
 recipient holding one).
+
+Nesting has a limit: pydantic's parser refuses JSON nested more than
+:data:`MAX_DEPTH` levels deep, and Python's ``json`` gives up with a
+RecursionError about a thousand levels down. Either way the answer is 400
+``invalid_json`` (:data:`TOO_DEEP` says why), never a 500: see
+:func:`json_verdict`, used on bodies whose label had to be guessed, and the
+problem handlers for the bodies FastAPI parses itself.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, PrivateAttr, ValidationError
 from pydantic.json_schema import models_json_schema
+from pydantic_core import from_json
 
 M = TypeVar("M", bound=BaseModel)
 
 REF_TEMPLATE = "#/components/schemas/{model}"
+
+# pydantic's parser (jiter) refuses deeper nesting; fixed in its code.
+MAX_DEPTH = 200
+TOO_DEEP = f"The request body is nested more than {MAX_DEPTH} levels deep."
 
 # Models whose schema the OpenAPI document must carry though no route declares
 # them as a FastAPI body: see tidings.docs_site.openapi.
@@ -58,6 +70,31 @@ def _not_parsed(error: ValidationError) -> bool:
     return any(item["type"] == "json_invalid" for item in error.errors(include_url=False))
 
 
+def _too_deep(error: ValueError) -> bool:
+    return "recursion limit exceeded" in str(error)
+
+
+def _too_deep_error() -> RequestValidationError:
+    return RequestValidationError([{"type": "json_invalid", "loc": ("body",), "msg": TOO_DEEP}])
+
+
+def json_verdict(raw: bytes) -> Literal["json", "not_json", "too_deep"]:
+    """Whether ``raw`` is JSON, with the depth limit (for a body whose label had
+    to be guessed: a parse error there means "not JSON", not "broken JSON")."""
+    try:
+        from_json(raw)
+    except ValueError as error:
+        if _too_deep(error):
+            return "too_deep"
+        try:  # a lone surrogate, refused by pydantic, allowed by JSON
+            json.loads(raw)
+        except RecursionError:
+            return "too_deep"
+        except ValueError:
+            return "not_json"
+    return "json"
+
+
 def parse_json_body(model: type[M], raw: bytes) -> M:
     """``raw`` as ``model``, or the RequestValidationError FastAPI would raise."""
     if not raw.strip():
@@ -67,6 +104,8 @@ def parse_json_body(model: type[M], raw: bytes) -> M:
     try:
         parsed = model.model_validate_json(raw)
     except ValidationError as error:
+        if _too_deep(error):
+            raise _too_deep_error() from None
         if not _not_parsed(error):
             raise RequestValidationError(_body_errors(error)) from None
         return _parse_slowly(model, raw)
@@ -78,6 +117,8 @@ def parse_json_body(model: type[M], raw: bytes) -> M:
 def _parse_slowly(model: type[M], raw: bytes) -> M:
     try:
         decoded = json.loads(raw)
+    except RecursionError:
+        raise _too_deep_error() from None
     except ValueError:
         raise RequestValidationError(
             [{"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error"}]

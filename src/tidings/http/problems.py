@@ -4,6 +4,10 @@ Every error answer of the server goes through :func:`problem_response`, whether
 it comes from a route (an :class:`~tidings.core.errors.ApiError`), from request
 validation, from routing (404/405) or from an unexpected exception (500, logged
 with its trace, answered with the request id and nothing else).
+
+A 405's ``Allow`` names the methods of every route at the path (the router only
+knows the first route it tried), and a body FastAPI could not parse (deep
+nesting, bytes that are not UTF-8) is 400 ``invalid_json`` like any broken JSON.
 """
 
 from __future__ import annotations
@@ -15,10 +19,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from tidings.core.errors import ApiError, FieldError
+from tidings.http.environment import get_route_path
+from tidings.http.json_body import TOO_DEEP
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -39,6 +46,8 @@ _DEFAULT_CODES = {
     503: "service_unavailable",
 }
 
+
+NOT_JSON = "The request body is not valid JSON."
 
 # RFC 9110's names where Python's http module still has the older ones.
 _TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
@@ -130,25 +139,43 @@ async def _on_api_error(request: Request, exc: Exception) -> Response:
 async def _on_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = field_errors_from_validation(exc)
-    if any(error.code == "json_invalid" for error in errors):
-        return problem_response(400, "invalid_json", "The request body is not valid JSON.")
+    broken = [error for error in errors if error.code == "json_invalid"]
+    if broken:
+        too_deep = any(error.message == TOO_DEEP for error in broken)
+        return problem_response(400, "invalid_json", TOO_DEEP if too_deep else NOT_JSON)
     fields = ", ".join(sorted({error.field for error in errors}))
     return problem_response(
         422, "validation_failed", f"The request has invalid fields: {fields}.", errors=errors
     )
 
 
+def _allowed_methods(request: Request) -> str | None:
+    """Every method some route at the request's path accepts, or None if none matches."""
+    path = get_route_path(request.scope)
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        pattern = getattr(route, "path_regex", None)
+        if route.methods and pattern is not None and pattern.match(path):
+            methods.update(route.methods)
+    return ", ".join(sorted(methods)) if methods else None
+
+
 async def _on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
     code = _DEFAULT_CODES.get(status, "error")
+    headers = dict(exc.headers or {})
     if status == 404:
         detail = f"There is nothing at {request.url.path}."
     elif status == 405:
         detail = f"{request.method} is not allowed on {request.url.path}."
+        headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
+    elif status == 400 and isinstance(exc.__cause__, RecursionError | ValueError):
+        # FastAPI's own parsing of a JSON body failed other than by JSONDecodeError.
+        too_deep = isinstance(exc.__cause__, RecursionError)
+        return problem_response(400, "invalid_json", TOO_DEEP if too_deep else NOT_JSON)
     else:
         detail = str(exc.detail) if exc.detail else HTTPStatus(status).phrase
-    headers = dict(exc.headers or {})
     return problem_response(status, code, detail, headers=headers)
 
 
