@@ -41,8 +41,6 @@ class GroupCommitter:
         self._queue: asyncio.Queue[tuple[Unit, asyncio.Future[Any]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._committing = False
-        self.transactions = 0
-        self.units = 0
 
     async def submit(self, unit: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """Run ``unit`` in the next group transaction; its result once committed."""
@@ -78,8 +76,6 @@ class GroupCommitter:
             for item in batch:
                 await self._commit([item])
             return
-        self.transactions += 1
-        self.units += len(batch)
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
