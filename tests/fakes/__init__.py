@@ -1,0 +1,1 @@
+"""Fakes of the networks providers talk to, each named after what it acts."""
