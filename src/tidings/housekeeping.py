@@ -33,7 +33,7 @@ async def purge_once(writer: GroupCommitter, clock: Clock) -> None:
         await IdempotencyRepository(session).purge(now)
         await TokenRepository(session).purge_expired(now)
         await InboxRepository(session).purge_done(now - INBOX_KEPT)
-        await ProviderRepository(session).purge_deleted()
+        await ProviderRepository(session).purge_deleted(now)
 
     await writer.submit(purge)
 

@@ -16,6 +16,9 @@ from tidings.messages.models import Message
 from tidings.messages.status import FINAL
 from tidings.providers.models import InboxEvent, ProviderRefRow, ProviderRow
 
+# Receipts come within days or not at all (an SMS validity is at most a few days).
+IN_FLIGHT_HORIZON = timedelta(days=3)
+
 _REFS = select(ProviderRefRow.external_id, ProviderRefRow.message_id).where(
     ProviderRefRow.provider_id == bindparam("provider"),
     ProviderRefRow.external_id.in_(bindparam("ids", expanding=True)),
@@ -84,14 +87,16 @@ class ProviderRepository:
     def add(self, row: ProviderRow) -> None:
         self._session.add(row)
 
-    async def in_flight(self, provider_id: str) -> int:
-        """Messages this provider took that are not final yet."""
+    async def in_flight(self, provider_id: str, now: datetime) -> int:
+        """Messages this provider took that are not final yet (and may still be: a
+        message quiet for longer than ``IN_FLIGHT_HORIZON`` will hear nothing more)."""
         count = await self._session.scalar(
             select(func.count())
             .select_from(Message)
             .where(
                 Message.provider_id == provider_id,
                 Message.status.not_in([status.value for status in FINAL]),
+                Message.updated_at > now - IN_FLIGHT_HORIZON,
             )
         )
         return int(count or 0)
@@ -108,12 +113,12 @@ class ProviderRepository:
             .values(health=health, last_error=error)
         )
 
-    async def purge_deleted(self) -> int:
+    async def purge_deleted(self, now: datetime) -> int:
         """Remove deleted providers whose messages are all final."""
         removed = 0
         query = select(ProviderRow).where(ProviderRow.deleted_at.is_not(None))
         for row in list(await self._session.scalars(query)):
-            if await self.in_flight(row.id) == 0:
+            if await self.in_flight(row.id, now) == 0:
                 await self._session.delete(row)
                 removed += 1
         return removed

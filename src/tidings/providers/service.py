@@ -246,7 +246,7 @@ class ProviderService:
             row = await repo.get(provider_id, scope.account_id, scope.environment)
             if row is None:
                 raise self._not_found(provider_id)
-            if await repo.in_flight(row.id):
+            if await repo.in_flight(row.id, now):
                 row.enabled = False
                 row.deleted_at = now
                 row.updated_at = now
