@@ -382,6 +382,21 @@ class ProviderDirectory:
             row.kind, spec.parse_report, row.account_id, Environment(row.environment)
         )
 
+    async def config_of(self, provider_id: str) -> tuple[Route, Any] | None:
+        """A configured provider's route and opened config, for the inbound edge to
+        check its network's webhooks with; None when there is no such provider.
+        Raises ``SecretUnavailable`` or ``ConfigProblem`` when it cannot be opened."""
+        async with self._sessions() as session:
+            row = await ProviderRepository(session).by_id(provider_id)
+        if row is None or row.deleted_at is not None or row.account_id is None:
+            return None
+        route = Route.of(row)
+        spec = self.kinds.get(route.kind)
+        if spec is None:
+            return None
+        secrets = {name: self._ring.open(sealed) for name, sealed in route.secrets.items()}
+        return route, parse_config(spec, {**route.config, **secrets})
+
     def sandbox_provider(self, channel: str) -> Provider:
         live = self._live.get(self._sandbox[channel].id)
         if live is None or live.provider is None:
