@@ -1,13 +1,14 @@
 """Huge unauthenticated bodies against the real server, and what it costs everyone else.
 
-    .venv/bin/python bench/hostile_body.py [clients] [megabytes]
+    .venv/bin/python bench/hostile_body.py [clients] [megabytes] [rounds]
 
 Starts ``tidings serve`` on loopback (a fresh data directory, dispatch off), then:
 
 1. the baseline: ``GET /healthz`` alone, one request every 10 ms;
-2. the attack: ``clients`` (3) connections at once each POST a ``megabytes`` (60)
+2. the attack: ``clients`` (3) clients at once each POST a ``megabytes`` (60)
    JSON body to ``/sandbox/api/v4/sms/bulk`` without a token, streaming it as fast
-   as loopback takes it, while ``/healthz`` is asked every 10 ms as in 1.
+   as loopback takes it, ``rounds`` (10) times one after the other, while
+   ``/healthz`` is asked every 10 ms as in 1.
 
 Prints, per hostile request, its status and how long it took to be answered
 (and how much of the body had been sent by then); the server's peak memory above
@@ -174,6 +175,7 @@ def _ms(seconds: float) -> str:
 def main() -> None:
     clients = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     size = (int(sys.argv[2]) if len(sys.argv) > 2 else 60) * 1_048_576
+    rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 10
     port = _free_port()
     with tempfile.TemporaryDirectory() as folder:
         server = _start(port, Path(folder) / "data")
@@ -189,9 +191,14 @@ def main() -> None:
             sampler = threading.Thread(target=_sample_rss, args=(server.pid, stop, sampled))
             during: list[float] = []
             prober = threading.Thread(target=lambda: during.extend(_probe(port, stop)))
-            results = [Hostile() for _ in range(clients)]
+            results = [Hostile() for _ in range(clients * rounds)]
+
+            def attack(mine: list[Hostile]) -> None:
+                for result in mine:
+                    _hostile(port, size, result)
+
             hostile = [
-                threading.Thread(target=_hostile, args=(port, size, result)) for result in results
+                threading.Thread(target=attack, args=(results[n::clients],)) for n in range(clients)
             ]
             sampler.start()
             prober.start()
@@ -209,12 +216,17 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=30)
 
-    print(f"{clients} unauthenticated {size // 1_048_576} MB bodies to POST {PATH}:")
-    for number, result in enumerate(results, 1):
-        print(
-            f"  request {number}: status {result.status or result.error:>4}  answered in "
-            f"{_ms(result.seconds)}  after {result.sent / 1_048_576:6.2f} MB sent"
-        )
+    print(
+        f"{clients} clients x {rounds} unauthenticated {size // 1_048_576} MB bodies "
+        f"to POST {PATH}:"
+    )
+    statuses = sorted({str(result.status or result.error) for result in results})
+    times = [result.seconds for result in results]
+    print(
+        f"  statuses {', '.join(statuses)}; answered in median {_ms(statistics.median(times))}"
+        f", max {_ms(max(times))}; at most {max(r.sent for r in results) / 1_048_576:.2f} MB "
+        "of a body sent before the answer"
+    )
     above = (peak - idle) / 1_048_576
     print(f"server memory: idle {idle / 1_048_576:.0f} MB, peak {above:+.1f} MB above idle")
     base_median, base_max = statistics.median(baseline), max(baseline)

@@ -29,6 +29,7 @@ from tidings.credits.repository import CreditRepository
 from tidings.db import migrate as migrations
 from tidings.db.engine import build_engine, build_sessionmaker
 from tidings.demo import DemoCredentials, demo_environment, ensure_demo_credentials
+from tidings.http.server_protocol import IMPORT_PATH as SERVER_PROTOCOL
 from tidings.http.tls import uvicorn_tls_options
 from tidings.logging_setup import configure_logging
 from tidings.providers_cli import providers_app
@@ -262,6 +263,8 @@ def serve(
         proxy_headers=False,
         server_header=False,
         log_config=None,
+        # httptools with header size limits and read timeouts (TIDINGS_SERVER__*).
+        http=SERVER_PROTOCOL,
         **tls_options,
     )
 
