@@ -102,8 +102,6 @@ class WebhookDispatcher:
         self._tasks: dict[asyncio.Task[None], str] = {}
         self._wake = asyncio.Event()
         self._stopping = False
-        self.delivered = 0
-        self.attempts = 0
 
     def wake(self) -> None:
         self._wake.set()
@@ -115,6 +113,9 @@ class WebhookDispatcher:
     async def run(self) -> None:
         try:
             while not self._stopping:
+                # Cleared before the claim, not after: a wake-up (deliveries written,
+                # or stop) that comes during the claim must not wait for the next poll.
+                self._wake.clear()
                 free = self._settings.concurrency - len(self._tasks)
                 jobs = await self._claim_safely(free) if free > 0 else []
                 for job in jobs:
@@ -123,7 +124,6 @@ class WebhookDispatcher:
                     task.add_done_callback(lambda done: self._tasks.pop(done, None))
                 if jobs and len(self._tasks) < self._settings.concurrency:
                     continue
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval_seconds)
         finally:
@@ -178,7 +178,6 @@ class WebhookDispatcher:
         except Exception as error:
             log.exception("webhook delivery %s failed unexpectedly", job.delivery_id)
             outcome = Outcome(None, f"internal error: {type(error).__name__}", 0, None)
-        self.attempts += 1
         for attempt in range(5):
             try:
                 await self._writer.submit(lambda session: self._record(session, job, at, outcome))
@@ -268,7 +267,6 @@ class WebhookDispatcher:
             delivery.delivered_at = now
             delivery.next_attempt_at = None
             endpoint.failing_since = None
-            self.delivered += 1
             return
         self._failed(delivery, endpoint, outcome, at, now)
 

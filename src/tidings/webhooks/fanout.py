@@ -92,7 +92,6 @@ class Fanout:
         self._on_deliveries = on_deliveries
         self._wake = asyncio.Event()
         self._stopping = False
-        self.events = 0
 
     def wake(self) -> None:
         self._wake.set()
@@ -103,6 +102,9 @@ class Fanout:
 
     async def run(self) -> None:
         while not self._stopping:
+            # Cleared before the pass, not after: a wake-up (new events, or stop)
+            # that comes during the pass must not wait for the next poll.
+            self._wake.clear()
             try:
                 seen, created = await self._writer.submit(self._pass)
             except Exception:
@@ -112,7 +114,6 @@ class Fanout:
                 self._on_deliveries()
             if seen >= BATCH:
                 continue
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval_seconds)
 
@@ -140,5 +141,4 @@ class Fanout:
         await repo.mark_fanned([event.id for event in events])
         if floor is not None and len(events) < BATCH:
             await repo.prune_fanned(floor_before(cursor or floor, 2 * LOOKBACK_MS))
-        self.events += len(events)
         return len(events), created

@@ -1,0 +1,104 @@
+"""The webhook loops lose no wake-up: one that comes while a pass is running (new
+events, deliveries written, or stop) is acted on at once, not a poll interval later.
+
+The polls here are an hour long, so a lost wake-up shows as a test that times out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests.conftest import make_settings
+from tests.support.databases import migrated_sqlite
+from tidings.core.clock import SystemClock
+from tidings.core.key_ring import KeyRing
+from tidings.db.engine import build_engine, build_sessionmaker
+from tidings.db.group_commit import GroupCommitter
+from tidings.settings import WebhookSettings
+from tidings.webhooks.dispatcher import WebhookDispatcher
+from tidings.webhooks.fanout import Fanout
+
+T = TypeVar("T")
+HOUR = WebhookSettings(poll_interval_seconds=3600)
+BOUND = 10
+
+
+class GatedWriter:
+    """A group committer whose units wait at a gate, so that a test can act while a
+    loop's pass is in flight."""
+
+    def __init__(self, writer: GroupCommitter) -> None:
+        self._writer = writer
+        self.entered: asyncio.Queue[None] = asyncio.Queue()
+        self.gate = asyncio.Event()
+
+    async def submit(self, unit: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        self.entered.put_nowait(None)
+        await self.gate.wait()
+        return await self._writer.submit(unit)
+
+    async def in_a_pass(self) -> None:
+        await asyncio.wait_for(self.entered.get(), BOUND)
+
+
+@pytest.fixture
+async def writer(data_dir: Path) -> AsyncIterator[GatedWriter]:
+    shutil.copyfile(migrated_sqlite(), data_dir / "tidings.db")
+    url = f"sqlite+aiosqlite:///{data_dir / 'tidings.db'}"
+    engine = build_engine(make_settings(data_dir, (url, None)))
+    committer = GroupCommitter(build_sessionmaker(engine))
+    try:
+        yield GatedWriter(committer)
+    finally:
+        await committer.close()
+        await engine.dispose()
+
+
+def fanout(writer: GatedWriter) -> Fanout:
+    return Fanout(writer=writer, clock=SystemClock(), settings=HOUR)  # type: ignore[arg-type]
+
+
+def dispatcher(writer: GatedWriter) -> WebhookDispatcher:
+    ring = KeyRing([("test", Fernet.generate_key())], legacy=None)
+    return WebhookDispatcher(
+        writer=writer,  # type: ignore[arg-type]
+        clock=SystemClock(),
+        settings=HOUR,
+        secret_box=ring,
+    )
+
+
+@pytest.mark.parametrize("make", [fanout, dispatcher], ids=["fanout", "dispatcher"])
+async def test_a_wake_up_during_a_pass_starts_another(
+    writer: GatedWriter, make: Callable[[GatedWriter], Any]
+) -> None:
+    loop = make(writer)
+    running = asyncio.create_task(loop.run())
+    try:
+        await writer.in_a_pass()
+        loop.wake()  # work committed while the pass runs
+        writer.gate.set()
+        await writer.in_a_pass()
+    finally:
+        await loop.stop()
+        await asyncio.wait_for(running, BOUND)
+
+
+@pytest.mark.parametrize("make", [fanout, dispatcher], ids=["fanout", "dispatcher"])
+async def test_stop_during_a_pass_ends_the_loop(
+    writer: GatedWriter, make: Callable[[GatedWriter], Any]
+) -> None:
+    loop = make(writer)
+    running = asyncio.create_task(loop.run())
+    await writer.in_a_pass()
+    await loop.stop()
+    writer.gate.set()
+    await asyncio.wait_for(running, BOUND)
