@@ -11,6 +11,10 @@ left to the route, which answers 400 ``invalid_json``. Any other label, or a
 non-JSON body under a non-JSON label, answers 415 ``unsupported_media_type``,
 except on the few paths registered with their own media types (CSV import).
 JSON nested too deeply answers 400 ``invalid_json`` (see :mod:`tidings.http.json_body`).
+A body under a guessed label that is larger than ``max_bytes`` (a bulk request
+sent with ``curl -d @file``) is relabelled without that check: parsing it here
+would hold the event loop for a second or more, and its route parses it anyway
+(without holding the loop), answering 400 ``invalid_json`` if it is not JSON.
 
 Authentication comes first (:class:`~tidings.http.callers.AuthenticationGate`):
 this middleware only ever reads the body of a request that may have one.
@@ -123,7 +127,7 @@ class BodyMiddleware:
         if allowed and media in allowed:
             return None
         if media in _JSON_LENIENT:
-            verdict = json_verdict(body)
+            verdict = json_verdict(body) if len(body) <= self._max else "json"
             if verdict == "too_deep":
                 return problem_response(400, "invalid_json", TOO_DEEP)
             if verdict == "not_json":
