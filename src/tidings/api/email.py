@@ -8,6 +8,7 @@ from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.api.deps import ContextDep, PrincipalDep
+from tidings.api.sending import send
 from tidings.api.sms import SEND_RESPONSES
 from tidings.channels.email.addresses import parse_recipients
 from tidings.contacts.suppressions import SuppressionRepository, normalize
@@ -18,7 +19,6 @@ from tidings.messages.drafts import Draft
 from tidings.messages.email_schemas import EmailAttachment, EmailTracking
 from tidings.messages.rules.email import email_draft
 from tidings.messages.schemas import MessageOut
-from tidings.messages.service import SendFlow
 from tidings.tracking.tokens import signer_for
 
 router = APIRouter(prefix="/api/v4/email", tags=["Email"])
@@ -77,7 +77,7 @@ async def send_email(
         await _refuse_suppressed(session, principal.account_id, principal.environment, body)
         return draft
 
-    return await SendFlow(ctx, request, principal).run(prepare)
+    return await send(ctx, request, principal, prepare)
 
 
 async def _refuse_suppressed(

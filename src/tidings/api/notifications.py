@@ -7,11 +7,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.api.deps import ContextDep, PrincipalDep
+from tidings.api.sending import send
 from tidings.api.sms import SEND_RESPONSES
 from tidings.http.openapi_responses import AUTHENTICATED, problem_responses
 from tidings.messages.drafts import Draft
 from tidings.messages.schemas import MessageOut
-from tidings.messages.service import SendFlow
 from tidings.templates.schemas import NotificationRequest
 from tidings.templates.service import notification_draft
 
@@ -50,4 +50,4 @@ async def send_notification(
             parameters=body.template.parameters,
         )
 
-    return await SendFlow(ctx, request, principal).run(prepare)
+    return await send(ctx, request, principal, prepare)

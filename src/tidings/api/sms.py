@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.api.deps import ContextDep, PrincipalDep, SessionDep
 from tidings.api.messages import MessageId, load_message
+from tidings.api.sending import send
 from tidings.bulk.progress import batch_out
 from tidings.bulk.repository import BatchRepository
 from tidings.core.errors import NotFound
@@ -20,7 +21,6 @@ from tidings.http.schemas import ApiModel
 from tidings.messages.drafts import Draft
 from tidings.messages.rules.sms import sms_draft
 from tidings.messages.schemas import MessageError, MessageEventOut, MessageOut
-from tidings.messages.service import SendFlow
 from tidings.messages.status import Status
 
 router = APIRouter(prefix="/api/v4/sms", tags=["SMS"])
@@ -80,7 +80,7 @@ async def send_sms(
             validity_period=body.validity_period,
         )
 
-    return await SendFlow(ctx, request, principal).run(prepare)
+    return await send(ctx, request, principal, prepare)
 
 
 class SmsReport(ApiModel):

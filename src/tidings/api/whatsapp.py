@@ -10,12 +10,12 @@ from pydantic import Field, HttpUrl
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.api.deps import ContextDep, PrincipalDep
+from tidings.api.sending import send
 from tidings.api.sms import SEND_RESPONSES
 from tidings.http.schemas import ApiModel
 from tidings.messages.drafts import Draft
 from tidings.messages.rules.whatsapp import whatsapp_draft
 from tidings.messages.schemas import MessageOut
-from tidings.messages.service import SendFlow
 
 router = APIRouter(prefix="/api/v4/whatsapp", tags=["WhatsApp"])
 
@@ -73,4 +73,4 @@ async def send_whatsapp(
             preview_url=body.preview_url,
         )
 
-    return await SendFlow(ctx, request, principal).run(prepare)
+    return await send(ctx, request, principal, prepare)

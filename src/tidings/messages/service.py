@@ -7,27 +7,31 @@
 
 The message is committed before anything else happens, so once a client holds
 an id, the message reaches a final status whatever crashes in between.
+
+No HTTP here: the flow takes the tenant, the idempotency key's scope and whether the
+caller asked not to wait, and returns the status and body to answer with
+(:mod:`tidings.api.sending` reads the request and writes the response; the chat box
+calls it with its token's tenant).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from fastapi import Request
-from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tidings.api.deps import Principal
 from tidings.contacts.optouts import OptOutRepository
 from tidings.context import AppContext
 from tidings.core.environments import Environment
 from tidings.core.errors import PaymentRequired
 from tidings.core.ids import new_id
+from tidings.core.tenancy import TenantScope
 from tidings.credits.repository import CreditRepository
 from tidings.idempotency.service import (
     IdempotencyRepository,
@@ -36,7 +40,6 @@ from tidings.idempotency.service import (
     hold_key,
     previous_answer,
     reread_after_conflict,
-    scope_of,
     taken_answer,
 )
 from tidings.messages import status_writer
@@ -59,9 +62,17 @@ class OptedOut:
     """A write's answer when the recipient has opted out of the draft's channel."""
 
 
+@dataclass(frozen=True, slots=True)
+class SendAnswer:
+    status: int
+    body: dict[str, Any]
+    # Whether the answer honoured ``Prefer: respond-async``.
+    async_applied: bool = False
+
+
 async def store_draft(
     session: AsyncSession,
-    principal: Principal,
+    principal: TenantScope,
     draft: Draft,
     now: datetime,
     lease: Lease | None = None,
@@ -110,11 +121,6 @@ async def store_draft(
     return message
 
 
-def wants_async(request: Request) -> bool:
-    prefer = request.headers.get("prefer", "")
-    return any(token.strip().lower() == "respond-async" for token in prefer.split(","))
-
-
 def _as_stored(message: Message) -> dict[str, Any]:
     """The answer of a send that does not wait: the message as just committed, with
     its one event (no read back; delivery may already have moved it on, as the
@@ -128,14 +134,14 @@ def _as_stored(message: Message) -> dict[str, Any]:
 class SendFlow:
     """One single-send request, from idempotency check to answer."""
 
-    def __init__(self, ctx: AppContext, request: Request, principal: Principal) -> None:
+    def __init__(self, ctx: AppContext, tenant: TenantScope) -> None:
         self._ctx = ctx
-        self._request = request
-        self._principal = principal
+        self._principal = tenant
 
-    async def run(self, prepare: Prepare) -> JSONResponse:
-        ctx, principal = self._ctx, self._principal
-        scope = await scope_of(self._request, principal.account_id, principal.environment.value)
+    async def run(
+        self, prepare: Prepare, *, key: KeyScope | None, respond_async: bool = False
+    ) -> SendAnswer:
+        ctx, principal, scope = self._ctx, self._principal, key
         now = ctx.clock.now()
         # The checks only read, so they run beside other requests; the writes then go
         # through the group committer with everyone else's.
@@ -181,7 +187,7 @@ class SendFlow:
             raise opted_out_error(draft.to, draft.opt_out_channel)
         message = outcome
         waiting = (
-            not wants_async(self._request)
+            not respond_async
             and message.status == Status.QUEUED
             and ctx.settings.send_wait_seconds > 0
         )
@@ -199,8 +205,7 @@ class SendFlow:
             status, body = await self._answer(message.id)
         if scope is not None:
             await self._remember(scope, status, body)
-        headers = {"Preference-Applied": "respond-async"} if wants_async(self._request) else None
-        return JSONResponse(body, status_code=status, headers=headers)
+        return SendAnswer(status, body, async_applied=respond_async)
 
     async def _wait(self, message_id: str, future: asyncio.Future[Answer | None]) -> Answer | None:
         """Wait (bounded) for the verdict; the answer the dispatcher built, if it did."""
@@ -241,10 +246,10 @@ class SendFlow:
 
         await self._ctx.runtime.writer.submit(write)
 
-    async def _replay(self, previous: StoredAnswer) -> JSONResponse:
+    async def _replay(self, previous: StoredAnswer) -> SendAnswer:
         if previous.body is not None:
-            return JSONResponse(previous.body, status_code=previous.status)
+            return SendAnswer(previous.status, previous.body)
         # The first request has not finished answering: show the message as it is.
         assert previous.resource_id is not None
         status, body = await self._answer(previous.resource_id)
-        return JSONResponse(body, status_code=status)
+        return SendAnswer(status, body)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +25,7 @@ from tidings.core.environments import Environment
 from tidings.core.errors import Conflict, FieldError, NotFound, Unprocessable
 from tidings.core.ids import new_id
 from tidings.core.key_ring import KeyRing, SecretUnavailable
+from tidings.core.tenancy import TenantScope
 from tidings.db.group_commit import GroupCommitter
 from tidings.idempotency.service import KeyScope, StoredAnswer, add_once
 from tidings.providers.base import CheckResult, ProviderDeps
@@ -56,11 +56,7 @@ from tidings.providers.schemas import (
 
 CHECK_TIMEOUT_SECONDS = 20.0
 
-
-@dataclass(frozen=True, slots=True)
-class TenantScope:
-    account_id: str
-    environment: Environment
+__all__ = ["ProviderService", "TenantScope"]
 
 
 def _simulated(scope: TenantScope) -> Conflict:

@@ -15,9 +15,10 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from tidings.api.deps import ContextDep, Principal, require_environment, require_live
+from tidings.api.deps import ContextDep, require_environment, require_live
 from tidings.context import AppContext
 from tidings.core.errors import Unauthorized
+from tidings.core.tenancy import TenantScope
 from tidings.widget.tokens import WidgetClaims, WidgetTokenCodec
 
 _bearer = HTTPBearer(auto_error=False, bearerFormat="JWT", description="A chat-box token.")
@@ -74,15 +75,9 @@ async def query_widget_claims(
     return await check_widget_token(request, ctx, token)
 
 
-def widget_principal(claims: WidgetClaims) -> Principal:
-    """The caller as the send path knows callers: the token's account and environment."""
-    return Principal(
-        user_id=f"widget:{claims.jti}",
-        account_id=claims.account_id,
-        environment=claims.environment,
-        jti=claims.jti,
-        expires_at=claims.expires_at,
-    )
+def widget_tenant(claims: WidgetClaims) -> TenantScope:
+    """Whose chat the token opens: the send path needs no more."""
+    return TenantScope(claims.account_id, claims.environment)
 
 
 BearerWidgetDep = Annotated[WidgetClaims, Depends(bearer_widget_claims)]

@@ -12,7 +12,6 @@ are the page's, not an integration surface.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated
 
@@ -22,6 +21,7 @@ from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.api.deps import ContextDep, SessionDep
+from tidings.api.sending import as_response, send_answer
 from tidings.channels.whatsapp.chats import chat_id
 from tidings.context import AppContext
 from tidings.core.errors import Forbidden
@@ -32,8 +32,8 @@ from tidings.messages.drafts import Draft
 from tidings.messages.models import Message
 from tidings.messages.repository import MessageRepository
 from tidings.messages.rules.whatsapp import whatsapp_draft
-from tidings.messages.service import SendFlow
-from tidings.widget.access import BearerWidgetDep, widget_principal
+from tidings.messages.service import SendAnswer
+from tidings.widget.access import BearerWidgetDep, widget_tenant
 from tidings.widget.page import API_PATH
 from tidings.widget.tokens import WidgetClaims
 from tidings.widget.views import WidgetMessage, WindowState, widget_message, window_state
@@ -94,11 +94,12 @@ async def history(
     return JSONResponse(answer.model_dump(mode="json", by_alias=True), headers=NO_STORE)
 
 
-async def as_view(ctx: AppContext, claims: WidgetClaims, response: JSONResponse) -> JSONResponse:
+async def as_view(ctx: AppContext, claims: WidgetClaims, answer: SendAnswer) -> JSONResponse:
     """The send path's answer (the full message resource) as the page's message view."""
-    if response.status_code >= 300:
+    response = as_response(answer)
+    if answer.status >= 300:
         return response
-    message_id = str(json.loads(bytes(response.body))["id"])
+    message_id = str(answer.body["id"])
     async with ctx.sessions() as session:
         message = await MessageRepository(session).get(
             claims.account_id, claims.environment, message_id
@@ -134,5 +135,5 @@ async def reply(
             preview_url=False,
         )
 
-    answer = await SendFlow(ctx, request, widget_principal(claims)).run(prepare)
+    answer = await send_answer(ctx, request, widget_tenant(claims), prepare)
     return await as_view(ctx, claims, answer)

@@ -17,14 +17,14 @@ from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.api.deps import ContextDep, SessionDep
+from tidings.api.sending import send_answer
 from tidings.core.pagination import PageParams, next_cursor, page_params
 from tidings.http.schemas import ApiModel
 from tidings.messages.drafts import Draft
-from tidings.messages.service import SendFlow
 from tidings.templates.repository import TemplateRepository
 from tidings.templates.schemas import TemplateOut, TemplateParameters, template_out
 from tidings.templates.service import notification_draft
-from tidings.widget.access import BearerWidgetDep, widget_principal
+from tidings.widget.access import BearerWidgetDep, widget_tenant
 from tidings.widget.api import NO_STORE, as_view, require_writable
 from tidings.widget.page import API_PATH
 
@@ -136,5 +136,5 @@ async def send_template(
             parameters=body.parameters,
         )
 
-    answer = await SendFlow(ctx, request, widget_principal(claims)).run(prepare)
+    answer = await send_answer(ctx, request, widget_tenant(claims), prepare)
     return await as_view(ctx, claims, answer)
