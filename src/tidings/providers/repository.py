@@ -157,11 +157,14 @@ class InboxRepository:
         """Insert raw reports; a repeat of a stored (provider, key) is ignored."""
         if not rows:
             return 0
-        statement = _insert(self._session)(InboxEvent).on_conflict_do_nothing(
-            index_elements=["provider_id", "dedupe_key"]
+        # Counted by the ids it returns: an ORM bulk insert reports no rowcount.
+        statement = (
+            _insert(self._session)(InboxEvent)
+            .on_conflict_do_nothing(index_elements=["provider_id", "dedupe_key"])
+            .returning(InboxEvent.id)
         )
         result = await self._session.execute(statement, list(rows))
-        return max(int(getattr(result, "rowcount", 0) or 0), 0)
+        return len(result.all())
 
     async def due(self, now: datetime, limit: int) -> list[InboxEvent]:
         query = (
