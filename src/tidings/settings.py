@@ -194,6 +194,38 @@ class BulkSettings(BaseModel):
     share_of_concurrency: float = Field(default=0.75, gt=0, le=1)
 
 
+class EmailSettings(BaseModel):
+    """Sending domains and return paths (spec section 7)."""
+
+    # The domain of the VERP return paths (b-<message id>-<signature>@...); unset: the
+    # envelope sender is the From address and bounces are not received.
+    bounce_domain: str | None = None
+    # The host the bounce domain's MX names (where the inbound listener is reachable).
+    bounce_mx_host: str | None = None
+    # What a sending domain's SPF record must include (the relay's, e.g. amazonses.com).
+    spf_include: str | None = None
+    # Every domain's records are looked up again this often (0: never).
+    recheck_seconds: float = Field(default=3600.0, ge=0)
+
+
+class InboundSmtpSettings(BaseModel):
+    """The listener taking bounces and complaints on the bounce domain."""
+
+    host: str = "0.0.0.0"
+    # Unset: no listener in this process.
+    port: int | None = Field(default=None, ge=0, le=65535)
+    max_message_bytes: int = Field(default=10 * 1_048_576, ge=1024)
+    # STARTTLS is offered when both are set.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+
+
+class DnsSettings(BaseModel):
+    """The resolvers of domain checks: comma-separated host:port; the system's when empty."""
+
+    nameservers: str = ""
+
+
 class Settings(BaseSettings):
     """All configuration of one Tidings deployment."""
 
@@ -242,6 +274,9 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     widget: WidgetSettings = Field(default_factory=WidgetSettings)
     bulk: BulkSettings = Field(default_factory=BulkSettings)
+    email: EmailSettings = Field(default_factory=EmailSettings)
+    inbound_smtp: InboundSmtpSettings = Field(default_factory=InboundSmtpSettings)
+    dns: DnsSettings = Field(default_factory=DnsSettings)
 
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
