@@ -85,6 +85,7 @@ class DeliveryRuntime:
             deps=deps,
             key_ring=key_ring,
             breaker=breaker,
+            retire_grace_seconds=breakers.retire_grace_seconds,
         )
         self.metrics.watch_circuits(self.providers.circuits)
         self.provider_service = ProviderService(

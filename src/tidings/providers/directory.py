@@ -128,7 +128,9 @@ class ProviderDirectory:
         deps: ProviderDeps,
         key_ring: KeyRing,
         breaker: Callable[[], CircuitBreaker] = CircuitBreaker,
+        retire_grace_seconds: float = RETIRE_GRACE_SECONDS,
     ) -> None:
+        self._retire_grace = retire_grace_seconds
         self._sessions = sessions
         self._writer = writer
         self.kinds = kinds
@@ -314,7 +316,7 @@ class ProviderDirectory:
 
     def _retire(self, provider: Provider) -> None:
         async def close_later() -> None:
-            await asyncio.sleep(RETIRE_GRACE_SECONDS)
+            await asyncio.sleep(self._retire_grace)
             await provider.close()
 
         task = asyncio.create_task(close_later(), name=f"retire-{provider.id}")
