@@ -22,8 +22,7 @@ from tidings.app import create_app
 from tidings.core.clock import Clock
 from tidings.credits.repository import CreditRepository
 from tidings.messages.models import MessageEvent
-from tidings.providers.registry import KindRegistry
-from tidings.providers.simulator import SIMULATOR
+from tidings.providers.registry import KindRegistry, default_kinds
 from tidings.settings import Settings
 
 # Settings overrides: retries, circuits, deadlines and the inbox in fractions of a second.
@@ -59,7 +58,10 @@ def with_overrides(base: dict[str, Any], **sections: dict[str, Any]) -> dict[str
 
 
 def kinds_for_tests() -> KindRegistry:
-    return KindRegistry([SIMULATOR, SECRETIVE])
+    """Every real kind, and the test kinds of :mod:`tests.fakes`."""
+    kinds = default_kinds()
+    kinds.register(SECRETIVE)
+    return kinds
 
 
 @asynccontextmanager

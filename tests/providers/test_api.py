@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,17 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from tests.conftest import make_settings
 from tests.fakes.secretive import GOOD_KEY
-from tests.providers.helpers import eventually, production_token, provider, read, send
+from tests.providers.helpers import (
+    FAST,
+    app_running,
+    eventually,
+    production_token,
+    provider,
+    read,
+    send,
+)
 from tests.support.messages import wait_for
 from tests.support.providers import add_provider
 from tests.support.users import TestUser, bearer, create_test_user, login
@@ -24,6 +34,19 @@ from tidings.providers.models import ProviderRow
 from tidings.settings import Settings
 
 API = "/api/v4/providers"
+
+
+@pytest.fixture
+def settings(data_dir: Path, sqlite_url: tuple[str, str | None]) -> Settings:
+    return make_settings(data_dir, sqlite_url, **FAST)
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    async with app_running(settings) as application:
+        yield application
+
+
 MASK = "********"
 
 

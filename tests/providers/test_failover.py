@@ -6,6 +6,7 @@ config is fixed it takes messages again with its circuit closed."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -15,6 +16,7 @@ from fastapi import FastAPI
 from tests.conftest import make_settings
 from tests.providers.helpers import (
     FAST,
+    app_running,
     applied,
     circuit_state,
     events,
@@ -37,6 +39,12 @@ def settings(data_dir: Path, sqlite_url: tuple[str, str | None]) -> Settings:
     # Open long enough to be seen open, short enough to wait for the probe.
     timings = with_overrides(FAST, providers={"circuit_open_seconds": 3.0})
     return make_settings(data_dir, sqlite_url, **timings)
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    async with app_running(settings) as application:
+        yield application
 
 
 async def test_failover_opens_and_closes_the_circuit(

@@ -1,0 +1,559 @@
+"""The contract every provider kind passes, table-driven (as Apprise tests its plugins).
+
+Each row of :data:`CASES` is a :class:`KindCase`: a kind on one channel, how to
+configure a provider of it so that its network acts each scenario, what its
+network's reports look like, and the statuses those reports move an accepted
+message through. Every test below runs once per case, through the real HTTP API and
+runtime: a production account, providers added through the providers service,
+messages sent with ``/api/v4/...`` and read back the same way.
+
+The scenarios (:data:`SCENARIOS`) a case must be able to provoke:
+
+- ``success``: the network takes the message and gives it an id; its receipts follow;
+- ``quiet``: it takes the message and reports nothing by itself during the test (the
+  tests that deliver reports themselves use this);
+- ``retryable``: it fails the first attempts with a retryable error, then takes it;
+- ``permanent``: it refuses the message for good;
+- ``throttled``: it asks to slow down (until the provider is given ``recovered``);
+- ``credentials_refused``: it refuses the provider's credentials;
+- ``black_hole``: it never answers (the dispatcher's send deadline ends the attempt).
+
+Adding a kind (say ``smtp``, with a wire-level fake of its server under
+``tests/fakes/``): write a ``provoke`` for it, an async context manager that starts
+what the scenario needs (the fake, acting the scenario) and yields a
+:class:`Provocation` (the provider's config, the recipient, and for the scenarios
+that end on their own, the config that makes the network work again); write its
+``report`` (the payload its network's receipt is stored as in the inbox, which the
+kind's own ``parse_report`` reads); give the settings under which its network keeps
+quiet; then add one ``KindCase(...)`` line to :data:`CASES`. Nothing else changes.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from tests.conftest import make_settings
+from tests.providers.helpers import (
+    FAST,
+    FINAL,
+    ORDINARY,
+    app_running,
+    applied,
+    events,
+    eventually,
+    http,
+    production_token,
+    provider,
+    read,
+    send,
+    with_overrides,
+)
+from tests.support.messages import wait_for
+from tests.support.providers import add_provider
+from tests.support.users import TestUser, bearer, create_test_user
+from tidings.core.environments import Environment
+from tidings.messages.models import Message
+from tidings.messages.status import Status
+from tidings.providers.base import RawReport
+from tidings.providers.models import InboxEvent, ProviderRefRow
+from tidings.providers.simulator.provider import report_payload
+from tidings.providers.simulator.scenarios import FLAKY, REFUSED, Step
+from tidings.settings import Settings
+
+SCENARIOS = (
+    "success",
+    "quiet",
+    "retryable",
+    "permanent",
+    "throttled",
+    "credentials_refused",
+    "black_hole",
+)
+
+
+@dataclass(frozen=True)
+class Provocation:
+    config: dict[str, Any]
+    to: str
+    # The config under which the network works again, for the scenarios that do not
+    # end by themselves (throttled, credentials refused, a black hole); None: the
+    # same config (the network recovers on its own).
+    recovered: dict[str, Any] | None = None
+
+
+Provoke = Callable[[str], AbstractAsyncContextManager[Provocation]]
+
+
+@dataclass(frozen=True)
+class KindCase:
+    kind: str
+    channel: str
+    provoke: Provoke
+    # The payload under which the kind's network reports ``status`` for ``external_id``.
+    report: Callable[[str, Status, datetime], dict[str, Any]]
+    # What the receipts of an accepted message move it through, in order.
+    progress: tuple[Status, ...]
+    # Settings under which its network reports nothing by itself during a test
+    # (the reports it owes are stored due later, or never sent).
+    quiet_settings: Mapping[str, Any] = field(default_factory=dict)
+    # What the ids it gives look like.
+    external_id: str = r".+"
+
+    def __str__(self) -> str:
+        return f"{self.kind}-{self.channel}"
+
+
+# -- the simulator -----------------------------------------------------------------
+
+_SIMULATOR_SCENARIOS: dict[str, Provocation] = {
+    "success": Provocation({}, ORDINARY),
+    "quiet": Provocation({}, ORDINARY),
+    # FLAKY is unavailable for its first two attempts.
+    "retryable": Provocation({}, FLAKY),
+    "permanent": Provocation({}, REFUSED),
+    "throttled": Provocation({"scenario": "throttled"}, ORDINARY, {"scenario": "normal"}),
+    "credentials_refused": Provocation(
+        {"scenario": "credentials_refused"}, ORDINARY, {"scenario": "normal"}
+    ),
+    "black_hole": Provocation({"scenario": "black_hole"}, ORDINARY, {"scenario": "normal"}),
+}
+
+
+@asynccontextmanager
+async def _simulator(scenario: str) -> AsyncIterator[Provocation]:
+    yield _SIMULATOR_SCENARIOS[scenario]
+
+
+def _simulator_report(external_id: str, status: Status, at: datetime) -> dict[str, Any]:
+    return report_payload(external_id, Step(status), at)
+
+
+# The simulator stores the receipts it owes at once, each due receipt_delay_seconds
+# later: an hour keeps them out of the test.
+_SIMULATOR_QUIET = {"sandbox": {"receipt_delay_seconds": 3600.0}}
+
+CASES = [
+    KindCase(
+        "simulator",
+        "sms",
+        _simulator,
+        _simulator_report,
+        (Status.DELIVERED,),
+        _SIMULATOR_QUIET,
+        external_id=r"sbx\.[0-9a-f]{24}",
+    ),
+    KindCase(
+        "simulator",
+        "whatsapp",
+        _simulator,
+        _simulator_report,
+        (Status.DELIVERED, Status.READ),
+        _SIMULATOR_QUIET,
+        external_id=r"sbx\.[0-9a-f]{24}",
+    ),
+]
+
+
+# -- the harness ---------------------------------------------------------------------
+
+
+@pytest.fixture(params=CASES, ids=str)
+def case(request: pytest.FixtureRequest) -> KindCase:
+    return request.param  # type: ignore[no-any-return]
+
+
+class Harness:
+    """One production account of one running app, for one case."""
+
+    def __init__(
+        self, app: FastAPI, client: httpx.AsyncClient, user: TestUser, case: KindCase
+    ) -> None:
+        self.app, self.client, self.user, self.case = app, client, user, case
+        self.token = ""
+
+    async def login(self) -> None:
+        self.token = await production_token(self.app, self.client, self.user)
+
+    async def add(self, provocation: Provocation, priority: int = 1) -> str:
+        return await add_provider(
+            self.app,
+            self.user.account_id,
+            self.case.channel,
+            self.case.kind,
+            config=provocation.config,
+            priority=priority,
+        )
+
+    async def send(self, provocation: Provocation, *, wait: bool = False) -> dict[str, Any]:
+        return await send(
+            self.client, self.token, provocation.to, channel=self.case.channel, wait=wait
+        )
+
+    async def until(self, message_id: str, *statuses: str | Status) -> dict[str, Any]:
+        wanted = {str(getattr(status, "value", status)) for status in statuses}
+        return await wait_for(self.client, self.token, message_id, wanted, base="")
+
+    async def read(self, message_id: str) -> dict[str, Any]:
+        return await read(self.client, self.token, message_id)
+
+    async def recover(self, provider_id: str, provocation: Provocation) -> None:
+        answer = await self.client.patch(
+            f"/api/v4/providers/{provider_id}",
+            json={"config": provocation.recovered or provocation.config},
+            headers=bearer(self.token),
+        )
+        assert answer.status_code == 200, answer.text
+
+    async def report(self, provider_id: str, external_id: str, status: Status, key: str) -> int:
+        """Store a receipt as the kind's network delivers it; how many were new."""
+        payload = self.case.report(external_id, status, datetime.now(UTC))
+        stored: int = await self.app.state.ctx.runtime.inbox.store(
+            provider_id, [RawReport(dedupe_key=key, payload=payload)]
+        )
+        return stored
+
+    async def inbox_rows(self, provider_id: str) -> list[InboxEvent]:
+        async with self.app.state.ctx.sessions() as session:
+            query = select(InboxEvent).where(InboxEvent.provider_id == provider_id)
+            return list(await session.scalars(query.order_by(InboxEvent.id)))
+
+    async def retry_codes(self, message_id: str) -> list[tuple[str, str]]:
+        return [
+            (event.detail["providerId"], event.detail["error"]["code"])
+            for event in await events(self.app, message_id, "retry")
+            if event.detail is not None
+        ]
+
+
+@asynccontextmanager
+async def harness(
+    settings: Settings, case: KindCase, user_name: str = "ada@example.com"
+) -> AsyncIterator[Harness]:
+    async with app_running(settings) as app, http(app) as client:
+        user = await create_test_user(app, user_name)
+        running = Harness(app, client, user, case)
+        await running.login()
+        yield running
+
+
+def _settings(data_dir: Path, *, dispatch: bool = True, **sections: dict[str, Any]) -> Settings:
+    url = f"sqlite+aiosqlite:///{data_dir / 'tidings.db'}"
+    timings = with_overrides(FAST, **sections)
+    return make_settings(data_dir, (url, None), dispatch=dispatch, **timings)
+
+
+def _quiet(
+    case: KindCase, data_dir: Path, *, dispatch: bool = True, **sections: dict[str, Any]
+) -> Settings:
+    merged = {name: dict(values) for name, values in case.quiet_settings.items()}
+    for name, values in sections.items():
+        merged.setdefault(name, {}).update(values)
+    return _settings(data_dir, dispatch=dispatch, **merged)
+
+
+# -- the scenarios ------------------------------------------------------------------
+
+
+async def test_success_gives_a_provider_id_and_its_receipts_follow(
+    case: KindCase, data_dir: Path
+) -> None:
+    async with case.provoke("success") as provocation, harness(_settings(data_dir), case) as h:
+        pid = await h.add(provocation)
+        sent = await h.send(provocation, wait=True)
+        assert sent["status"] in ("sent", *(s.value for s in case.progress)), sent
+        assert sent["providerId"] == pid
+        assert re.fullmatch(case.external_id, sent["providerMessageId"])
+        async with h.app.state.ctx.sessions() as session:
+            refs = list(
+                await session.scalars(
+                    select(ProviderRefRow).where(ProviderRefRow.message_id == sent["id"])
+                )
+            )
+        assert [(r.provider_id, r.external_id) for r in refs] == [(pid, sent["providerMessageId"])]
+        done = await h.until(sent["id"], case.progress[-1])
+        assert applied(done) == ["queued", "sent", *(s.value for s in case.progress)]
+        assert done["attempts"] == 1 and done["error"] is None
+        assert (await provider(h.client, h.token, pid))["health"] == "ok"
+
+
+async def test_a_retryable_error_is_retried(case: KindCase, data_dir: Path) -> None:
+    # A circuit that stays closed: every retry goes to the provider (the circuit
+    # opening on a lone provider is the failover tests' business).
+    closed = _settings(data_dir, providers={"circuit_failures": 100})
+    async with case.provoke("retryable") as provocation, harness(closed, case) as h:
+        pid = await h.add(provocation)
+        sent = await h.send(provocation)
+        done = await h.until(sent["id"], case.progress[-1])
+        retries = await h.retry_codes(sent["id"])
+        assert retries and all(provider_id == pid for provider_id, _ in retries)
+        assert done["attempts"] == len(retries) + 1
+        assert done["providerId"] == pid
+
+
+async def test_a_permanent_error_fails_and_is_never_tried_elsewhere(
+    case: KindCase, data_dir: Path
+) -> None:
+    async with case.provoke("permanent") as provocation, harness(_settings(data_dir), case) as h:
+        refusing = await h.add(provocation, priority=1)
+        spare = await h.add(provocation, priority=2)
+        sent = await h.send(provocation)
+        done = await h.until(sent["id"], "failed")
+        assert (done["providerId"], done["attempts"]) == (refusing, 1)
+        assert done["error"]["code"] and done["error"]["code"] != "provider_unavailable"
+        assert await h.retry_codes(sent["id"]) == []
+        metrics = h.app.state.ctx.runtime.metrics
+        assert metrics.count(spare, "accepted") == 0
+        # A refusal is the network working: the provider stays healthy.
+        assert (await provider(h.client, h.token, refusing))["health"] != "failing"
+
+
+async def test_throttled_gives_the_attempt_back(case: KindCase, data_dir: Path) -> None:
+    async with case.provoke("throttled") as provocation, harness(_settings(data_dir), case) as h:
+        pid = await h.add(provocation)
+        sent = await h.send(provocation)
+
+        async def slowed_twice() -> bool:
+            return len(await h.retry_codes(sent["id"])) >= 2
+
+        await eventually(slowed_twice, "the network asked to slow down twice")
+        waiting = await h.read(sent["id"])
+        assert waiting["status"] == "queued" and waiting["attempts"] <= 1
+        assert {code for _, code in await h.retry_codes(sent["id"])} == {"throttled"}
+        await h.recover(pid, provocation)
+        done = await h.until(sent["id"], case.progress[-1])
+        assert (done["providerId"], done["attempts"]) == (pid, 1)
+
+
+async def test_refused_credentials_fail_the_provider_and_the_message_waits(
+    case: KindCase, data_dir: Path
+) -> None:
+    async with (
+        case.provoke("credentials_refused") as refused,
+        case.provoke("success") as working,
+        harness(_settings(data_dir), case) as h,
+    ):
+        bad = await h.add(refused)
+        sent = await h.send(refused)
+
+        async def failing() -> bool:
+            return bool((await provider(h.client, h.token, bad))["health"] == "failing")
+
+        await eventually(failing, "the provider is marked failing")
+        shown = await provider(h.client, h.token, bad)
+        assert shown["lastError"]["code"] == "credentials_refused"
+        assert shown["lastError"]["message"]
+        waiting = await h.read(sent["id"])
+        assert waiting["status"] == "queued" and waiting["attempts"] == 0, waiting
+        # Another provider of the channel: the waiting message goes on through it.
+        good = await h.add(working, priority=2)
+        done = await h.until(sent["id"], case.progress[-1])
+        assert (done["providerId"], done["attempts"]) == (good, 1)
+        assert (await provider(h.client, h.token, bad))["health"] == "failing"
+
+
+async def test_the_send_deadline_ends_an_attempt_that_gets_no_answer(
+    case: KindCase, data_dir: Path
+) -> None:
+    async with case.provoke("black_hole") as provocation, harness(_settings(data_dir), case) as h:
+        pid = await h.add(provocation)
+        sent = await h.send(provocation)
+
+        async def timed_out() -> bool:
+            return (pid, "provider_timeout") in await h.retry_codes(sent["id"])
+
+        await eventually(timed_out, "an attempt ended at the send deadline")
+        assert (await h.read(sent["id"]))["status"] == "queued"
+        await h.recover(pid, provocation)
+        done = await h.until(sent["id"], case.progress[-1])
+        assert done["providerId"] == pid and done["attempts"] >= 2
+
+
+# -- receipts -------------------------------------------------------------------------
+
+
+async def _accepted(h: Harness, provocation: Provocation) -> tuple[str, dict[str, Any]]:
+    pid = await h.add(provocation)
+    sent = await h.send(provocation, wait=True)
+    assert sent["status"] == "sent", sent
+    return pid, sent
+
+
+async def test_receipts_duplicated_and_out_of_order(case: KindCase, data_dir: Path) -> None:
+    async with case.provoke("quiet") as provocation, harness(_quiet(case, data_dir), case) as h:
+        pid, sent = await _accepted(h, provocation)
+        external = sent["providerMessageId"]
+        last = case.progress[-1]
+        # The last report first, then every earlier one, each twice under its own
+        # key and once more under the same key (stored once).
+        assert await h.report(pid, external, last, "k-last") == 1
+        assert await h.report(pid, external, last, "k-last") == 0
+        await h.until(sent["id"], last)
+        for index, status in enumerate((Status.SENT, *case.progress[:-1], last)):
+            await h.report(pid, external, status, f"k-{index}-a")
+            await h.report(pid, external, status, f"k-{index}-b")
+
+        async def all_applied() -> bool:
+            rows = await h.inbox_rows(pid)
+            return all(row.state == "done" for row in rows if row.dedupe_key.startswith("k-"))
+
+        await eventually(all_applied, "every report applied")
+        done = await h.read(sent["id"])
+        assert done["status"] == last.value
+        assert applied(done) == ["queued", "sent", last.value]
+        statuses = [event["status"] for event in done["events"]]
+        assert statuses.count(last.value) == 1, statuses
+
+
+async def test_a_receipt_that_comes_before_the_submission_is_recorded_waits(
+    case: KindCase, data_dir: Path
+) -> None:
+    async with case.provoke("quiet") as provocation, harness(_quiet(case, data_dir), case) as h:
+        pid, sent = await _accepted(h, provocation)
+        # Another id of the same message (the second part of a long SMS, say), whose
+        # receipt arrives before the submission that gave that id is recorded.
+        second = f"{sent['providerMessageId']}-2"
+        await h.report(pid, second, case.progress[0], "early")
+
+        async def tried_and_waiting() -> bool:
+            rows = [r for r in await h.inbox_rows(pid) if r.dedupe_key == "early"]
+            return rows[0].attempts >= 1 and rows[0].state == "pending"
+
+        await eventually(tried_and_waiting, "the early receipt was tried and kept waiting")
+        assert (await h.read(sent["id"]))["status"] == "sent"
+        # The submission is recorded (as a verdict writes its ids): the receipt applies.
+        async with h.app.state.ctx.sessions() as session:
+            session.add(
+                ProviderRefRow(
+                    provider_id=pid,
+                    external_id=second,
+                    message_id=sent["id"],
+                    part=2,
+                    created_at=datetime.now(UTC),
+                )
+            )
+            await session.commit()
+        done = await h.until(sent["id"], case.progress[0])
+        assert applied(done)[-1] == case.progress[0].value
+        early = next(r for r in await h.inbox_rows(pid) if r.dedupe_key == "early")
+        assert early.state == "done"
+
+
+async def test_a_receipt_naming_no_message_is_listed_as_unmatched(
+    case: KindCase, data_dir: Path
+) -> None:
+    async with case.provoke("quiet") as provocation, harness(_quiet(case, data_dir), case) as h:
+        pid, sent = await _accepted(h, provocation)
+        unknown = f"unknown-{secrets.token_hex(4)}"
+        await h.report(pid, unknown, case.progress[0], "stray")
+
+        async def listed() -> list[dict[str, Any]]:
+            answer = await h.client.get(
+                f"/api/v4/providers/{pid}/unmatched", headers=bearer(h.token)
+            )
+            assert answer.status_code == 200, answer.text
+            return list(answer.json()["data"])
+
+        async def unmatched() -> bool:
+            return bool(await listed())
+
+        await eventually(unmatched, "the stray report is listed after unmatched_wait_seconds")
+        [stray] = await listed()
+        assert stray["state"] == "unmatched" and stray["attempts"] >= 1
+        assert stray["error"] and stray["receivedAt"]
+        assert stray["payload"] == case.report(
+            unknown, case.progress[0], datetime.fromisoformat(stray["payload"]["at"])
+        ) or unknown in str(stray["payload"])
+        # The message it did not name is untouched.
+        assert (await h.read(sent["id"]))["status"] == "sent"
+
+
+# -- restart and shutdown ---------------------------------------------------------------
+
+
+class ShiftedClock:
+    """The system clock, ahead by a fixed amount: what was due later is due now."""
+
+    def __init__(self, ahead: timedelta) -> None:
+        self._ahead = ahead
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self._ahead
+
+
+async def test_a_restart_finishes_the_messages_in_flight(case: KindCase, data_dir: Path) -> None:
+    async with case.provoke("quiet") as provocation:
+        # Accepted by a server that does not deliver (serve --no-dispatch).
+        async with harness(_quiet(case, data_dir, dispatch=False), case) as h:
+            pid = await h.add(provocation)
+            account, token = h.user.account_id, h.token
+            queued = [(await h.send(provocation))["id"] for _ in range(4)]
+        # Submitted by the next, whose network's reports are stored and not yet due
+        # when it stops.
+        async with app_running(_quiet(case, data_dir)) as app, http(app) as client:
+            for message_id in queued:
+                await wait_for(client, token, message_id, {"sent"}, base="")
+            sent = [
+                (await send(client, token, provocation.to, channel=case.channel))["id"]
+                for _ in range(4)
+            ]
+            for message_id in sent:
+                await wait_for(client, token, message_id, {"sent"}, base="")
+        every = queued + sent
+        async with app_running(_quiet(case, data_dir)) as app, app.state.ctx.sessions() as session:
+            rows = await session.scalars(select(Message).where(Message.id.in_(every)))
+            assert {row.status for row in rows} == {"sent"}
+        # A new process, later: it applies what was stored, each report once.
+        later = ShiftedClock(timedelta(hours=2))
+        async with app_running(_settings(data_dir), clock=later) as app, http(app) as client:
+            for message_id in every:
+                done = await wait_for(client, token, message_id, {case.progress[-1].value}, base="")
+                assert applied(done) == ["queued", "sent", *(s.value for s in case.progress)]
+                assert done["attempts"] == 1 and done["providerId"] == pid
+        assert account
+
+
+async def test_a_clean_shutdown_hands_back_what_it_was_sending(
+    case: KindCase, data_dir: Path
+) -> None:
+    async with case.provoke("black_hole") as provocation:
+        hanging = _settings(data_dir, delivery={"send_timeout_seconds": 30.0})
+        async with harness(hanging, case) as h:
+            pid = await h.add(provocation)
+            token = h.token
+            sent = await h.send(provocation)
+            directory = h.app.state.ctx.runtime.providers
+
+            async def submitting() -> bool:
+                return bool(h.app.state.ctx.runtime.dispatcher.submissions >= 1)
+
+            await eventually(submitting, "the submission is under way")
+            choice = await directory.choose(h.user.account_id, Environment.PRODUCTION, case.channel)
+            # Closing is idempotent: the provider twice here, then the runtime's own.
+            await choice.provider.close()
+            await choice.provider.close()
+        async with app_running(_settings(data_dir)) as app, http(app) as client:
+            async with app.state.ctx.sessions() as session:
+                row = await session.get(Message, sent["id"])
+                assert row is not None
+                assert (row.status, row.lease_owner) == ("queued", None)
+            await app.state.ctx.runtime.providers.close()
+            answer = await client.patch(
+                f"/api/v4/providers/{pid}",
+                json={"config": provocation.recovered or provocation.config},
+                headers=bearer(token),
+            )
+            assert answer.status_code == 200
+            done = await wait_for(client, token, sent["id"], {case.progress[-1].value}, base="")
+            assert done["providerId"] == pid and done["status"] in FINAL
