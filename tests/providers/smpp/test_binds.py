@@ -1,0 +1,87 @@
+"""The binds of the ``smpp`` provider: refused credentials stop it for good, an idle
+bind asks enquire_link and a silent SMSC gets dropped, a dropped bind comes back,
+``binds`` sessions are opened, and closing unbinds."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.fakes.smsc import BadCredentialsSMSC, HappySMSC, SilentEnquireLinkSMSC
+from tests.providers.smpp.support import build, outbound, until
+from tidings.providers.errors import ConfigurationError, ConnectionDown
+
+
+async def test_refused_credentials_fail_the_provider_without_binding_again() -> None:
+    async with BadCredentialsSMSC() as smsc:
+        provider, _ = build(smsc)
+        try:
+            with pytest.raises(ConfigurationError) as refused:
+                await provider.send(outbound())
+            assert refused.value.code == "credentials_refused"
+            assert "0x0E" in refused.value.message
+            # Later sends are refused at once, from what the SMSC said, not by binding.
+            for _ in range(3):
+                with pytest.raises(ConfigurationError):
+                    await provider.send(outbound())
+            await asyncio.sleep(0.3)  # several reconnect periods (0.05 s here)
+            assert smsc.bind_attempts == 1
+            with pytest.raises(ConfigurationError):
+                await provider.check()
+        finally:
+            await provider.close()
+
+
+async def test_check_binds_and_unbinds() -> None:
+    async with HappySMSC() as smsc:
+        provider, _ = build(smsc)
+        said = await provider.check()
+        await provider.close()
+    assert "nothing was sent" in said
+    assert (smsc.binds, smsc.unbinds, smsc.submitted) == (1, 1, [])
+
+
+async def test_check_of_an_unreachable_smsc() -> None:
+    smsc = HappySMSC()
+    await smsc.start()
+    await smsc.stop()
+    provider, _ = build(smsc)
+    with pytest.raises(ConnectionDown):
+        await provider.check()
+
+
+async def test_an_idle_bind_keeps_alive_with_enquire_link() -> None:
+    async with HappySMSC() as smsc:
+        provider, _ = build(smsc, enquireLinkSeconds=0.05)
+        try:
+            await provider.start()
+            await until(lambda: smsc.enquire_links >= 3, "three enquire_link")
+            assert smsc.binds == 1
+        finally:
+            await provider.close()
+
+
+async def test_an_unanswered_enquire_link_drops_the_bind_and_binds_again() -> None:
+    async with SilentEnquireLinkSMSC() as smsc:
+        provider, _ = build(smsc, enquireLinkSeconds=0.05, responseTimeoutSeconds=0.1)
+        try:
+            await provider.start()
+            await until(lambda: smsc.binds >= 2, "a second bind")
+        finally:
+            await provider.close()
+
+
+async def test_a_dropped_bind_comes_back_and_sends_again() -> None:
+    async with HappySMSC() as smsc:
+        provider, _ = build(smsc, binds=2)
+        try:
+            await provider.start()
+            await smsc.wait_bound(2)
+            smsc.drop()
+            await smsc.wait_bound(2)
+            assert (await provider.send(outbound())).refs
+        finally:
+            await provider.close()
+    assert smsc.binds == 4
+    assert smsc.unbinds == 2
