@@ -52,12 +52,14 @@ from tidings.http.body import BodyMiddleware
 from tidings.http.callers import AuthenticationGate, CallerResolver
 from tidings.http.environment import EnvironmentMiddleware
 from tidings.http.metrics import HttpMetrics, MetricsMiddleware
+from tidings.http.ops import OPS_PATHS
 from tidings.http.ops import router as ops_router
 from tidings.http.problems import install_problem_handlers
 from tidings.http.ratelimit import RateLimitMiddleware
 from tidings.http.request_id import RequestIdMiddleware
 from tidings.http.transport import TransportSecurityMiddleware
 from tidings.http.unexpected import UnexpectedErrorMiddleware
+from tidings.inbound.router import router as inbound_router
 from tidings.runtime import DeliveryRuntime
 from tidings.providers.registry import KindRegistry
 from tidings.settings import Settings
@@ -185,6 +187,7 @@ def create_app(
     app.include_router(contacts_router)
     app.include_router(lists_router)
     app.include_router(providers_router)
+    app.include_router(inbound_router)
     install_widget(app)
     install_docs(app, title="Tidings API", version=__version__, description=DESCRIPTION)
 
@@ -209,6 +212,8 @@ def create_app(
         TransportSecurityMiddleware,
         trusted_proxies=settings.trusted_proxies,
         hsts_max_age=settings.hsts_max_age_seconds,
+        open_paths=OPS_PATHS,
+        tls_configured=settings.tls_cert_file is not None,
     )
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestIdMiddleware)

@@ -19,6 +19,7 @@ from pydantic.alias_generators import to_camel
 
 from tidings.core.environments import Environment
 from tidings.providers.base import Provider, ProviderDeps, ReportParser
+from tidings.providers.webhook_adapter import WebhookAdapter
 
 CHANNELS = ("whatsapp", "sms", "email")
 MASK = "********"
@@ -76,6 +77,8 @@ class KindSpec:
     # Kinds that receive on their own connection (SMPP binds) are started with the
     # process, not at their first message.
     persistent: bool = False
+    # Kinds with an HTTP webhook: how the inbound edge verifies and reads it.
+    webhook: WebhookAdapter | None = None
 
     @property
     def secret_fields(self) -> frozenset[str]:
@@ -211,5 +214,7 @@ class Capabilities:
 
 def default_kinds() -> KindRegistry:
     from tidings.providers.simulator import SIMULATOR
+    from tidings.providers.smpp import SMPP
+    from tidings.providers.whatsapp_cloud import WHATSAPP_CLOUD
 
-    return KindRegistry([SIMULATOR])
+    return KindRegistry([SIMULATOR, SMPP, WHATSAPP_CLOUD])

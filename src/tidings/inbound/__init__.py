@@ -1,0 +1,1 @@
+"""The inbound edge: what networks post to Tidings (:mod:`.router`)."""

@@ -1,0 +1,539 @@
+"""``GraphApi``: Meta's WhatsApp Cloud API (Graph) on a real local socket.
+
+It speaks Graph JSON at ``http://127.0.0.1:<port>/<version>/...`` and acts what
+the real API does to a business that sends:
+
+- ``POST /{phone-number-id}/messages`` checks the bearer token (190, HTTP 401,
+  when wrong), validates the body's shape (100 with the field when wrong), mints
+  ``wamid.`` ids, refuses free-form messages outside the 24-hour window with
+  131047 (the window opens when :meth:`contact_writes`), refuses the numbers in
+  :attr:`undeliverable` with 131026, limits the number's throughput with a token
+  bucket (130429) and each recipient's pace (131056); a ``status: read`` body
+  marks a message read (``{"success": true}``);
+- ``GET /{phone-number-id}`` answers the phone number's display number, verified
+  name and quality rating;
+- ``GET /{waba-id}/message_templates`` serves :attr:`templates` over several pages
+  (``paging.cursors.after`` and an absolute ``paging.next``); ``POST`` there
+  creates a PENDING template;
+- after each accepted send it posts signed status webhooks (``sent``,
+  ``delivered``, ``read`` by default; :attr:`script` per recipient changes them:
+  duplicates, ``read`` before ``delivered``, ``failed`` with errors) to
+  :attr:`webhook_url` through :attr:`webhook_client`, and :meth:`contact_writes`
+  posts a contact's message the same way; every webhook is signed with the app
+  secret as Meta signs (HMAC-SHA256 of the exact bytes posted).
+
+Errors have Graph's shape: ``{"error": {"message", "type", "code",
+"error_data": {"messaging_product", "details"}, "fbtrace_id"}}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+PHONE_NUMBER_ID = "106540352242922"
+DISPLAY_NUMBER = "15550783881"
+BUSINESS_ACCOUNT_ID = "102290129340398"
+ACCESS_TOKEN = "EAAG-test-token-kept-secret"
+APP_SECRET = "app-secret-for-signing"
+VERIFY_TOKEN = "verify-me-please"
+MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
+CAPTIONED = ("image", "video", "document")
+WINDOW_SECONDS = 24 * 3600
+
+
+def graph_error(status: int, code: int, message: str, details: str | None = None) -> JSONResponse:
+    body = {
+        "error": {
+            "message": f"({'#'}{code}) {message}",
+            "type": "OAuthException",
+            "code": code,
+            "error_data": {"messaging_product": "whatsapp", "details": details or message},
+            "fbtrace_id": secrets.token_urlsafe(12),
+        }
+    }
+    return JSONResponse(body, status_code=status)
+
+
+def mint_wamid() -> str:
+    return "wamid." + base64.b64encode(secrets.token_bytes(30)).decode().rstrip("=")
+
+
+def signature(app_secret: str, raw: bytes) -> str:
+    return "sha256=" + hmac.new(app_secret.encode(), raw, hashlib.sha256).hexdigest()
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+class _Invalid(Exception):
+    def __init__(self, details: str) -> None:
+        super().__init__(details)
+        self.details = details
+
+
+@dataclass
+class GraphApi:
+    version: str = "v25.0"
+    phone_number_id: str = PHONE_NUMBER_ID
+    business_account_id: str = BUSINESS_ACCOUNT_ID
+    access_token: str = ACCESS_TOKEN
+    app_secret: str = APP_SECRET
+    # The number's throughput (130429 beyond it) and one recipient's (131056).
+    messages_per_second: float = 80.0
+    pair_burst: int = 1000
+    pair_per_second: float = 1 / 6
+    enforce_window: bool = True
+    undeliverable: set[str] = field(default_factory=set)
+    # Per recipient (digits): the statuses its messages go through, in the order
+    # they are posted; a "failed:<code>" entry posts a failure with that code.
+    script: dict[str, list[str]] = field(default_factory=dict)
+    default_script: tuple[str, ...] = ("sent", "delivered", "read")
+    templates: list[dict[str, Any]] = field(default_factory=list)
+    webhook_url: str | None = None
+    webhook_client: httpx.AsyncClient | None = None
+    # What Tidings answered each webhook, in order.
+    webhook_answers: list[int] = field(default_factory=list)
+    requests: list[Received] = field(default_factory=list)
+    read_marks: list[str] = field(default_factory=list)
+    # Sends answered with 130429 / 131056 (each a throttled attempt).
+    throttled: int = 0
+    port: int = 0
+    _last_inbound: dict[str, float] = field(default_factory=dict)
+    _bucket: float = 0.0
+    _bucket_at: float = 0.0
+    _pairs: dict[str, tuple[float, float]] = field(default_factory=dict)
+    _server: uvicorn.Server | None = None
+    _task: asyncio.Task[None] | None = None
+    _posting: set[asyncio.Task[None]] = field(default_factory=set)
+    _answer_override: Callable[[dict[str, Any]], Response | None] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def provider_config(self, **overrides: Any) -> dict[str, Any]:
+        """A ``whatsapp_cloud`` provider's config pointing at this fake."""
+        config: dict[str, Any] = {
+            "phoneNumberId": self.phone_number_id,
+            "businessAccountId": self.business_account_id,
+            "accessToken": self.access_token,
+            "appSecret": self.app_secret,
+            "verifyToken": VERIFY_TOKEN,
+            "apiVersion": self.version,
+            "baseUrl": self.base_url,
+        }
+        config.update(overrides)
+        return config
+
+    def sent(self) -> list[dict[str, Any]]:
+        """The message bodies Graph accepted or refused, in order (read marks aside)."""
+        return [
+            r.body
+            for r in self.requests
+            if r.method == "POST"
+            and r.path.endswith("/messages")
+            and isinstance(r.body, dict)
+            and r.body.get("status") != "read"
+        ]
+
+    # -- the server ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._bucket = self.messages_per_second
+        self._bucket_at = time.monotonic()
+        prefix = f"/{self.version}"
+        app = Starlette(
+            routes=[
+                Route(f"{prefix}/{{number}}/messages", self._messages, methods=["POST"]),
+                Route(
+                    f"{prefix}/{{waba}}/message_templates",
+                    self._templates,
+                    methods=["GET", "POST"],
+                ),
+                Route(f"{prefix}/{{number}}", self._phone_number, methods=["GET"]),
+            ]
+        )
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+        )
+        self._server = uvicorn.Server(config)
+        self._task = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()
+            await asyncio.sleep(0.01)
+        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        for task in list(self._posting):
+            task.cancel()
+        for task in list(self._posting):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._server = None
+
+    async def settled(self) -> None:
+        """Wait until every webhook the fake owes has been posted."""
+        while self._posting:
+            await asyncio.gather(*list(self._posting), return_exceptions=True)
+
+    # -- requests ----------------------------------------------------------------------
+
+    async def _record(self, request: Request) -> Received:
+        raw = await request.body()
+        body: Any = None
+        if raw:
+            try:
+                body = json.loads(raw)
+            except json.JSONDecodeError:
+                body = raw
+        received = Received(request.method, request.url.path, dict(request.headers), body)
+        self.requests.append(received)
+        return received
+
+    def _authorised(self, received: Received) -> JSONResponse | None:
+        if received.headers.get("authorization") != f"Bearer {self.access_token}":
+            return graph_error(
+                401,
+                190,
+                "Error validating access token: Session has expired.",
+                "The access token is invalid or has expired.",
+            )
+        return None
+
+    async def _phone_number(self, request: Request) -> Response:
+        received = await self._record(request)
+        refused = self._authorised(received)
+        if refused is not None:
+            return refused
+        if request.path_params["number"] != self.phone_number_id:
+            return graph_error(400, 100, "Unsupported get request.", "Object does not exist.")
+        return JSONResponse(
+            {
+                "id": self.phone_number_id,
+                "display_phone_number": "+1 555-078-3881",
+                "verified_name": "Tidings Test Shop",
+                "quality_rating": "GREEN",
+            }
+        )
+
+    async def _messages(self, request: Request) -> Response:
+        received = await self._record(request)
+        refused = self._authorised(received)
+        if refused is not None:
+            return refused
+        if request.path_params["number"] != self.phone_number_id:
+            return graph_error(400, 100, "Invalid parameter", "Unknown phone number id.")
+        body = received.body
+        if not isinstance(body, dict) or body.get("messaging_product") != "whatsapp":
+            return graph_error(400, 100, "Invalid parameter", "messaging_product must be whatsapp.")
+        if body.get("status") == "read":
+            if not str(body.get("message_id", "")).startswith("wamid."):
+                return graph_error(400, 100, "Invalid parameter", "message_id is required.")
+            self.read_marks.append(str(body["message_id"]))
+            return JSONResponse({"success": True})
+        if self._answer_override is not None:
+            override = self._answer_override(body)
+            if override is not None:
+                return override
+        try:
+            recipient = self._validate(body)
+        except _Invalid as invalid:
+            return graph_error(400, 100, "Invalid parameter", invalid.details)
+        if not self._take_number_token():
+            self.throttled += 1
+            return graph_error(
+                400, 130429, "Rate limit hit", "Cloud API message throughput has been reached."
+            )
+        if not self._take_pair_token(recipient):
+            self.throttled += 1
+            return graph_error(
+                400,
+                131056,
+                "(Business Account, Consumer Account) pair rate limit hit",
+                "Too many messages sent from this phone number to the same phone number "
+                "in a short period of time.",
+            )
+        if recipient in self.undeliverable:
+            return graph_error(400, 131026, "Message undeliverable", "Message undeliverable.")
+        if (
+            self.enforce_window
+            and body["type"] != "template"
+            and time.time() - self._last_inbound.get(recipient, 0) > WINDOW_SECONDS
+        ):
+            return graph_error(
+                400,
+                131047,
+                "Re-engagement message",
+                "Message failed to send because more than 24 hours have passed since the "
+                "customer last replied to this number.",
+            )
+        wamid = mint_wamid()
+        contact: dict[str, str] = {"input": recipient}
+        if "to" in body:
+            contact["wa_id"] = recipient
+        else:
+            contact["user_id"] = recipient
+        answer: dict[str, Any] = {
+            "messaging_product": "whatsapp",
+            "contacts": [contact],
+            "messages": [{"id": wamid}],
+        }
+        if body["type"] == "template":
+            answer["messages"][0]["message_status"] = "accepted"
+        self._owe_statuses(wamid, recipient, body.get("biz_opaque_callback_data"))
+        return JSONResponse(answer)
+
+    def _validate(self, body: dict[str, Any]) -> str:
+        to, user_id = body.get("to"), body.get("recipient")
+        if bool(to) == bool(user_id):
+            raise _Invalid("Give exactly one of to and recipient.")
+        recipient = str(to or user_id)
+        if to is not None and not str(to).lstrip("+").isdigit():
+            raise _Invalid("to must be a phone number.")
+        kind = body.get("type")
+        if kind not in ("text", "template", *MEDIA_TYPES):
+            raise _Invalid(f"Unsupported message type {kind!r}.")
+        item = body.get(kind)
+        if not isinstance(item, dict):
+            raise _Invalid(f"The {kind} object is required.")
+        context = body.get("context")
+        if context is not None and not str((context or {}).get("message_id", "")).startswith(
+            "wamid."
+        ):
+            raise _Invalid("context.message_id must be a wamid.")
+        if kind == "text":
+            text = item.get("body")
+            if not isinstance(text, str) or not text or len(text) > 4096:
+                raise _Invalid("text.body is required (at most 4096 characters).")
+            if not isinstance(item.get("preview_url", False), bool):
+                raise _Invalid("text.preview_url must be a boolean.")
+            if set(item) - {"body", "preview_url"}:
+                raise _Invalid("Unknown fields in text.")
+        elif kind == "template":
+            self._validate_template(item)
+        else:
+            if ("link" in item) == ("id" in item):
+                raise _Invalid(f"{kind} takes one of link and id.")
+            if "link" in item and not str(item["link"]).startswith("https://"):
+                raise _Invalid(f"{kind}.link must be a public https URL.")
+            if "caption" in item and kind not in CAPTIONED:
+                raise _Invalid(f"{kind} takes no caption.")
+            if "filename" in item and kind != "document":
+                raise _Invalid("Only documents take a filename.")
+            if len(str(item.get("caption", ""))) > 1024:
+                raise _Invalid("caption has at most 1024 characters.")
+        return recipient.lstrip("+")
+
+    @staticmethod
+    def _validate_template(item: dict[str, Any]) -> None:
+        if not isinstance(item.get("name"), str):
+            raise _Invalid("template.name is required.")
+        language = item.get("language")
+        if not isinstance(language, dict) or not isinstance(language.get("code"), str):
+            raise _Invalid("template.language.code is required.")
+        for component in item.get("components", []):
+            kind = component.get("type")
+            if kind not in ("header", "body", "button"):
+                raise _Invalid(f"Unknown component type {kind!r}.")
+            parameters = component.get("parameters")
+            if not isinstance(parameters, list) or not parameters:
+                raise _Invalid(f"{kind} component needs parameters.")
+            for parameter in parameters:
+                ptype = parameter.get("type")
+                if ptype not in parameter:
+                    raise _Invalid(f"Parameter of type {ptype!r} lacks its {ptype} value.")
+            if kind == "button" and (
+                component.get("sub_type") not in ("url", "quick_reply", "copy_code")
+                or not str(component.get("index", "")).isdigit()
+            ):
+                raise _Invalid("A button component needs sub_type and index.")
+
+    def _take_number_token(self) -> bool:
+        now = time.monotonic()
+        self._bucket = min(
+            self.messages_per_second,
+            self._bucket + (now - self._bucket_at) * self.messages_per_second,
+        )
+        self._bucket_at = now
+        if self._bucket < 1:
+            return False
+        self._bucket -= 1
+        return True
+
+    def _take_pair_token(self, recipient: str) -> bool:
+        now = time.monotonic()
+        tokens, at = self._pairs.get(recipient, (float(self.pair_burst), now))
+        tokens = min(float(self.pair_burst), tokens + (now - at) * self.pair_per_second)
+        if tokens < 1:
+            self._pairs[recipient] = (tokens, now)
+            return False
+        self._pairs[recipient] = (tokens - 1, now)
+        return True
+
+    async def _templates(self, request: Request) -> Response:
+        received = await self._record(request)
+        refused = self._authorised(received)
+        if refused is not None:
+            return refused
+        if request.path_params["waba"] != self.business_account_id:
+            return graph_error(400, 100, "Invalid parameter", "Unknown business account.")
+        if request.method == "POST":
+            body = received.body if isinstance(received.body, dict) else {}
+            if not all(isinstance(body.get(k), str) for k in ("name", "language", "category")):
+                return graph_error(400, 100, "Invalid parameter", "name, language, category.")
+            created = {
+                "id": str(10**15 + len(self.templates)),
+                "status": "PENDING",
+                "category": body["category"],
+                **{k: body[k] for k in ("name", "language", "components") if k in body},
+            }
+            self.templates.append(created)
+            return JSONResponse(
+                {"id": created["id"], "status": "PENDING", "category": body["category"]}
+            )
+        limit = int(request.query_params.get("limit", "25"))
+        start = int(request.query_params.get("after") or 0)
+        page = self.templates[start : start + limit]
+        answer: dict[str, Any] = {"data": page, "paging": {"cursors": {"before": str(start)}}}
+        if start + limit < len(self.templates):
+            after = str(start + limit)
+            answer["paging"]["cursors"]["after"] = after
+            answer["paging"]["next"] = (
+                f"{self.base_url}/{self.version}/{self.business_account_id}/message_templates"
+                f"?limit={limit}&after={after}"
+            )
+        return JSONResponse(answer)
+
+    # -- webhooks ----------------------------------------------------------------------
+
+    def envelope(self, value: dict[str, Any], field_name: str = "messages") -> dict[str, Any]:
+        return {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {"id": self.business_account_id, "changes": [{"field": field_name, "value": value}]}
+            ],
+        }
+
+    def messages_value(self, **parts: Any) -> dict[str, Any]:
+        return {
+            "messaging_product": "whatsapp",
+            "metadata": {
+                "display_phone_number": DISPLAY_NUMBER,
+                "phone_number_id": self.phone_number_id,
+            },
+            **parts,
+        }
+
+    async def post_webhook(
+        self, body: dict[str, Any] | bytes, *, signed_with: str | None = None, sign: bool = True
+    ) -> httpx.Response:
+        """Post one webhook to Tidings as Meta would: compact JSON, non-ASCII escaped."""
+        assert self.webhook_url is not None and self.webhook_client is not None
+        raw = body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
+        headers = {"Content-Type": "application/json"}
+        if sign:
+            headers["X-Hub-Signature-256"] = signature(signed_with or self.app_secret, raw)
+        answer = await self.webhook_client.post(self.webhook_url, content=raw, headers=headers)
+        self.webhook_answers.append(answer.status_code)
+        return answer
+
+    async def contact_writes(
+        self, phone: str, text: str = "Hi there", *, name: str = "Sheena"
+    ) -> str:
+        """A contact writes to the business number: the window opens; the wamid."""
+        digits = phone.lstrip("+")
+        self._last_inbound[digits] = time.time()
+        wamid = mint_wamid()
+        value = self.messages_value(
+            contacts=[{"profile": {"name": name}, "wa_id": digits}],
+            messages=[
+                {
+                    "from": digits,
+                    "id": wamid,
+                    "timestamp": str(int(time.time())),
+                    "type": "text",
+                    "text": {"body": text},
+                }
+            ],
+        )
+        answer = await self.post_webhook(self.envelope(value))
+        assert answer.status_code == 200, answer.text
+        return wamid
+
+    def status_value(
+        self, wamid: str, recipient: str, status: str, callback: str | None = None
+    ) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "id": wamid,
+            "status": status,
+            "timestamp": str(int(time.time())),
+            "recipient_id": recipient,
+        }
+        if callback:
+            item["biz_opaque_callback_data"] = callback
+        if status in ("sent", "delivered", "read"):
+            item["pricing"] = {
+                "billable": True,
+                "pricing_model": "PMP",
+                "type": "free_customer_service",
+                "category": "service",
+            }
+        if status.startswith("failed"):
+            code = int(status.split(":", 1)[1]) if ":" in status else 131026
+            item["status"] = "failed"
+            item["errors"] = [
+                {
+                    "code": code,
+                    "title": "Message undeliverable" if code == 131026 else "Failure",
+                    "message": "Message undeliverable",
+                    "error_data": {"details": f"Meta failed this message with {code}."},
+                }
+            ]
+        return self.messages_value(statuses=[item])
+
+    def _owe_statuses(self, wamid: str, recipient: str, callback: Any) -> None:
+        if self.webhook_url is None or self.webhook_client is None:
+            return
+        steps = self.script.get(recipient, list(self.default_script))
+
+        async def post_all() -> None:
+            # After the send's answer has gone out, as Meta's webhooks follow it.
+            await asyncio.sleep(0.01)
+            for step in steps:
+                value = self.status_value(wamid, recipient, step, callback)
+                await self.post_webhook(self.envelope(value))
+
+        task = asyncio.create_task(post_all())
+        self._posting.add(task)
+        task.add_done_callback(self._posting.discard)
+
+    def answer_with(self, override: Callable[[dict[str, Any]], Response | None] | None) -> None:
+        """Answer message sends with ``override`` (None: the fake's own answer)."""
+        self._answer_override = override
