@@ -10,6 +10,9 @@ from tidings.providers.repository import failing_providers
 
 router = APIRouter(include_in_schema=False)
 
+# Answered over plain HTTP from anywhere: load balancers and monitoring probe them so.
+OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
 
 @router.get("/healthz")
 async def healthz() -> dict[str, str]:

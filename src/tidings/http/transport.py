@@ -7,7 +7,10 @@ scheme and client address of a request (spec api-v4 section 3, "HTTPS"):
   is one of the configured trusted proxies; everyone else's forwarded headers are
   ignored, so a client cannot claim to have used HTTPS or to be somebody else.
 - A plain-HTTP request is refused with 403 ``https_required`` unless it comes from
-  this machine (loopback), directly or as the client a trusted proxy reports.
+  this machine (loopback), directly or as the client a trusted proxy reports, or asks
+  for one of the ``open_paths`` (health, readiness and metrics: load balancers and
+  monitoring probe them over plain HTTP). The refusal says how to get HTTPS when this
+  server has none configured, rather than naming an ``https://`` URL that does not exist.
 - Every HTTPS answer carries ``Strict-Transport-Security``.
 
 Run uvicorn with ``proxy_headers=False`` (``--no-proxy-headers``) when this
@@ -110,10 +113,20 @@ class TransportSecurityMiddleware:
     from loopback.
     """
 
-    def __init__(self, app: ASGIApp, *, trusted_proxies: list[str], hsts_max_age: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        trusted_proxies: list[str],
+        hsts_max_age: int,
+        open_paths: frozenset[str] = frozenset(),
+        tls_configured: bool = True,
+    ) -> None:
         if hsts_max_age < 0:
             raise ValueError("hsts_max_age must be 0 or more seconds")
         self.app = app
+        self._open_paths = open_paths
+        self._tls_configured = tls_configured
         self._trust_all = False
         addresses: set[IPAddress] = set()
         networks: list[IPNetwork] = []
@@ -226,7 +239,7 @@ class TransportSecurityMiddleware:
             await self.app(scope, receive, send)
             return
         secure, allowed = self._resolve(scope)
-        if not allowed:
+        if not allowed and scope["path"] not in self._open_paths:
             log.debug("refused plain %s from %s", kind, scope.get("client"))
             if kind == "http":
                 await self._refuse_http(scope, receive, send)
@@ -258,13 +271,19 @@ class TransportSecurityMiddleware:
             if name == b"host":
                 host = value.decode("latin-1")[:255]
                 break
-        # ``path`` already includes any ``root_path`` (ASGI spec).
-        target = f"https://{host}{scope['path']}" if host else "https://"
-        response = problem_response(
-            403,
-            "https_required",
-            f"Use {target} instead; plain HTTP is only accepted from this machine.",
-        )
+        if self._tls_configured:
+            # ``path`` already includes any ``root_path`` (ASGI spec).
+            target = f"https://{host}{scope['path']}" if host else "https://"
+            detail = f"Use {target} instead; plain HTTP is only accepted from this machine."
+        else:
+            detail = (
+                "Plain HTTP is only accepted from this machine, and this server has no TLS "
+                "configured. Serve HTTPS with `tidings serve --tls-cert FILE --tls-key FILE` "
+                "(TIDINGS_TLS_CERT_FILE, TIDINGS_TLS_KEY_FILE), or terminate TLS at a reverse "
+                "proxy that sends X-Forwarded-Proto and list its address in "
+                "TIDINGS_TRUSTED_PROXIES."
+            )
+        response = problem_response(403, "https_required", detail)
         await response(scope, receive, send)
 
     async def _refuse_websocket(self, receive: Receive, send: Send) -> None:
