@@ -87,6 +87,7 @@ class SmppProvider:
         self._reference = random.randrange(256)
         self._pacer = ProviderPacer(deps.writer) if config.throughput_per_second else None
         self._parts: dict[tuple[str, int, int], _Parts] = {}
+        self.part_timeout = PART_TIMEOUT_SECONDS
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -249,10 +250,10 @@ class SmppProvider:
 
     async def _sweep_parts(self) -> None:
         while True:
-            await asyncio.sleep(min(PART_TIMEOUT_SECONDS / 4, 30.0))
+            await asyncio.sleep(min(self.part_timeout / 4, 30.0))
             now = time.monotonic()
             for group, parts in list(self._parts.items()):
-                if now - parts.first_seen < PART_TIMEOUT_SECONDS:
+                if now - parts.first_seen < self.part_timeout:
                     continue
                 try:
                     await self._deps.inbox.store(self.id, [self._joined(parts)])

@@ -1,0 +1,171 @@
+"""What arrives on the binds: receipts in their variants (text, TLVs, both; hex or
+decimal ids; failures with their codes; not-final states), contacts' messages
+(GSM-7, UCS-2, concatenated by 8- or 16-bit UDH or SAR), and the rule that a
+deliver_sm is answered only once stored."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fakes.smsc import DeliveryReceiptSMSC, HappySMSC
+from tests.providers.smpp.support import build, outbound, until
+from tidings.messages.status import Status
+from tidings.providers.base import InboundMessage, StatusReport
+from tidings.providers.smpp.receipts import normalise_id, parse_report
+
+
+def reports_of(inbox_reports: list) -> list:  # type: ignore[type-arg]
+    found = []
+    for raw in inbox_reports:
+        found.extend(parse_report(raw.payload))
+    return found
+
+
+@pytest.mark.parametrize("style", ["text", "tlv", "both"])
+async def test_receipts_name_the_id_send_returned(style: str) -> None:
+    async with DeliveryReceiptSMSC(style) as smsc:
+        provider, inbox = build(smsc)
+        try:
+            delivered = await provider.send(outbound())
+            failed = await provider.send(outbound(to="+393330000002"))
+            await until(lambda: len(inbox.reports) == 2, "two receipts")
+        finally:
+            await provider.close()
+    first, second = reports_of(inbox.reports)
+    assert isinstance(first, StatusReport) and isinstance(second, StatusReport)
+    assert (first.external_id, first.status) == (delivered.external_id, Status.DELIVERED)
+    assert (second.external_id, second.status) == (failed.external_id, Status.UNDELIVERED)
+    assert second.error_code is not None and second.error_code.startswith("smpp_undeliverable")
+    if style != "tlv":
+        assert second.error_code == "smpp_undeliverable_034"
+    else:
+        assert second.detail["networkError"] == "GSM 34"
+    assert smsc.deliver_answers == [0, 0]
+
+
+async def test_a_decimal_text_id_for_a_hex_submit_id() -> None:
+    async with DeliveryReceiptSMSC("text", text_id_decimal=True) as smsc:
+        provider, inbox = build(smsc, receiptIdBase="decimal")
+        try:
+            accepted = await provider.send(outbound())
+            await until(lambda: len(inbox.reports) == 1, "a receipt")
+        finally:
+            await provider.close()
+    [report] = reports_of(inbox.reports)
+    assert report.external_id == accepted.external_id
+
+
+async def test_a_repeated_receipt_has_the_same_dedupe_key() -> None:
+    async with DeliveryReceiptSMSC(duplicate=True) as smsc:
+        provider, inbox = build(smsc)
+        try:
+            await provider.send(outbound())
+            await until(lambda: len(inbox.reports) == 2, "both copies")
+        finally:
+            await provider.close()
+    assert inbox.reports[0].dedupe_key == inbox.reports[1].dedupe_key
+
+
+def test_ids_normalise_the_same_on_both_sides() -> None:
+    assert normalise_id(" 00002A01\x00") == normalise_id("2a01") == "2a01"
+    assert normalise_id("000") == "0"
+
+
+def test_not_final_states_are_events_and_variants_are_read() -> None:
+    def receipt(text: str) -> StatusReport:
+        payload = {
+            "kind": "deliver_sm",
+            "source": "393331234567",
+            "destination": "Tidings",
+            "esmClass": 4,
+            "dataCoding": 0,
+            "shortMessage": text.encode().hex(),
+            "tlvs": {},
+            "receivedAt": "2026-12-06T12:00:00+00:00",
+        }
+        [found] = parse_report(payload)
+        assert isinstance(found, StatusReport)
+        return found
+
+    enroute = receipt("id:0A sub:001 dlvrd:000 stat:ENROUTE err:000")
+    assert (enroute.external_id, enroute.status, enroute.event) == ("a", Status.SENT, "enroute")
+    accepted = receipt("id:77 Sub:001 stat:ACCEPTD err:0 Text:hi")
+    assert (accepted.status, accepted.event) == (Status.SENT, "accepted")
+    expired = receipt("id:77 submit date:261206120000 done date:261207120000 stat:EXPIRED err:ABC")
+    assert (expired.status, expired.error_code) == (Status.UNDELIVERED, "smpp_expired_ABC")
+    with pytest.raises(ValueError):
+        receipt("stat:DELIVRD")
+
+
+@pytest.mark.parametrize("concat", ["udh8", "udh16", "sar"])
+async def test_a_concatenated_sms_is_joined(concat: str) -> None:
+    text = "Hello from a contact whose message came in three parts: {ok} and done."
+    async with HappySMSC() as smsc:
+        provider, inbox = build(smsc)
+        try:
+            await provider.start()
+            await smsc.wait_bound()
+            answers = await smsc.deliver_mo(
+                "393331234567", "Tidings", text, split=25, concat=concat
+            )
+        finally:
+            await provider.close()
+    assert answers == [0, 0, 0]
+    inbound = [report for report in reports_of(inbox.reports) if isinstance(report, InboundMessage)]
+    assert len(inbound) == 1
+    assert (inbound[0].sender, inbound[0].body) == ("+393331234567", text)
+    assert inbound[0].content == {"parts": 3}
+
+
+async def test_one_part_ucs2_sms() -> None:
+    async with HappySMSC() as smsc:
+        provider, inbox = build(smsc)
+        try:
+            await provider.start()
+            await smsc.wait_bound()
+            await smsc.deliver_mo("393331234567", "Tidings", "Спасибо 🙏")
+        finally:
+            await provider.close()
+    [message] = reports_of(inbox.reports)
+    assert isinstance(message, InboundMessage)
+    assert message.body == "Спасибо 🙏"
+
+
+async def test_nothing_is_answered_before_it_is_stored() -> None:
+    async with HappySMSC() as smsc:
+        provider, inbox = build(smsc)
+        try:
+            await provider.start()
+            await smsc.wait_bound()
+            inbox.fail = 1
+            refused = await smsc.deliver_mo("393331234567", "Tidings", "STOP")
+            assert inbox.reports == []
+            again = await smsc.deliver_mo("393331234567", "Tidings", "STOP")
+        finally:
+            await provider.close()
+    # ESME_RX_T_APPN: the SMSC keeps it and delivers it again.
+    assert (refused, again) == ([0x64], [0])
+    assert len(inbox.reports) == 1
+
+
+async def test_parts_still_missing_after_the_timeout_are_given_up() -> None:
+    async with HappySMSC() as smsc:
+        provider, inbox = build(smsc)
+        provider.part_timeout = 0.2
+        try:
+            await provider.start()
+            await smsc.wait_bound()
+            for number in (1, 3):
+                await smsc.deliver_sm(
+                    source="393331234567",
+                    destination="Tidings",
+                    short_message=bytes((5, 0, 3, 9, 3, number)) + f"part{number} ".encode(),
+                    esm_class=0x40,
+                )
+            await until(lambda: any(r.payload["kind"] == "mo" for r in inbox.reports), "given up")
+        finally:
+            await provider.close()
+    [message] = reports_of(inbox.reports)
+    assert isinstance(message, InboundMessage)
+    assert message.body == "part1 part3 "
+    assert message.content == {"parts": 2, "missingParts": 1}
