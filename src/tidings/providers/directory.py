@@ -54,6 +54,9 @@ from tidings.providers.repository import ProviderRepository
 log = logging.getLogger("tidings.providers")
 
 ROUTES_TTL_SECONDS = 2.0
+# How often the providers of persistent kinds are looked up again (a change made
+# through this process is seen at once).
+PERSISTENT_REFRESH_SECONDS = 10.0
 RETIRE_GRACE_SECONDS = 30.0
 SANDBOX_KIND = "simulator"
 
@@ -144,6 +147,7 @@ class ProviderDirectory:
         self._health: dict[str, str] = {}
         self._retiring: set[asyncio.Task[None]] = set()
         self._sandbox = {channel: self._sandbox_route(channel) for channel in CHANNELS}
+        self._persistent_wake = asyncio.Event()
 
     # -- what requests need, without building anything -------------------------------
 
@@ -201,6 +205,44 @@ class ProviderDirectory:
     def changed(self, account_id: str, environment: Environment, channel: str) -> None:
         """A provider of this channel was added, changed or removed here."""
         self._routes.pop((account_id, environment.value, channel), None)
+        self._persistent_wake.set()
+
+    # -- providers that run without messages (SMPP binds) ----------------------------
+
+    async def start_persistent(self) -> None:
+        """Build and start every enabled provider of a persistent kind (they receive
+        on their own connections, so must run even when nothing is sent); close
+        those disabled or removed since."""
+        async with self._sessions() as session:
+            rows = await ProviderRepository(session).every()
+        wanted: set[str] = set()
+        for row in rows:
+            spec = self.kinds.get(row.kind)
+            if spec is None or not spec.persistent or not row.enabled or row.deleted_at:
+                continue
+            wanted.add(row.id)
+            live = await self._instance(Route.of(row))
+            start = getattr(live.provider, "start", None)
+            if start is not None:
+                await start()
+        for provider_id, live in list(self._live.items()):
+            spec = self.kinds.get(live.provider.kind) if live.provider else None
+            if spec is not None and spec.persistent and provider_id not in wanted:
+                del self._live[provider_id]
+                assert live.provider is not None
+                await live.provider.close()
+
+    async def run_persistent(self) -> None:
+        """:meth:`start_persistent` now, on every change made here, and every
+        ``PERSISTENT_REFRESH_SECONDS`` for changes made by other processes."""
+        while True:
+            self._persistent_wake.clear()
+            try:
+                await self.start_persistent()
+            except Exception:
+                log.exception("starting the persistent providers failed; trying again")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._persistent_wake.wait(), PERSISTENT_REFRESH_SECONDS)
 
     # -- choosing and building -------------------------------------------------------
 
