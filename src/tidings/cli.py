@@ -34,6 +34,7 @@ from tidings.http.tls import uvicorn_tls_options
 from tidings.logging_setup import configure_logging
 from tidings.providers_cli import providers_app
 from tidings.secrets_cli import checked_settings, secrets_app
+from tidings.serve_banner import base_urls, port_problem
 from tidings.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Tidings messaging API.")
@@ -190,15 +191,21 @@ def credits_balance(account: str) -> None:
 def _print_banner(
     host: str, port: int, tls: bool, demo: DemoCredentials | None, notes: list[str]
 ) -> None:
-    scheme = "https" if tls else "http"
-    shown_host = f"[{host}]" if ":" in host else host
-    base = f"{scheme}://{shown_host}:{port}"
+    urls = base_urls(host, port, tls=tls)
+    base = urls.local
     lines = [
         "Tidings is starting.",
         f"  Production base URL: {base}",
         f"  Sandbox base URL:    {base}/sandbox",
         f"  API docs:            {base}/docs",
     ]
+    if urls.remote is not None:
+        lines.append(f"  From other machines: {urls.remote}")
+        if not tls:
+            lines.append(
+                "    (plain HTTP: only /healthz, /readyz and /metrics answer there; serve "
+                "HTTPS with --tls-cert/--tls-key or behind a proxy in TIDINGS_TRUSTED_PROXIES)"
+            )
     if demo is not None:
         lines += [
             "",
@@ -252,6 +259,9 @@ def serve(
         # The embedded mode migrates on start; the scale-out mode runs `tidings migrate`
         # once per release, so that many processes never race on the schema.
         asyncio.run(_migrate(settings))
+    problem = port_problem(host, port)
+    if problem is not None:
+        raise _fail(problem)
     credentials = asyncio.run(ensure_demo_credentials(settings)) if demo else None
     _print_banner(host, port, bool(tls_options), credentials, notes)
     uvicorn.run(
