@@ -34,6 +34,7 @@ from tidings.providers.registry import KindRegistry, default_kinds
 from tidings.providers.service import ProviderService
 from tidings.settings import Settings
 from tidings.supervision import Supervisor
+from tidings.templates.catalog import TemplateSync
 from tidings.templates.review import TemplateReviewer
 from tidings.webhooks.dispatcher import WebhookDispatcher
 from tidings.webhooks.fanout import Fanout
@@ -97,6 +98,17 @@ class DeliveryRuntime:
             deps=deps,
             on_change=self._provider_changed,
         )
+        # Production templates are the WhatsApp Business account's (templates.catalog).
+        self.template_sync = TemplateSync(
+            sessions=sessions,
+            writer=self.writer,
+            clock=clock,
+            kinds=self.providers.kinds,
+            deps=deps,
+            key_ring=key_ring,
+            interval=settings.providers.template_sync_seconds,
+            on_change=self.wake,
+        )
         self.inbox_processor = InboxProcessor(
             self.writer,
             clock,
@@ -137,6 +149,7 @@ class DeliveryRuntime:
     ) -> None:
         self.providers.changed(account_id, environment, channel)
         self.providers.forget_health(provider_id)
+        self.template_sync.changed(provider_id)
 
     def _reports_stored(self, due_in_seconds: float) -> None:
         if self.dispatching:
@@ -182,6 +195,7 @@ class DeliveryRuntime:
         start("inbox", self.inbox_processor.run)
         start("housekeeping", lambda: run_housekeeping(self.writer, self._clock))
         start("template-review", self.template_reviewer.run)
+        start("template-sync", self.template_sync.run)
         start(
             "batch-completion",
             lambda: run_completion_sweep(self.writer, self._sessions, self._clock),

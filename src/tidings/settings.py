@@ -112,6 +112,10 @@ class ProviderSettings(BaseModel):
     # unmatched (GET /api/v4/providers/{id}/unmatched).
     unmatched_wait_seconds: float = Field(default=600.0, ge=0)
     inbox_poll_seconds: float = Field(default=1.0, gt=0)
+    # How often every production provider with a template catalog (whatsapp_cloud)
+    # syncs its business account's templates; they also sync when a provider is
+    # added, changed or checked.
+    template_sync_seconds: float = Field(default=3600.0, gt=0)
     # A replaced provider (its row changed) is closed this long after, as it may still
     # be finishing a submission.
     retire_grace_seconds: float = Field(default=30.0, ge=0)
