@@ -67,6 +67,7 @@ from tidings.core.environments import Environment
 from tidings.messages.models import Message
 from tidings.messages.status import Status
 from tidings.providers.base import RawReport
+from tidings.providers.directory import Choice
 from tidings.providers.models import InboxEvent, ProviderRefRow
 from tidings.providers.simulator.provider import report_payload
 from tidings.providers.simulator.scenarios import FLAKY, REFUSED, Step
@@ -472,9 +473,7 @@ async def test_a_receipt_naming_no_message_is_listed_as_unmatched(
         [stray] = await listed()
         assert stray["state"] == "unmatched" and stray["attempts"] >= 1
         assert stray["error"] and stray["receivedAt"]
-        assert stray["payload"] == case.report(
-            unknown, case.progress[0], datetime.fromisoformat(stray["payload"]["at"])
-        ) or unknown in str(stray["payload"])
+        assert unknown in str(stray["payload"])
         # The message it did not name is untouched.
         assert (await h.read(sent["id"]))["status"] == "sent"
 
@@ -540,15 +539,18 @@ async def test_a_clean_shutdown_hands_back_what_it_was_sending(
 
             await eventually(submitting, "the submission is under way")
             choice = await directory.choose(h.user.account_id, Environment.PRODUCTION, case.channel)
-            # Closing is idempotent: the provider twice here, then the runtime's own.
-            await choice.provider.close()
-            await choice.provider.close()
+            assert isinstance(choice, Choice)
+        # The app stopped while the submission hung: its runtime closed the provider.
+        # Closing again, the provider or the whole directory, is harmless.
+        await choice.provider.close()
+        await choice.provider.close()
+        await directory.close()
         async with app_running(_settings(data_dir)) as app, http(app) as client:
             async with app.state.ctx.sessions() as session:
                 row = await session.get(Message, sent["id"])
                 assert row is not None
-                assert (row.status, row.lease_owner) == ("queued", None)
-            await app.state.ctx.runtime.providers.close()
+                # Handed back at once, its attempt too: due again, not left to its lease.
+                assert (row.status, row.lease_owner, row.attempts) == ("queued", None, 0)
             answer = await client.patch(
                 f"/api/v4/providers/{pid}",
                 json={"config": provocation.recovered or provocation.config},
