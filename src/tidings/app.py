@@ -28,6 +28,7 @@ from tidings.api.email_events import router as email_events_router
 from tidings.api.iframes import router as iframes_router
 from tidings.api.lists import router as lists_router
 from tidings.api.messages import router as messages_router
+from tidings.api.domains import router as domains_router
 from tidings.api.providers import router as providers_router
 from tidings.api.notifications import router as notifications_router
 from tidings.api.sandbox import router as sandbox_router
@@ -175,6 +176,7 @@ def create_app(
     app.include_router(chats_router)
     app.include_router(email_router)
     app.include_router(email_events_router)
+    app.include_router(domains_router)
     app.include_router(suppressions_router)
     app.include_router(messages_router)
     app.include_router(sandbox_router)

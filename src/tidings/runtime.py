@@ -20,6 +20,7 @@ from tidings.core.environments import Environment
 from tidings.core.key_ring import KeyRing
 from tidings.db.group_commit import GroupCommitter
 from tidings.db.notify import WorkNotifier
+from tidings.domains.wiring import EmailRuntime
 from tidings.housekeeping import run_housekeeping
 from tidings.messages.dispatcher import Dispatcher, Lease
 from tidings.messages.inbound import InboundProcessor
@@ -63,12 +64,15 @@ class DeliveryRuntime:
         self.metrics = ProviderMetrics()
         self.inbound = InboundProcessor(self.writer, clock)
         self.inbox = Inbox(self.writer, clock, on_stored=self._reports_stored)
+        # Sending domains, DKIM and VERP for the smtp kind; the bounce listener.
+        self.email = EmailRuntime(settings, sessions, clock, key_ring=key_ring, inbox=self.inbox)
         deps = ProviderDeps(
             clock=clock,
             writer=self.writer,
             inbox=self.inbox,
             receipt_delay_seconds=settings.sandbox.receipt_delay_seconds,
             throttle_per_second=settings.sandbox.throttle_per_second,
+            extras=self.email.provider_extras(),
         )
         breakers = settings.providers
 
@@ -125,6 +129,7 @@ class DeliveryRuntime:
             waiters=self.waiters,
             bulk=settings.bulk,
             metrics=self.metrics,
+            on_reports=self._reports_stored,
         )
         self.webhook_dispatcher = WebhookDispatcher(
             writer=self.writer, clock=clock, settings=settings.webhooks, secret_box=key_ring
@@ -202,6 +207,9 @@ class DeliveryRuntime:
         )
         start("webhook-fanout", self.webhook_fanout.run)
         start("webhook-dispatcher", self.webhook_dispatcher.run)
+        # SMPP binds receive receipts and contacts' messages even when nothing is sent.
+        start("persistent-providers", self.providers.run_persistent)
+        self.email.start(start)
 
     def down(self) -> dict[str, str]:
         """Background tasks that are not running now (for /readyz)."""

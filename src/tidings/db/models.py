@@ -7,6 +7,7 @@ from tidings.contacts.models import Contact, ContactList, ListMember, OptOut
 from tidings.contacts.suppressions import Suppression
 from tidings.credits.models import CreditBalance, CreditEntry
 from tidings.db.base import Base
+from tidings.domains.models import EmailDomain
 from tidings.idempotency.models import IdempotencyKey
 from tidings.messages.models import Message, MessageEvent, OutboxEvent
 from tidings.providers.models import InboxEvent, ProviderRefRow, ProviderRow
@@ -27,6 +28,7 @@ __all__ = [
     "ContactList",
     "CreditBalance",
     "CreditEntry",
+    "EmailDomain",
     "IdempotencyKey",
     "InboxEvent",
     "ListMember",

@@ -1,0 +1,80 @@
+"""What the ``smtp`` kind asks of the deployment per message: the MIME, signed with
+the sender domain's DKIM keys, and the envelope sender (a VERP address on the bounce
+domain when one is set).
+
+Production mail is only ever sent signed: a sender whose domain was never verified
+is refused here too (``sender_not_verified``, permanent), whatever let it through
+the API. Bulk mail (marketing tags or a bulk send) gets a ``Feedback-ID`` header
+(``<campaign>:<account>:bulk:tidings``) so mailbox providers' feedback loops can
+group complaints by campaign and account. The unsealed keys of a domain are kept
+for a minute, so a deletion takes effect within that (a verification at once).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from tidings.channels.email.stored import content_from_json, render_outbound_email
+from tidings.channels.email.tracking import is_marketing
+from tidings.core.environments import Environment
+from tidings.core.key_ring import SecretUnavailable
+from tidings.domains.service import DomainService
+from tidings.domains.signing import SigningKeys, sign
+from tidings.domains.verp import Verp
+from tidings.providers.base import OutboundMessage
+from tidings.providers.errors import ConfigurationError, PermanentDeliveryError
+from tidings.providers.smtp.provider import PreparedMail
+
+KEYS_TTL_SECONDS = 60.0
+
+
+class DomainMail:
+    def __init__(self, domains: DomainService, verp: Verp | None) -> None:
+        self._domains = domains
+        self._verp = verp
+        self._keys: dict[tuple[str, str, str], tuple[float, SigningKeys | None]] = {}
+
+    async def prepare(self, message: OutboundMessage, *, date: datetime) -> PreparedMail:
+        content = content_from_json(message.content)
+        domain = content.sender.domain.lower()
+        keys = await self._keys_for(message.account_id, message.environment, domain)
+        if keys is None:
+            raise PermanentDeliveryError(
+                "sender_not_verified",
+                f"{domain} is not a verified sending domain of this account.",
+            )
+        data = render_outbound_email(message, date=date)
+        if is_marketing(message.content):
+            campaign = _campaign(message)
+            data = f"Feedback-ID: {campaign}:{message.account_id}:bulk:tidings\r\n".encode() + data
+        signed = sign(data, keys)
+        mail_from = (
+            self._verp.address(message.id) if self._verp is not None else content.sender.address
+        )
+        return PreparedMail(signed, mail_from)
+
+    async def _keys_for(
+        self, account_id: str, environment: Environment, domain: str
+    ) -> SigningKeys | None:
+        cache_key = (account_id, environment.value, domain)
+        cached = self._keys.get(cache_key)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < KEYS_TTL_SECONDS:
+            return cached[1]
+        try:
+            keys = await self._domains.signing_keys(account_id, environment, domain)
+        except SecretUnavailable as error:
+            raise ConfigurationError(
+                "secret_unavailable", f"The DKIM key of {domain} cannot be opened: {error.reason}"
+            ) from None
+        if keys is not None:
+            # Only found keys are kept: a domain verified a moment ago signs at once.
+            self._keys[cache_key] = (now, keys)
+        return keys
+
+
+def _campaign(message: OutboundMessage) -> str:
+    tags = [str(tag) for tag in message.content.get("tags") or []]
+    campaign = next((tag for tag in tags if tag.lower() not in ("marketing", "bulk")), "bulk")
+    return "".join(ch for ch in campaign if ch.isalnum() or ch in "-_.")[:40] or "bulk"

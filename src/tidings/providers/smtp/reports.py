@@ -1,0 +1,115 @@
+"""Reading back what the ``smtp`` kind stored in the inbox, as status reports.
+
+Two payloads are stored:
+
+* ``{"type": "refusal", "id", "reply", "status", "at"}``: the relay refused the
+  first recipient with 5.1.x at ``RCPT`` (a hard bounce during sending,
+  :mod:`.provider`);
+* ``{"type": "mail", "mail" (base64 of the raw message), "messageId", "primary",
+  "at"}``: a report that reached the listener (:mod:`.listener`) for a message's
+  VERP address or for ``fbl@``.
+
+What a mailed report means (spec section 14, protocols.md section 3):
+
+=================================  ============================================
+report                             status and event
+=================================  ============================================
+DSN ``failed``, 5.x.x              ``undelivered`` + ``bounced`` (suppressed)
+DSN ``failed``, 5.7.x (policy)     ``undelivered``, no event: not the address's
+                                   fault, so not suppressed
+DSN ``failed``, 5.2.2 (full)       ``delayed`` recorded, status unchanged (soft)
+DSN ``delayed`` or 4.x.x           ``delayed`` recorded, status unchanged
+DSN ``delivered``                  ``delivered``
+ARF (any feedback type)            ``complained`` (suppressed)
+auto-reply, other mail             nothing
+=================================  ============================================
+
+Only the message's first ``to`` address (``primary``) moves it: a Cc's notice is
+kept in the inbox but changes nothing (the message row has one status).
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any
+
+from tidings.messages.status import Status
+from tidings.providers.base import Report, StatusReport
+from tidings.providers.smtp.mailreports import MailReport, RecipientStatus, read_mail
+from tidings.providers.smtp.refs import ref_id
+
+
+def parse_report(payload: dict[str, Any]) -> list[Report]:
+    at = datetime.fromisoformat(payload["at"])
+    if payload["type"] == "refusal":
+        return [
+            StatusReport(
+                external_id=str(payload["id"]),
+                status=Status.UNDELIVERED,
+                at=at,
+                error_code="bounced",
+                error_message=payload.get("reply"),
+                event="bounced",
+                detail={"status": payload.get("status"), "source": "smtp"},
+            )
+        ]
+    if payload["type"] != "mail":
+        raise ValueError(f"unknown smtp payload type {payload['type']!r}")
+    report = read_mail(base64.b64decode(payload["mail"], validate=True))
+    return reports_for(report, str(payload["messageId"]), str(payload["primary"]), at)
+
+
+def reports_for(report: MailReport, message_id: str, primary: str, at: datetime) -> list[Report]:
+    external_id = ref_id(message_id, primary)
+    primary = primary.lower()
+    if report.kind == "arf":
+        return [
+            StatusReport(
+                external_id=external_id,
+                status=Status.DELIVERED,
+                at=at,
+                event="complained",
+                detail={"feedbackType": report.feedback_type, "source": "arf"},
+            )
+        ]
+    for recipient in report.recipients:
+        if recipient.address == primary:
+            found = _from_status(external_id, recipient, at, report.kind)
+            return [found] if found is not None else []
+    return []
+
+
+def _from_status(
+    external_id: str, recipient: RecipientStatus, at: datetime, source: str
+) -> StatusReport | None:
+    status, action = recipient.status, recipient.action
+    detail: dict[str, Any] = {"status": status, "source": source}
+    if recipient.diagnostic:
+        detail["diagnostic"] = recipient.diagnostic
+    message = recipient.diagnostic or f"{action} {status}".strip()
+    if action == "delivered":
+        return StatusReport(external_id, Status.DELIVERED, at)
+    if action == "delayed" or status.startswith("4."):
+        return StatusReport(external_id, Status.SENT, at, event="delayed", detail=detail)
+    if action != "failed":
+        # relayed / expanded: handed on, nothing known yet.
+        return None
+    if status.startswith("5.7."):
+        return StatusReport(
+            external_id, Status.UNDELIVERED, at, error_code="policy_refused", error_message=message
+        )
+    if status == "5.2.2":
+        # Mailbox full: permanent by class, transient in practice (ESP practice).
+        return StatusReport(
+            external_id, Status.SENT, at, event="delayed", detail={**detail, "soft": True}
+        )
+    return StatusReport(
+        external_id,
+        Status.UNDELIVERED,
+        at,
+        error_code="bounced",
+        error_message=message,
+        event="bounced",
+        detail=detail,
+    )
