@@ -7,6 +7,7 @@ does per request (opt-outs, suppressions) are done once for the whole batch.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -28,6 +29,9 @@ from tidings.core.environments import Environment
 from tidings.messages.rules.email import email_draft
 from tidings.settings import Settings
 from tidings.tracking.tokens import TrackingSigner
+
+# The content of a planned message that carries it encoded (content_json).
+NO_CONTENT: dict[str, Any] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,10 +178,11 @@ def email_rules(
             id=draft.id,
             to=draft.to,
             body=draft.body,
-            content=content,
+            content=NO_CONTENT,
             segments=None,
             encoding=None,
             cost=draft.cost,
+            content_json=json.dumps(content),
         )
 
     return ChannelRules(normalise, build, refused, shared=shared)

@@ -47,6 +47,10 @@ class PlannedMessage:
     encoding: str | None
     cost: Decimal
     id: str | None = None
+    # The content already encoded as JSON (then ``content`` is left empty): encoded
+    # in the planning thread rather than on the event loop, and a string holds a
+    # fraction of the memory of the dictionaries it encodes.
+    content_json: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

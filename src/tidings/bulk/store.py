@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import MetaData, Table, Text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.bulk.models import Batch, SharedContent
@@ -111,12 +113,30 @@ async def store_batch(
         "created_at": now,
         "updated_at": now,
     }
+    table = _table(Message)
     # Content the channel's rules gave every message alike is converted once.
     common = messages[0].content if messages else None
-    if all(message.content is common for message in messages):
-        shared["content"] = common
-        columns: tuple[str, ...] = tuple(c for c in MESSAGE_COLUMNS if c != "content")
+    if messages and messages[0].content_json is not None:
+        # Encoded while planning (off the loop); SQLite takes the text as it is.
+        sqlite = session.get_bind().dialect.name == "sqlite"
+        table = _ENCODED_MESSAGES if sqlite else table
+        columns: tuple[str, ...] = MESSAGE_COLUMNS
         rows: Iterator[tuple[Any, ...]] = (
+            (
+                message.id or ids[index],
+                message.to,
+                message.body,
+                message.content_json if sqlite else json.loads(message.content_json or "{}"),
+                message.segments,
+                message.encoding,
+                message.cost if charged else zero,
+            )
+            for index, message in enumerate(messages)
+        )
+    elif all(message.content is common for message in messages):
+        shared["content"] = common
+        columns = tuple(c for c in MESSAGE_COLUMNS if c != "content")
+        rows = (
             (
                 message.id or ids[index],
                 message.to,
@@ -141,10 +161,10 @@ async def store_batch(
             )
             for index, message in enumerate(messages)
         )
-    await _insert_in_slices(session, Message, columns, rows, shared)
+    await _insert_in_slices(session, table, columns, rows, shared)
     await _insert_in_slices(
         session,
-        MessageEvent,
+        _table(MessageEvent),
         ("message_id",),
         ((message.id or ids[index],) for index, message in enumerate(plan.messages)),
         {"status": status.value, "at": now, "applied": True},
@@ -152,16 +172,30 @@ async def store_batch(
     return batch
 
 
+def _table(model: type[Message] | type[MessageEvent]) -> Table:
+    return model.__table__  # type: ignore[return-value]
+
+
+def _encoded_messages() -> Table:
+    """``messages`` with ``content`` taken as text: the JSON the column's own type
+    would have written (``json.dumps``), encoded beforehand."""
+    table = _table(Message).to_metadata(MetaData())
+    table.c.content.type = Text()
+    return table
+
+
+_ENCODED_MESSAGES = _encoded_messages()
+
+
 async def _insert_in_slices(
     session: AsyncSession,
-    model: type[Message] | type[MessageEvent],
+    table: Table,
     columns: Sequence[str],
     rows: Iterable[tuple[Any, ...]],
     shared: dict[str, Any],
 ) -> None:
-    table = model.__table__
     iterator = iter(rows)
     while chunk := list(itertools.islice(iterator, SLICE)):
-        await insert_rows(session, table, columns, chunk, shared=shared)  # type: ignore[arg-type]
+        await insert_rows(session, table, columns, chunk, shared=shared)
         # Other requests (and /healthz) run between two slices.
         await asyncio.sleep(0)
