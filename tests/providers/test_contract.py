@@ -51,6 +51,7 @@ from tests.providers.helpers import (
     ORDINARY,
     app_running,
     applied,
+    circuit_state,
     events,
     eventually,
     http,
@@ -332,6 +333,9 @@ async def test_throttled_gives_the_attempt_back(case: KindCase, data_dir: Path) 
         waiting = await h.read(sent["id"])
         assert waiting["status"] == "queued" and waiting["attempts"] <= 1
         assert {code for _, code in await h.retry_codes(sent["id"])} == {"throttled"}
+        # Slowing down is the network working: no open circuit, not failing.
+        assert await circuit_state(h.client, pid) == 0
+        assert (await provider(h.client, h.token, pid))["health"] != "failing"
         await h.recover(pid, provocation)
         done = await h.until(sent["id"], case.progress[-1])
         assert (done["providerId"], done["attempts"]) == (pid, 1)

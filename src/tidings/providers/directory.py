@@ -38,7 +38,12 @@ from tidings.core.key_ring import KeyRing, SecretUnavailable
 from tidings.db.group_commit import GroupCommitter
 from tidings.providers.base import Provider, ProviderDeps
 from tidings.providers.circuit import CircuitBreaker, CircuitState
-from tidings.providers.errors import ConfigurationError, DeliveryError, PermanentDeliveryError
+from tidings.providers.errors import (
+    ConfigurationError,
+    DeliveryError,
+    PermanentDeliveryError,
+    ThrottledError,
+)
 from tidings.providers.inbox import ReportSource
 from tidings.providers.models import ProviderRow
 from tidings.providers.registry import (
@@ -370,7 +375,9 @@ class ProviderDirectory:
     async def outcome(self, route: Route, error: DeliveryError | None) -> None:
         """What a submission to ``route`` came to: its circuit and health follow."""
         breaker = self.breaker(route.id)
-        if error is None or isinstance(error, PermanentDeliveryError):
+        # A refusal or a "slow down" is the network working (the message was bad, the
+        # pace too high): neither opens the circuit nor makes the provider failing.
+        if error is None or isinstance(error, (PermanentDeliveryError, ThrottledError)):
             breaker.success()
             await self._note_health(route, "ok", None, None)
         elif isinstance(error, ConfigurationError):
