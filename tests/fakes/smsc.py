@@ -14,7 +14,8 @@ its own ``deliver_sm``. Scenarios (after Jasmin's simulators):
 - :class:`ErrorOnSubmitSMSC` answers a given status for given destinations;
 - :class:`DeliveryReceiptSMSC` sends a receipt for each accepted submit (text, TLVs or
   both; before the ``submit_sm_resp`` if asked; twice if asked; a destination
-  ending in ``0002`` gets UNDELIV);
+  ending in ``0002`` gets UNDELIV). Any scenario sends them with ``receipts=`` set,
+  and ``hold_receipts`` keeps them for a later bind (an ESME that went away);
 - :class:`BlackHoleSMSC` never answers a ``submit_sm``;
 - :class:`UnbindOnSubmitSMSC` unbinds and closes on its first ``unbinds`` submits;
 - :class:`SilentEnquireLinkSMSC` never answers ``enquire_link``;
@@ -182,8 +183,19 @@ class FakeSMSC:
         password: str = PASSWORD,
         answer_delay: float = 0.0,
         hex_ids: bool = True,
+        receipts: str | None = None,
+        before_response: bool = False,
+        duplicate: bool = False,
+        text_id_decimal: bool = False,
+        hold_receipts: bool = False,
     ) -> None:
         self.system_id = system_id
+        self.receipts = receipts
+        self.before_response = before_response
+        self.duplicate = duplicate
+        self.text_id_decimal = text_id_decimal
+        self.hold_receipts = hold_receipts
+        self.held: list[Submitted] = []
         self.password = password
         self.answer_delay = answer_delay
         self.hex_ids = hex_ids
@@ -284,6 +296,7 @@ class FakeSMSC:
                 connection.bound = True
                 self.binds += 1
                 self.bound_event.set()
+                self._release_held(connection)
         elif command_id == ENQUIRE_LINK:
             self.enquire_links += 1
             if self.answers_enquire_link:
@@ -338,7 +351,49 @@ class FakeSMSC:
             send()
 
     def accepted(self, connection: Connection, submitted: Submitted) -> None:
-        """A submit was answered ESME_ROK (receipts follow here)."""
+        """A submit was answered ESME_ROK: its receipt follows when receipts are on
+        (held for a later bind when ``hold_receipts``)."""
+        if self.receipts is None or self.before_response:
+            return
+        if self.hold_receipts:
+            self.held.append(submitted)
+        else:
+            self._spawn(self.receipt(connection, submitted))
+
+    def _release_held(self, connection: Connection) -> None:
+        # As an SMSC keeps receipts for an ESME that went away: delivered on a bind
+        # made after the one that submitted.
+        due = [held for held in self.held if held.bind < connection.number]
+        self.held = [held for held in self.held if held.bind >= connection.number]
+        for submitted in due:
+            self._spawn(self.receipt(connection, submitted))
+
+    async def receipt(self, connection: Connection, submitted: Submitted) -> None:
+        failed = submitted.destination.endswith("0002")
+        stat, state, err = ("UNDELIV", 5, "034") if failed else ("DELIVRD", 2, "000")
+        text_id = submitted.message_id
+        if self.text_id_decimal:
+            text_id = str(int(text_id, 16))
+        text, tlvs = b"", {}
+        if self.receipts in ("text", "both"):
+            text = (
+                f"id:{text_id} sub:001 dlvrd:{'000' if failed else '001'} "
+                f"submit date:2612061200 done date:2612061201 stat:{stat} err:{err} "
+                f"text:{submitted.text[:20]}"
+            ).encode("latin-1", "replace")
+        if self.receipts in ("tlv", "both"):
+            tlvs = {0x001E: submitted.message_id.encode() + b"\x00", 0x0427: bytes((state,))}
+            if failed:
+                tlvs[0x0423] = b"\x03\x00\x22"
+        for _ in range(2 if self.duplicate else 1):
+            await self.deliver_sm(
+                source=submitted.destination,
+                destination=submitted.source,
+                short_message=text,
+                esm_class=0x04,
+                tlvs=tlvs,
+                connection=connection,
+            )
 
     # -- the SMSC's own requests -------------------------------------------------------
 
@@ -491,20 +546,8 @@ class ErrorOnSubmitSMSC(FakeSMSC):
 class DeliveryReceiptSMSC(FakeSMSC):
     """A receipt for every accepted submit: ``style`` text, tlv or both."""
 
-    def __init__(
-        self,
-        style: str = "both",
-        *,
-        before_response: bool = False,
-        duplicate: bool = False,
-        text_id_decimal: bool = False,
-        **kwargs: object,
-    ) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.style = style
-        self.before_response = before_response
-        self.duplicate = duplicate
-        self.text_id_decimal = text_id_decimal
+    def __init__(self, style: str = "both", **kwargs: object) -> None:
+        super().__init__(receipts=style, **kwargs)  # type: ignore[arg-type]
 
     def on_submit(self, connection: Connection, sequence: int, submitted: Submitted) -> None:
         if self.before_response:
@@ -518,37 +561,6 @@ class DeliveryReceiptSMSC(FakeSMSC):
     ) -> None:
         await self.receipt(connection, submitted)
         self.answer(connection, sequence, submitted, 0)
-
-    def accepted(self, connection: Connection, submitted: Submitted) -> None:
-        if not self.before_response:
-            self._spawn(self.receipt(connection, submitted))
-
-    async def receipt(self, connection: Connection, submitted: Submitted) -> None:
-        failed = submitted.destination.endswith("0002")
-        stat, state, err = ("UNDELIV", 5, "034") if failed else ("DELIVRD", 2, "000")
-        text_id = submitted.message_id
-        if self.text_id_decimal:
-            text_id = str(int(text_id, 16))
-        text, tlvs = b"", {}
-        if self.style in ("text", "both"):
-            text = (
-                f"id:{text_id} sub:001 dlvrd:{'000' if failed else '001'} "
-                f"submit date:2612061200 done date:2612061201 stat:{stat} err:{err} "
-                f"text:{submitted.text[:20]}"
-            ).encode("latin-1", "replace")
-        if self.style in ("tlv", "both"):
-            tlvs = {0x001E: submitted.message_id.encode() + b"\x00", 0x0427: bytes((state,))}
-            if failed:
-                tlvs[0x0423] = b"\x03\x00\x22"
-        for _ in range(2 if self.duplicate else 1):
-            await self.deliver_sm(
-                source=submitted.destination,
-                destination=submitted.source,
-                short_message=text,
-                esm_class=0x04,
-                tlvs=tlvs,
-                connection=connection,
-            )
 
 
 class BlackHoleSMSC(FakeSMSC):

@@ -182,3 +182,18 @@ async def test_an_unbind_on_submit_loses_that_submit_then_binds_again() -> None:
             await provider.close()
     assert accepted.refs
     assert smsc.binds == 2
+
+
+async def test_a_pause_longer_than_the_wait_hands_the_submission_back() -> None:
+    async with ThrottlingSMSC(per_second=0) as smsc:
+        provider, _ = build(smsc, throttleWaitSeconds=0)
+        try:
+            with pytest.raises(ThrottledError) as throttled:
+                await provider.send(outbound())
+            # The bind is paused: the next one is handed back without a submit_sm.
+            with pytest.raises(ThrottledError):
+                await provider.send(outbound())
+        finally:
+            await provider.close()
+    assert throttled.value.code == "throttled"
+    assert len(smsc.submitted) == 1

@@ -3,12 +3,13 @@
 Defaults are spec section 13's. ``binds`` is per process: N processes that
 dispatch (the embedded ``serve`` and each ``tidings worker``) open ``binds`` x N
 sessions, which must stay within what the SMSC allows for the ``systemId``.
-``receiptIdBase`` is ours beyond the spec's table: some SMSCs print in their
-receipt text, in decimal, the id their ``submit_sm_resp`` gave in hex (an SMPP
-3.3 legacy), or the other way round; it says how to read the text's id
-(``same``: as given; ``decimal``: the text shows in decimal what was hex;
-``hex``: the text shows in hex what was decimal). The ``receipted_message_id``
-TLV is always read as given.
+``receiptIdBase``, ``responseTimeoutSeconds`` and ``throttleWaitSeconds`` are ours
+beyond the spec's table. ``receiptIdBase``: some SMSCs print in their receipt
+text, in decimal, the id their ``submit_sm_resp`` gave in hex (an SMPP 3.3
+legacy), or the other way round; it says how to read the text's id (``same``: as
+given; ``decimal``: the text shows in decimal what was hex; ``hex``: the text
+shows in hex what was decimal). The ``receipted_message_id`` TLV is always read
+as given.
 """
 
 from __future__ import annotations
@@ -39,3 +40,7 @@ class SmppConfig(KindConfig):
     # How long an answer (bind, submit_sm, enquire_link) may take before the request
     # counts as unanswered.
     response_timeout_seconds: float = Field(default=10, gt=0, le=300)
+    # How long a submission waits for its bind's 0x58 pause before it is handed back
+    # to the dispatcher ("throttled": attempt given back, pace halved); keep it below
+    # TIDINGS_DELIVERY__SEND_TIMEOUT_SECONDS. 0: hand back at once.
+    throttle_wait_seconds: float = Field(default=5, ge=0, le=120)

@@ -100,7 +100,9 @@ class SmppProvider:
             keeper = BindKeeper(self._config, self._on_deliver, name=f"smpp-{self.id}-{number}")
             self._keepers.append(keeper)
             self._windows[id(keeper)] = Window(
-                self._config.window, self._config.response_timeout_seconds
+                self._config.window,
+                self._config.response_timeout_seconds,
+                self._config.throttle_wait_seconds,
             )
             self._spawn(keeper.run(), keeper.name)
         self._spawn(self._sweep_parts(), f"smpp-{self.id}-parts")

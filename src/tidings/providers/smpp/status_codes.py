@@ -32,9 +32,9 @@ ESME_RUNKNOWNERR   0xFF     unknown error                     RetryableDeliveryE
 
 A code we do not know is retried (a bounded number of attempts), never taken as
 final: an SMSC's vendor-specific codes (0x400-0x4FF) are as often transient as not.
-0x58 never reaches the dispatcher from ``send``: the bind pauses and resubmits
-(:mod:`.provider`); it is in the table for a bind that stays throttled past the
-dispatcher's deadline.
+0x58 reaches the dispatcher (as ``throttled``) only when the bind's pause outlasts
+the provider's ``throttleWaitSeconds``: until then the bind pauses and resubmits
+(:mod:`.window`).
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def error_for(status: int) -> DeliveryError:
     if status in CREDENTIALS:
         return ConfigurationError("credentials_refused", f"The SMSC refused the bind: {said}")
     if status == ESME_RTHROTTLED:
-        return ThrottledError(code, said, retry_after=1.0)
+        return ThrottledError("throttled", said, retry_after=1.0)
     if status in PERMANENT:
         return PermanentDeliveryError(code, said)
     if status in BIND_STATE:

@@ -8,8 +8,11 @@ pauses the bind (1 s, doubling while the SMSC keeps throttling, up to 8 s): new
 PDUs and the throttled ones wait at the gate, and when the pause ends they are let
 through in ticket order, so a throttled PDU goes out again before everything
 submitted after it (Jasmin#425 requeued the one message with a delay instead,
-reordering the bind). A PDU throttled ``MAX_THROTTLES`` times in a row is handed
-back to the dispatcher as a ``ThrottledError`` (attempt given back, pace halved).
+reordering the bind). A submission that would wait for the pause longer than the
+provider's ``throttleWaitSeconds`` (counted from its start), or whose PDU was
+throttled ``MAX_THROTTLES`` times, is handed back to the dispatcher as a
+``ThrottledError`` (attempt given back, pace halved) instead of outliving the
+dispatcher's deadline.
 """
 
 from __future__ import annotations
@@ -43,6 +46,10 @@ class Gate:
     @property
     def paused(self) -> bool:
         return asyncio.get_running_loop().time() < self._until
+
+    @property
+    def resumes_at(self) -> float:
+        return self._until
 
     async def through(self, ticket: int) -> None:
         if not self.paused and not self._waiting:
@@ -85,8 +92,9 @@ class Gate:
 class Window:
     """Submissions on one bind."""
 
-    def __init__(self, size: int, response_timeout: float) -> None:
+    def __init__(self, size: int, response_timeout: float, throttle_wait: float = 5.0) -> None:
         self.size = size
+        self._throttle_wait = throttle_wait
         self._slots = asyncio.Semaphore(size)
         self._gate = Gate()
         self._tickets = itertools.count()
@@ -101,6 +109,7 @@ class Window:
         The first error (after resubmitting throttled ones) is raised once every
         part has its answer."""
         finishing: list[asyncio.Task[str]] = []
+        give_up_at = asyncio.get_running_loop().time() + self._throttle_wait
         try:
             for index, body in enumerate(bodies):
                 if index:
@@ -108,13 +117,16 @@ class Window:
                 await self._slots.acquire()
                 try:
                     ticket = next(self._tickets)
+                    self._within(give_up_at)
                     await self._gate.through(ticket)
                     answer = self._send(session, body)
                 except BaseException:
                     self._slots.release()
                     raise
                 finishing.append(
-                    asyncio.ensure_future(self._finish(session, body, ticket, answer, pace))
+                    asyncio.ensure_future(
+                        self._finish(session, body, ticket, answer, pace, give_up_at)
+                    )
                 )
         except BaseException:
             for task in finishing:
@@ -139,8 +151,19 @@ class Window:
             self.in_flight -= 1
             raise
 
+    def _within(self, give_up_at: float) -> None:
+        """Hand the submission back when the bind's pause outlasts its wait."""
+        if self._gate.paused and self._gate.resumes_at > give_up_at:
+            raise error_for(ESME_RTHROTTLED)
+
     async def _finish(
-        self, session: Session, body: bytes, ticket: int, answer: asyncio.Future[Pdu], pace: Pace
+        self,
+        session: Session,
+        body: bytes,
+        ticket: int,
+        answer: asyncio.Future[Pdu],
+        pace: Pace,
+        give_up_at: float,
     ) -> str:
         throttles = 0
         try:
@@ -168,6 +191,7 @@ class Window:
                     # One pause per burst of 0x58 answers; longer while they go on.
                     self._gate.pause(self._pause)
                     self._pause = min(self._pause * 2, PAUSE_MAX_SECONDS)
+                self._within(give_up_at)
                 # A resubmission is one more PDU against the agreed rate.
                 await pace()
                 await self._gate.through(ticket)
