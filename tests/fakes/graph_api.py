@@ -56,6 +56,19 @@ VERIFY_TOKEN = "verify-me-please"
 MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
 CAPTIONED = ("image", "video", "document")
 WINDOW_SECONDS = 24 * 3600
+# Failures Meta reports in ``failed`` status webhooks: title and details.
+FAILURES = {
+    131026: ("Message undeliverable", "Message undeliverable."),
+    131047: (
+        "Re-engagement message",
+        "Message failed to send because more than 24 hours have passed since the "
+        "customer last replied to this number.",
+    ),
+    131049: (
+        "This message was not delivered to maintain healthy ecosystem engagement.",
+        "In order to maintain a healthy ecosystem engagement, the message failed to be delivered.",
+    ),
+}
 
 
 def graph_error(status: int, code: int, message: str, details: str | None = None) -> JSONResponse:
@@ -508,12 +521,14 @@ class GraphApi:
         if status.startswith("failed"):
             code = int(status.split(":", 1)[1]) if ":" in status else 131026
             item["status"] = "failed"
+            title, details = FAILURES.get(code, ("Failure", f"Meta failed it with {code}."))
             item["errors"] = [
                 {
                     "code": code,
-                    "title": "Message undeliverable" if code == 131026 else "Failure",
-                    "message": "Message undeliverable",
-                    "error_data": {"details": f"Meta failed this message with {code}."},
+                    "title": title,
+                    "message": title,
+                    "error_data": {"details": details},
+                    "href": "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/",
                 }
             ]
         return self.messages_value(statuses=[item])
