@@ -34,6 +34,16 @@ from tidings.settings import Settings
 OPEN, HALF_OPEN, CLOSED = 2.0, 1.0, 0.0
 
 
+def _sample(text: str, name: str, provider_id: str, outcome: str | None = None) -> float:
+    """One sample of /metrics: ``name`` for one provider (and outcome)."""
+    for line in text.splitlines():
+        if not line.startswith(name + "{") or f'provider="{provider_id}"' not in line:
+            continue
+        if outcome is None or f'outcome="{outcome}"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"no {name} for {provider_id} {outcome or ''} in /metrics")
+
+
 @pytest.fixture
 def settings(data_dir: Path, sqlite_url: tuple[str, str | None]) -> Settings:
     # Open long enough to be seen open, short enough to wait for the probe.
@@ -67,6 +77,12 @@ async def test_failover_opens_and_closes_the_circuit(
         assert [event.detail["providerId"] for event in retries] == [broken]
         assert retries[0].detail["error"]["code"] == "provider_unavailable"
     assert await circuit_state(client, broken) == OPEN
+    metrics = (await client.get("/metrics")).text
+    assert (
+        _sample(metrics, "tidings_provider_submissions_total", broken, "provider_unavailable") == 2
+    )
+    assert _sample(metrics, "tidings_provider_submissions_total", spare, "accepted") == 2
+    assert _sample(metrics, "tidings_provider_send_duration_seconds_count", spare) == 2
     seen = await provider(client, token, broken)
     assert seen["health"] == "failing"
     assert seen["lastError"]["code"] == "provider_unavailable"
