@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
+from starlette.responses import JSONResponse
 
-from tests.fakes.graph_api import GraphApi
+from tests.fakes.graph_api import GraphApi, graph_error
 from tests.providers.helpers import eventually, provider, read
 from tests.providers.whatsapp_cloud.conftest import Business
 from tests.support.users import bearer
@@ -174,7 +175,8 @@ async def test_credentials_refused_fail_the_provider_and_messages_wait(
     (message,) = await _messages(client, business)
 
     async def failing() -> bool:
-        return (await provider(client, business.token, business.provider_id))["health"] == "failing"
+        shown = await provider(client, business.token, business.provider_id)
+        return bool(shown["health"] == "failing")
 
     await eventually(failing, "the provider failing")
     shown = await provider(client, business.token, business.provider_id)
@@ -228,3 +230,25 @@ async def _messages(client: httpx.AsyncClient, business: Business) -> list[dict[
     )
     assert answer.status_code == 200, answer.text
     return [m for m in answer.json()["data"] if m["direction"] == "outbound"]
+
+
+async def test_a_graph_5xx_or_131000_is_retried(
+    app: FastAPI, client: httpx.AsyncClient, graph: GraphApi, business: Business
+) -> None:
+    await graph.contact_writes(CONTACT)
+    refusals = iter(
+        [
+            JSONResponse({"error": {"message": "Service unavailable", "code": 2}}, 503),
+            graph_error(500, 131000, "Something went wrong", "Try again later."),
+        ]
+    )
+    graph.answer_with(lambda body: next(refusals, None))
+
+    async def accepted() -> bool:
+        return (await say(client, business)).status_code == 202
+
+    await eventually(accepted, "window open")
+    (message,) = await _messages(client, business)
+    done = await until(client, business, message["id"], "read")
+    # Two refused attempts, then the one Graph took (waits for the circuit use none).
+    assert done["attempts"] == 3
