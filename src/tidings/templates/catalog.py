@@ -364,7 +364,8 @@ class TemplateSync:
     async def sync_provider(self, row: ProviderRow) -> int:
         """One provider's catalog into its account's templates; how many changed."""
         spec = self._kinds.get(row.kind)
-        if spec is None or row.account_id is None:
+        # Only WhatsApp providers have template catalogs: no other is built for this.
+        if spec is None or row.account_id is None or row.channel != "whatsapp":
             return 0
         try:
             secrets = {name: self._ring.open(sealed) for name, sealed in row.secrets.items()}
