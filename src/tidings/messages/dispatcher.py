@@ -97,7 +97,9 @@ class Dispatcher:
         bulk: BulkSettings | None = None,
         metrics: ProviderMetrics | None = None,
         on_committed: Callable[[], None] = lambda: None,
+        on_reports: Callable[[float], None] = lambda due_in: None,
     ) -> None:
+        self._on_reports = on_reports
         self._writer = writer
         self._clock = clock
         self._settings = settings
@@ -368,6 +370,7 @@ class Dispatcher:
                 provider=route.kind,
                 provider_id=route.id,
                 refs=accepted.refs,
+                reports=accepted.reports,
             )
         self._metrics.observe(route, error.code, time.perf_counter() - started)
         await self._providers.outcome(route, error)
@@ -425,6 +428,9 @@ class Dispatcher:
             log.error("gave up recording %d verdicts", len(batch))
         for message_id, resource in settled.items():
             self._waiters.resolve(message_id, resource)
+        due = [report.due_in_seconds for verdict in batch for report in verdict.reports]
+        if due:
+            self._on_reports(min(due))
         self._on_committed()
 
     async def _drain(self) -> None:

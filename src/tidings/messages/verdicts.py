@@ -36,14 +36,14 @@ from tidings.messages.rows import Row, answer, events_of, load_rows
 from tidings.messages.status import Status
 from tidings.messages.status_writer import RowChange
 from tidings.messages.waiters import VerdictWaiters
-from tidings.providers.base import ProviderRef
+from tidings.providers.base import ProviderRef, RawReport
 from tidings.providers.errors import (
     DeliveryError,
     PermanentDeliveryError,
     RetryableDeliveryError,
     ThrottledError,
 )
-from tidings.providers.repository import RefRepository
+from tidings.providers.repository import InboxRepository, RefRepository, inbox_rows
 from tidings.settings import DeliverySettings
 
 
@@ -55,6 +55,8 @@ class Verdict:
     provider: str | None = None
     provider_id: str | None = None
     refs: tuple[ProviderRef, ...] = ()
+    # Reports the provider handed over with its acceptance (stored in the inbox here).
+    reports: tuple[RawReport, ...] = ()
     error: DeliveryError | None = None
     rates: tuple[Rate, ...] = ()
     # False when the attempt is given back (slow down, credentials, no provider now).
@@ -91,6 +93,7 @@ class VerdictWriter:
         retry_events: list[MessageEvent] = []
         slowed: set[str] = set()
         refs: list[dict[str, Any]] = []
+        reports: list[dict[str, Any]] = []
         for verdict in batch:
             row = rows.get(verdict.message_id)
             if row is None:
@@ -112,6 +115,7 @@ class VerdictWriter:
                     }
                     for ref in verdict.refs
                 )
+                reports.extend(inbox_rows(verdict.provider_id, verdict.reports, at))
             if row["lease_owner"] != verdict.lease:
                 # Our lease ran out and someone else holds the message now: the status
                 # machine still takes a "sent", but the queue fields are theirs.
@@ -178,6 +182,7 @@ class VerdictWriter:
             )
         # The ids first: a receipt applied right after this commit finds its message.
         await RefRepository(session).add(refs)
+        await InboxRepository(session).store(reports)
         applied = await status_writer.change_rows(session, changes)
         await queue.requeue(session, retries)
         session.add_all(retry_events)

@@ -45,6 +45,17 @@ class OutboundMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class RawReport:
+    """What a provider hands the inbox: the payload as received, and the key under
+    which a repeat of it is recognised."""
+
+    dedupe_key: str
+    payload: dict[str, Any]
+    # When to apply it (the simulator schedules its future receipts); None = now.
+    due_in_seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderRef:
     """One id the network gave (part of) a message; receipts name it."""
 
@@ -56,6 +67,10 @@ class ProviderRef:
 @dataclass(frozen=True, slots=True)
 class Accepted:
     refs: tuple[ProviderRef, ...]
+    # Reports the provider already knows will follow (the simulator's scenario), stored
+    # in the inbox in the transaction that records the verdict: none is lost to a crash,
+    # none arrives before the message's ids are known, and no commit is added.
+    reports: tuple[RawReport, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.refs:
@@ -100,17 +115,6 @@ class InboundMessage:
 
 
 Report = StatusReport | InboundMessage
-
-
-@dataclass(frozen=True, slots=True)
-class RawReport:
-    """What a provider hands the inbox: the payload as received, and the key under
-    which a repeat of it is recognised."""
-
-    dedupe_key: str
-    payload: dict[str, Any]
-    # When to apply it (the simulator schedules its future receipts); None = now.
-    due_in_seconds: float = 0.0
 
 
 class ReportSink(Protocol):

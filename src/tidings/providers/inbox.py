@@ -39,7 +39,7 @@ from tidings.db.group_commit import GroupCommitter
 from tidings.messages.inbound import apply_reports, record_inbound
 from tidings.providers.base import InboundMessage, RawReport, ReportParser, StatusReport
 from tidings.providers.models import InboxEvent
-from tidings.providers.repository import InboxRepository, retry_at
+from tidings.providers.repository import InboxRepository, inbox_rows, retry_at
 
 log = logging.getLogger("tidings.inbox")
 
@@ -77,20 +77,7 @@ class Inbox:
     async def store(self, provider_id: str, reports: Sequence[RawReport]) -> int:
         if not reports:
             return 0
-        now = self._clock.now()
-        rows = [
-            {
-                "provider_id": provider_id,
-                "dedupe_key": report.dedupe_key[:191],
-                "payload": report.payload,
-                "state": "pending",
-                "attempts": 0,
-                "received_at": now,
-                "due_at": now + timedelta(seconds=report.due_in_seconds),
-                "error": None,
-            }
-            for report in reports
-        ]
+        rows = inbox_rows(provider_id, reports, self._clock.now())
 
         async def insert(session: AsyncSession) -> int:
             return await InboxRepository(session).store(rows)

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tidings.core.environments import Environment
 from tidings.messages.models import Message
 from tidings.messages.status import FINAL
+from tidings.providers.base import RawReport
 from tidings.providers.models import InboxEvent, ProviderRefRow, ProviderRow
 
 # Receipts come within days or not at all (an SMS validity is at most a few days).
@@ -216,6 +217,25 @@ async def failing_providers(session: AsyncSession) -> list[dict[str, Any]]:
     return [
         {"id": provider_id, "kind": kind, "error": (error or {}).get("code")}
         for provider_id, kind, error in rows
+    ]
+
+
+def inbox_rows(
+    provider_id: str, reports: Sequence[RawReport], now: datetime
+) -> list[dict[str, Any]]:
+    """Inbox rows for raw reports received now (each due when it says)."""
+    return [
+        {
+            "provider_id": provider_id,
+            "dedupe_key": report.dedupe_key[:191],
+            "payload": report.payload,
+            "state": "pending",
+            "attempts": 0,
+            "received_at": now,
+            "due_at": now + timedelta(seconds=report.due_in_seconds),
+            "error": None,
+        }
+        for report in reports
     ]
 
 

@@ -1,9 +1,10 @@
 """The simulator: a real implementation of the provider seam that sends nothing.
 
 It acts the scenario of each recipient (:mod:`.scenarios`): refusing, being
-unavailable for a number of attempts, or accepting and storing in the inbox, at
-once, every report the scenario owes, each due a little later, as a network that
-sends receipts would. Those reports then travel the path every provider's do
+unavailable for a number of attempts, or accepting and handing back, with its
+acceptance, every report the scenario owes, each due a little later, as a network
+that sends receipts would. They are stored in the inbox in the verdict's own
+transaction. Those reports then travel the path every provider's do
 (inbox, processor, status machine). The email simulator keeps each message it
 accepts, as the MIME a relay would have received (:mod:`.mailbox`).
 
@@ -30,6 +31,7 @@ from tidings.providers.base import (
     Accepted,
     OutboundMessage,
     ProviderDeps,
+    ProviderRef,
     RawReport,
 )
 from tidings.providers.errors import (
@@ -86,9 +88,9 @@ class SimulatorProvider:
         external_id = f"sbx.{secrets.token_hex(12)}"
         if self.channel == "email":
             await self._keep_email(message, external_id)
-        if scenario.steps:
-            await self._deps.inbox.store(self.id, self._reports(external_id, scenario.steps))
-        return Accepted.one(external_id)
+        return Accepted(
+            (ProviderRef(external_id),), reports=tuple(self._reports(external_id, scenario.steps))
+        )
 
     async def check(self) -> str:
         self._fail_as_configured()
