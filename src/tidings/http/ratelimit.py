@@ -32,7 +32,16 @@ from tidings.http.environment import environment_of, get_route_path
 from tidings.http.problems import problem_response
 from tidings.settings import RateLimitSettings
 
-UNCOUNTED_PREFIXES = ("/healthz", "/readyz", "/metrics", "/docs/assets/", "/widget/static/")
+# Networks' webhooks (/inbound/) come from a few addresses of theirs (Meta's) and
+# carry their own proof (a signature); refusing them would only make them retry.
+UNCOUNTED_PREFIXES = (
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/docs/assets/",
+    "/widget/static/",
+    "/inbound/",
+)
 WIDGET_PREFIX = "/widget/"
 TRACKING_PREFIX = "/t/"
 # The counter key of the server-wide tracking ceiling.
