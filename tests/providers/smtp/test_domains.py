@@ -1,0 +1,157 @@
+"""The sending domains API against a DNS server on loopback: the records to publish
+(split for 255-byte strings), pending, verified, then failing when a record is
+changed or a stale extra one appears (with what DNS holds instead and a
+domain.updated event); keys sealed at rest; production sends from an unverified
+domain never leave unsigned; the sandbox's domain is simulated."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from tests.fakes.dns import FakeDns
+from tests.fakes.smtp import FakeRelay
+from tests.providers.helpers import production_token
+from tests.providers.smtp.conftest import BOUNCES, publish, relay_config
+from tests.providers.smtp.test_send import send_email
+from tests.support.messages import wait_for
+from tests.support.providers import add_provider
+from tests.support.users import TestUser, bearer, login
+from tidings.domains.models import EmailDomain
+from tidings.messages.models import OutboxEvent
+
+
+def by_purpose(domain: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {record["purpose"]: record for record in domain["records"]}
+
+
+async def test_records_pending_verified_then_failing(
+    app: FastAPI, client: httpx.AsyncClient, user: TestUser, dns_server: FakeDns
+) -> None:
+    token = await production_token(app, client, user)
+    answer = await client.post(
+        "/api/v4/email/domains", json={"domain": "Example.COM"}, headers=bearer(token)
+    )
+    assert answer.status_code == 201, answer.text
+    created = answer.json()
+    assert created["id"].startswith("dom_")
+    assert created["domain"] == "example.com"
+    assert created["status"] == "pending"
+    records = by_purpose(created)
+    assert set(records) == {"dkim", "dkim-ed25519", "spf", "dmarc", "return-path"}
+    dkim = records["dkim"]
+    assert dkim["type"] == "TXT"
+    assert dkim["name"].endswith("-rsa._domainkey.example.com")
+    assert dkim["value"].startswith("v=DKIM1; k=rsa; p=")
+    assert "".join(dkim["strings"]) == dkim["value"]
+    assert all(len(piece) <= 255 for piece in dkim["strings"]) and len(dkim["strings"]) > 1
+    assert records["dkim-ed25519"]["value"].startswith("v=DKIM1; k=ed25519; p=")
+    assert records["return-path"] == {
+        "purpose": "return-path",
+        "type": "MX",
+        "name": BOUNCES,
+        "value": f"10 {BOUNCES}",
+        "status": "pending",
+    }
+    assert "PRIVATE" not in answer.text
+
+    pending = await client.post("/api/v4/email/domains/example.com/verify", headers=bearer(token))
+    assert pending.json()["status"] == "pending"
+    assert by_purpose(pending.json())["dkim"]["found"] == []
+
+    publish(dns_server, created)
+    verified = await client.post(
+        f"/api/v4/email/domains/{created['id']}/verify", headers=bearer(token)
+    )
+    assert verified.json()["status"] == "verified"
+    assert {r["status"] for r in verified.json()["records"]} == {"verified"}
+
+    # A stale key beside ours, and a second SPF record: reported, not passed.
+    name = dkim["name"]
+    dns_server.zone[(name, "TXT")] = [dkim["value"], "v=DKIM1; k=rsa; p=MIIBstale"]
+    dns_server.zone[("example.com", "TXT")] = ["v=spf1 mx ~all", "v=spf1 -all"]
+    failing = await client.post("/api/v4/email/domains/example.com/verify", headers=bearer(token))
+    shown = failing.json()
+    assert shown["status"] == "failing"
+    assert by_purpose(shown)["dkim"]["status"] == "failing"
+    assert "v=DKIM1; k=rsa; p=MIIBstale" in by_purpose(shown)["dkim"]["found"]
+    assert by_purpose(shown)["spf"]["status"] == "failing"
+    assert "more than one SPF" in by_purpose(shown)["spf"]["problem"]
+    assert by_purpose(shown)["dmarc"]["status"] == "verified"
+    async with app.state.ctx.sessions() as session:
+        updates = list(
+            await session.scalars(
+                select(OutboxEvent).where(
+                    OutboxEvent.subject_id == created["id"], OutboxEvent.type == "domain.updated"
+                )
+                .order_by(OutboxEvent.id)
+            )
+        )
+    # One when it became verified, one when records started failing.
+    assert [update.payload["status"] for update in updates] == ["verified", "failing"]
+    assert sorted(updates[-1].payload["failing"]) == ["dkim", "spf"]
+
+    listed = await client.get("/api/v4/email/domains", headers=bearer(token))
+    assert [item["domain"] for item in listed.json()["data"]] == ["example.com"]
+    duplicate = await client.post(
+        "/api/v4/email/domains", json={"domain": "example.com"}, headers=bearer(token)
+    )
+    assert duplicate.status_code == 409
+    assert duplicate.json()["code"] == "domain_exists"
+    deleted = await client.delete("/api/v4/email/domains/example.com", headers=bearer(token))
+    assert deleted.status_code == 204
+    gone = await client.get("/api/v4/email/domains/example.com", headers=bearer(token))
+    assert gone.status_code == 404
+
+
+async def test_keys_are_sealed_at_rest(
+    app: FastAPI, client: httpx.AsyncClient, user: TestUser
+) -> None:
+    token = await production_token(app, client, user)
+    await client.post("/api/v4/email/domains", json={"domain": "sealed.example"}, headers=bearer(token))
+    async with app.state.ctx.sessions() as session:
+        row = await session.scalar(select(EmailDomain).where(EmailDomain.domain == "sealed.example"))
+    assert row is not None
+    assert set(row.secrets) == {"rsa", "ed25519"}
+    assert "PRIVATE KEY" not in row.secrets["rsa"]
+    assert "PRIVATE KEY" in app.state.ctx.key_ring.open(row.secrets["rsa"])
+
+
+async def test_a_bad_domain_name_is_refused(
+    app: FastAPI, client: httpx.AsyncClient, user: TestUser
+) -> None:
+    token = await production_token(app, client, user)
+    answer = await client.post(
+        "/api/v4/email/domains", json={"domain": "not a domain"}, headers=bearer(token)
+    )
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["code"] == "invalid_domain"
+
+
+async def test_an_unverified_sender_never_leaves_unsigned(
+    app: FastAPI, client: httpx.AsyncClient, user: TestUser, relay: FakeRelay
+) -> None:
+    token = await production_token(app, client, user)
+    await add_provider(app, user.account_id, "email", "smtp", config=relay_config(relay))
+    sent = await send_email(client, token)
+    done = await wait_for(client, token, sent["id"], {"failed"}, base="")
+    assert done["error"]["code"] == "sender_not_verified"
+    assert relay.received == []
+
+
+async def test_the_sandbox_answers_its_simulated_domain(
+    client: httpx.AsyncClient, user: TestUser
+) -> None:
+    token = await login(client, user)
+    listed = await client.get("/sandbox/api/v4/email/domains", headers=bearer(token))
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["data"][0]["domain"] == "sandbox.test"
+    assert listed.json()["data"][0]["status"] == "verified"
+    refused = await client.post(
+        "/sandbox/api/v4/email/domains", json={"domain": "example.com"}, headers=bearer(token)
+    )
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "sandbox_is_simulated"
