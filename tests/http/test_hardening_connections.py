@@ -130,3 +130,18 @@ def test_a_body_that_stops_coming_times_out(server: int) -> None:
             b'{"username":'
         )
         assert _read_all(sock).startswith(b"HTTP/1.1 408")
+
+
+def test_a_huge_body_without_a_token_is_answered_before_it_is_sent(server: int) -> None:
+    # Only the first 64 KiB of a 60 MB body is ever sent: the answer cannot wait for it.
+    with _connect(server) as sock:
+        sock.sendall(
+            b"POST /sandbox/api/v4/sms/bulk HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 62914560\r\n\r\n"
+            + b'{"body":"x","recipients":['
+            + b'{"to":"+393331234000"},' * 2800
+        )
+        answer = _read_all(sock)
+    head = answer.split(b"\r\n\r\n", 1)[0].lower()
+    assert head.startswith(b"http/1.1 401")
+    assert b"connection: close" in head
