@@ -59,7 +59,7 @@ async def list_domains(principal: PrincipalDep, ctx: ContextDep) -> dict[str, An
     service = _service(ctx)
     if principal.environment == Environment.SANDBOX:
         return {"data": [service.sandbox_out()]}
-    return {"data": [service.out(row) for row in await service.list(_scope(principal))]}
+    return {"data": [service.out(row) for row in await service.all(_scope(principal))]}
 
 
 @router.get(

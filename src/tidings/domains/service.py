@@ -11,6 +11,7 @@ but its status turns ``failing`` and a ``domain.updated`` event tells the accoun
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import Callable
@@ -59,10 +60,8 @@ class DomainScope:
 
 def normalise_domain(value: str) -> str:
     domain = value.strip().lower().rstrip(".")
-    try:
+    with contextlib.suppress(UnicodeError):
         domain = domain.encode("idna").decode("ascii")
-    except UnicodeError:
-        pass
     if not _DOMAIN.fullmatch(domain):
         message = "Give a domain name such as example.com."
         raise Unprocessable(message, errors=[FieldError("domain", "invalid_domain", message)])
@@ -119,7 +118,7 @@ class DomainService:
                 ) from None
         return row
 
-    async def list(self, scope: DomainScope) -> list[EmailDomain]:
+    async def all(self, scope: DomainScope) -> list[EmailDomain]:
         if scope.environment == Environment.SANDBOX:
             return []
         async with self._sessions() as session:

@@ -58,7 +58,7 @@ class SigningKeys:
 
 def signed_headers(data: bytes) -> list[str]:
     """The ``h=`` list for this message: those of :data:`SIGNED` present, From twice."""
-    present = {name.lower() for name in BytesHeaderParser().parsebytes(data).keys()}
+    present = {name.lower() for name in BytesHeaderParser().parsebytes(data)}
     names = [name for name in SIGNED if name in present]
     return [*names, "from"]
 

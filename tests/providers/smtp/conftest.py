@@ -83,7 +83,9 @@ def publish(dns_server: FakeDns, domain: dict[str, Any]) -> None:
 async def verified_domain(
     client: httpx.AsyncClient, token: str, dns_server: FakeDns, name: str = DOMAIN
 ) -> dict[str, Any]:
-    created = await client.post("/api/v4/email/domains", json={"domain": name}, headers=bearer(token))
+    created = await client.post(
+        "/api/v4/email/domains", json={"domain": name}, headers=bearer(token)
+    )
     assert created.status_code == 201, created.text
     publish(dns_server, created.json())
     verified = await client.post(f"/api/v4/email/domains/{name}/verify", headers=bearer(token))

@@ -84,7 +84,8 @@ async def test_records_pending_verified_then_failing(
     async with app.state.ctx.sessions() as session:
         updates = list(
             await session.scalars(
-                select(OutboxEvent).where(
+                select(OutboxEvent)
+                .where(
                     OutboxEvent.subject_id == created["id"], OutboxEvent.type == "domain.updated"
                 )
                 .order_by(OutboxEvent.id)
@@ -111,9 +112,13 @@ async def test_keys_are_sealed_at_rest(
     app: FastAPI, client: httpx.AsyncClient, user: TestUser
 ) -> None:
     token = await production_token(app, client, user)
-    await client.post("/api/v4/email/domains", json={"domain": "sealed.example"}, headers=bearer(token))
+    await client.post(
+        "/api/v4/email/domains", json={"domain": "sealed.example"}, headers=bearer(token)
+    )
     async with app.state.ctx.sessions() as session:
-        row = await session.scalar(select(EmailDomain).where(EmailDomain.domain == "sealed.example"))
+        row = await session.scalar(
+            select(EmailDomain).where(EmailDomain.domain == "sealed.example")
+        )
     assert row is not None
     assert set(row.secrets) == {"rsa", "ed25519"}
     assert "PRIVATE KEY" not in row.secrets["rsa"]

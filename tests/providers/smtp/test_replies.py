@@ -10,8 +10,8 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from tests.fakes.smtp import FakeRelay
 from tests.fakes.dns import FakeDns
+from tests.fakes.smtp import FakeRelay
 from tests.providers.helpers import events, eventually, production_token, provider
 from tests.providers.smtp.conftest import relay_config, verified_domain
 from tests.providers.smtp.test_send import send_email

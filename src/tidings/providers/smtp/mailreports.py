@@ -77,7 +77,8 @@ ORIGINAL_HEADERS = ("message-id", "return-path", "x-tidings-message-id", "to", "
 def read_mail(raw: bytes) -> MailReport:
     message = email.message_from_bytes(raw, policy=email.policy.compat32)
     content_type = message.get_content_type()
-    report_type = (message.get_param("report-type") or "").lower()
+    param = message.get_param("report-type")
+    report_type = param.lower() if isinstance(param, str) else ""
     if content_type == "multipart/report" and report_type == "delivery-status":
         return _dsn(message)
     if content_type == "multipart/report" and report_type == "feedback-report":
@@ -91,12 +92,20 @@ def _parts(message: Message, content_type: str) -> list[Message]:
     return [part for part in message.walk() if part.get_content_type() == content_type]
 
 
+def _blocks(part: Message) -> list[Message]:
+    """The header blocks (or the enclosed message) of a ``message/*`` part."""
+    payload = part.get_payload()
+    if not isinstance(payload, list):
+        return []
+    return [block for block in payload if isinstance(block, Message)]
+
+
 def _dsn(message: Message) -> MailReport:
     recipients: list[RecipientStatus] = []
     envelope_id = None
     for part in _parts(message, "message/delivery-status"):
-        blocks = part.get_payload()
-        if not isinstance(blocks, list) or not blocks:
+        blocks = _blocks(part)
+        if not blocks:
             continue
         envelope_id = _plain(blocks[0].get("Original-Envelope-Id"))
         for block in blocks[1:]:
@@ -141,7 +150,7 @@ def _feedback_fields(part: Message) -> dict[str, str]:
     payload = part.get_payload()
     if isinstance(payload, list):
         fields: dict[str, str] = {}
-        for block in payload:
+        for block in _blocks(part):
             for name, value in block.items():
                 fields.setdefault(name.lower(), str(value))
         return fields
@@ -155,8 +164,8 @@ def _original(message: Message) -> dict[str, str]:
         kind = part.get_content_type()
         original: Message | None = None
         if kind == "message/rfc822":
-            inner = part.get_payload()
-            original = inner[0] if isinstance(inner, list) and inner else None
+            inner = _blocks(part)
+            original = inner[0] if inner else None
         elif kind == "text/rfc822-headers":
             text = part.get_payload(decode=True)
             if isinstance(text, bytes):
