@@ -264,6 +264,15 @@ async def test_a_secret_never_appears_in_answers_logs_or_the_database(
         return answer.json() if answer.content else None
 
     body = {"channel": "sms", "kind": "secretive", "name": "Keyed", "config": {"apiKey": first}}
+    # Refused bodies that carry the secret: the problem answers must not echo it.
+    for bad in (
+        {**body, "name": ""},
+        {**body, "channel": "fax"},
+        {key: value for key, value in body.items() if key != "name"},
+        {**body, "config": {"apiKey": first, "scenario": "on-fire"}},
+        {**body, "config": {"apiKey": first, "colour": "red"}},
+    ):
+        await call("POST", API, bad, 422)
     made = await call("POST", API, body, 201, **{"Idempotency-Key": "keyed-1"})
     pid = made["id"]
     assert made["config"] == {"apiKey": MASK, "scenario": "normal"}
