@@ -118,8 +118,8 @@ async def test_a_provider_with_messages_in_flight_is_disabled_not_deleted(
     app: FastAPI, client: httpx.AsyncClient, user: TestUser
 ) -> None:
     token = await production_token(app, client, user)
-    # A network that never answers: its message keeps being retried, never final.
-    silent = await add_provider(app, user.account_id, "sms", config={"scenario": "black_hole"})
+    # A network that keeps asking to slow down: its message waits, never final.
+    silent = await add_provider(app, user.account_id, "sms", config={"scenario": "throttled"})
     sent = await send(client, token)
 
     async def retried() -> bool:
