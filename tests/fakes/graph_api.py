@@ -421,6 +421,13 @@ class GraphApi:
             body = received.body if isinstance(received.body, dict) else {}
             if not all(isinstance(body.get(k), str) for k in ("name", "language", "category")):
                 return graph_error(400, 100, "Invalid parameter", "name, language, category.")
+            if any(
+                t.get("name") == body["name"] and t.get("language") == body["language"]
+                for t in self.templates
+            ):
+                return graph_error(
+                    400, 100, "Invalid parameter", "Content in this language already exists."
+                )
             created = {
                 "id": str(10**15 + len(self.templates)),
                 "status": "PENDING",

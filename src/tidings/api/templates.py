@@ -6,13 +6,17 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.api.deps import ContextDep, PrincipalDep, SessionDep
-from tidings.core.errors import Conflict
+from tidings.core.environments import Environment
+from tidings.core.errors import Conflict, ServiceUnavailable
 from tidings.core.pagination import Page, PageParams, next_cursor, page_params
 from tidings.http.openapi_responses import AUTHENTICATED, problem_responses
+from tidings.http.schemas import ApiModel
 from tidings.idempotency.service import IdempotencyRepository, previous_answer, scope_of
+from tidings.providers.errors import DeliveryError
 from tidings.templates.models import Template
 from tidings.templates.repository import TemplateRepository
 from tidings.templates.schemas import TemplateCreate, TemplateOut, template_out, template_payload
@@ -69,9 +73,11 @@ async def submit_template(
     PENDING. The sandbox simulates WhatsApp's review: after
     ``TIDINGS_SANDBOX__TEMPLATE_REVIEW_SECONDS`` (1 s) it is APPROVED, or REJECTED
     when its name contains ``reject`` or its body is mostly parameters; a
-    ``template.updated`` webhook follows. In production the template stays PENDING:
-    submitting it to the WhatsApp Business account needs a Cloud API provider.
-    The same name and language again answers 409 ``template_exists``."""
+    ``template.updated`` webhook follows. In production it is submitted to the
+    WhatsApp Business account of the account's Cloud API provider and stays PENDING
+    until Meta decides (a ``template.updated`` webhook follows); Meta's refusal
+    answers 422 ``template_refused``. The same name and language again answers 409
+    ``template_exists``."""
     scope = await scope_of(request, principal.account_id, principal.environment.value)
     async with ctx.sessions() as session:
         earlier = await previous_answer(session, scope, ctx.clock.now())
@@ -103,3 +109,33 @@ async def submit_template(
         "Another request with this Idempotency-Key is in progress; retry shortly.",
         code="idempotency_key_in_use",
     )
+
+
+class SyncOut(ApiModel):
+    catalogs: int = Field(description="Business accounts read.", examples=[1])
+    changed: int = Field(description="Templates added or changed here.", examples=[3])
+
+
+@router.post(
+    "/sync",
+    response_model=SyncOut,
+    summary="Sync templates from the WhatsApp Business account",
+    responses=problem_responses(*AUTHENTICATED, 503),
+)
+async def sync_templates(principal: PrincipalDep, ctx: ContextDep) -> SyncOut:
+    """Production: reads every template of the business account of each WhatsApp
+    Cloud API provider (every page, every status) and updates the list here; each
+    template added or whose status changed fires ``template.updated``. Tidings also
+    syncs when a provider is added, changed or checked, and every
+    ``TIDINGS_PROVIDERS__TEMPLATE_SYNC_SECONDS``. A business account that cannot be
+    read answers 503. The sandbox has nothing to sync."""
+    if principal.environment != Environment.PRODUCTION:
+        return SyncOut(catalogs=0, changed=0)
+    try:
+        catalogs, changed = await ctx.runtime.template_sync.sync_account(principal.account_id)
+    except DeliveryError as error:
+        raise ServiceUnavailable(
+            f"The WhatsApp Business account's templates could not be read: {error.message}",
+            code="provider_unavailable",
+        ) from None
+    return SyncOut(catalogs=catalogs, changed=changed)

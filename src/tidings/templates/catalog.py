@@ -358,32 +358,63 @@ class TemplateSync:
             rows = list(await session.scalars(query))
         changed = 0
         for row in rows:
-            changed += await self.sync_provider(row)
+            changed += await self.sync_provider(row) or 0
         return changed
 
-    async def sync_provider(self, row: ProviderRow) -> int:
-        """One provider's catalog into its account's templates; how many changed."""
+    async def submit(self, template: Template) -> bool:
+        """Submit a production template to its account's catalog (see
+        :func:`submit_template`)."""
+        return await submit_template(self._sessions, self._kinds, self._deps, self._ring, template)
+
+    async def sync_account(self, account_id: str) -> tuple[int, int]:
+        """Sync now every production provider of one account that has a catalog
+        (``POST /api/v4/notifications/whatsapp/templates/sync``): how many catalogs
+        were read and how many templates changed. Raises the provider's
+        :class:`~tidings.providers.errors.DeliveryError` when a catalog cannot be read."""
+        async with self._sessions() as session:
+            rows = list(
+                await session.scalars(
+                    select(ProviderRow).where(
+                        ProviderRow.account_id == account_id,
+                        ProviderRow.environment == Environment.PRODUCTION.value,
+                        ProviderRow.deleted_at.is_(None),
+                    )
+                )
+            )
+        read = changed = 0
+        for row in rows:
+            count = await self.sync_provider(row, quiet=False)
+            if count is not None:
+                read += 1
+                changed += count
+        return read, changed
+
+    async def sync_provider(self, row: ProviderRow, *, quiet: bool = True) -> int | None:
+        """One provider's catalog into its account's templates: how many changed, or
+        None when the provider has no catalog (or, ``quiet``, could not be read)."""
         spec = self._kinds.get(row.kind)
         # Only WhatsApp providers have template catalogs: no other is built for this.
         if spec is None or row.account_id is None or row.channel != "whatsapp":
-            return 0
+            return None
         try:
             secrets = {name: self._ring.open(sealed) for name, sealed in row.secrets.items()}
             config = parse_config(spec, {**row.config, **secrets})
         except (SecretUnavailable, ConfigProblem):
-            return 0
+            return None
         identity = ProviderIdentity(
             row.id, row.account_id, Environment(row.environment), row.channel, row.kind, row.name
         )
         provider = spec.build(identity, config, self._deps)
         try:
             if not isinstance(provider, TemplateCatalog):
-                return 0
+                return None
             try:
                 items = await provider.templates()
             except DeliveryError as error:
                 log.warning("provider %s: templates not synced (%s)", row.id, error.code)
-                return 0
+                if quiet:
+                    return None
+                raise
         finally:
             await provider.close()
         account_id = row.account_id

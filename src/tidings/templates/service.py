@@ -22,7 +22,13 @@ from tidings.channels.phone import to_e164
 from tidings.context import AppContext
 from tidings.core.clock import Clock
 from tidings.core.environments import Environment
-from tidings.core.errors import Conflict, FieldError, NotFound, Unprocessable
+from tidings.core.errors import (
+    Conflict,
+    FieldError,
+    NotFound,
+    ServiceUnavailable,
+    Unprocessable,
+)
 from tidings.core.ids import new_id
 from tidings.idempotency.service import (
     KeyScope,
@@ -33,6 +39,7 @@ from tidings.idempotency.service import (
 )
 from tidings.messages.drafts import Draft
 from tidings.messages.rules.sms import check_not_opted_out
+from tidings.providers.errors import DeliveryError, PermanentDeliveryError
 from tidings.providers.registry import Capabilities
 from tidings.settings import PriceSettings, Settings
 from tidings.templates.models import Template
@@ -71,8 +78,12 @@ async def create_template(
     """The new PENDING template, or the earlier answer for a reused Idempotency-Key.
 
     In the sandbox the simulated review decides it after
-    ``sandbox.template_review_seconds``; in production it stays PENDING (see
-    :mod:`tidings.templates.review`)."""
+    ``sandbox.template_review_seconds`` (see :mod:`tidings.templates.review`). In
+    production it is first submitted to the WhatsApp Business account of the
+    account's Cloud API provider (:mod:`tidings.templates.catalog`), and stays
+    PENDING until Meta's decision arrives (a status webhook, or the next sync): a
+    refusal answers 422 ``template_refused`` and an unreachable account 503, and
+    nothing is stored. Without a Cloud API provider it stays PENDING here."""
     checked = check_template(request)
     now = ctx.clock.now()
     review_due = (
@@ -95,6 +106,9 @@ async def create_template(
         created_at=now,
         updated_at=now,
     )
+
+    if environment == Environment.PRODUCTION:
+        await _submit_to_business_account(ctx, template)
 
     async def write(session: AsyncSession) -> StoredAnswer | None:
         earlier = await taken_answer(session, scope, now)
@@ -119,6 +133,29 @@ async def create_template(
             raise _exists(checked.name, checked.language) from None
         return await reread_after_conflict(ctx.sessions, scope, now)
     return earlier if earlier is not None else template
+
+
+async def _submit_to_business_account(ctx: AppContext, template: Template) -> None:
+    async with ctx.sessions() as session:
+        taken = await TemplateRepository(session).get_by_name(
+            template.account_id, Environment(template.environment), template.name, template.language
+        )
+    if taken is not None:
+        raise _exists(template.name, template.language)
+    try:
+        await ctx.runtime.template_sync.submit(template)
+    except PermanentDeliveryError as error:
+        raise Unprocessable(
+            f"WhatsApp refused the template: {error.message}",
+            code="template_refused",
+            errors=[FieldError("name", "template_refused", error.message)],
+        ) from None
+    except DeliveryError as error:
+        raise ServiceUnavailable(
+            "The WhatsApp Business account could not take the template now "
+            f"({error.message}); try again later.",
+            code="provider_unavailable",
+        ) from None
 
 
 async def approved_template(

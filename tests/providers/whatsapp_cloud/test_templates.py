@@ -275,3 +275,86 @@ async def test_parameters_meta_would_refuse_are_422_before_anything_is_sent(
     assert answer.status_code == 422
     assert answer.json()["code"] == "template_params_mismatch"
     assert graph.sent() == []
+
+
+async def test_a_production_template_is_submitted_to_the_business_account(
+    app: FastAPI, client: httpx.AsyncClient, graph: GraphApi, business: Business
+) -> None:
+    created = await client.post(
+        TEMPLATES,
+        json={
+            "name": "welcome_template",
+            "language": "en_US",
+            "category": "MARKETING",
+            "components": [
+                {"type": "BODY", "text": "Welcome {{1}}, we are glad to have you with us today."},
+                {
+                    "type": "BUTTONS",
+                    "buttons": [
+                        {"type": "PHONE_NUMBER", "text": "Call", "phoneNumber": "+15550783881"}
+                    ],
+                },
+            ],
+        },
+        headers=bearer(business.token),
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["status"] == "PENDING"
+    (submitted,) = [
+        r.body
+        for r in graph.requests
+        if r.method == "POST" and r.path.endswith("/message_templates")
+    ]
+    assert submitted["name"] == "welcome_template"
+    assert submitted["language"] == "en_US"
+    assert submitted["category"] == "MARKETING"
+    assert submitted["parameter_format"] == "POSITIONAL"
+    body, buttons = submitted["components"]
+    assert body["type"] == "BODY" and "{{1}}" in body["text"]
+    assert buttons["buttons"] == [
+        {"type": "PHONE_NUMBER", "text": "Call", "phone_number": "+15550783881"}
+    ]
+    # Meta approves it, and says so.
+    graph.templates[0]["status"] = "APPROVED"
+    await graph.post_webhook(meta_examples.for_fake(meta_examples.TEMPLATE_APPROVED))
+    (shown,) = await listed(client, business.token, name="welcome_template")
+    assert shown["status"] == "APPROVED" and shown["id"] == created.json()["id"]
+
+
+async def test_meta_refusing_a_template_is_422_and_nothing_is_kept(
+    app: FastAPI, client: httpx.AsyncClient, graph: GraphApi, business: Business
+) -> None:
+    # Made in Meta's Business Manager, not synced here yet.
+    graph.templates = [{**ORDER_UPDATE, "name": "welcome_template"}]
+    answer = await client.post(
+        TEMPLATES,
+        json={
+            "name": "welcome_template",
+            "language": "en_US",
+            "category": "UTILITY",
+            "components": [{"type": "BODY", "text": "Welcome, we are glad to have you here."}],
+        },
+        headers=bearer(business.token),
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["code"] == "template_refused"
+    assert "already exists" in answer.json()["detail"]
+    assert await listed(client, business.token, status="PENDING") == []
+
+
+async def test_sync_on_demand(
+    app: FastAPI, client: httpx.AsyncClient, graph: GraphApi, business: Business
+) -> None:
+    graph.templates = [ORDER_UPDATE, SPRING, *filler(130)]
+    answer = await client.post(f"{TEMPLATES}/sync", headers=bearer(business.token))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["catalogs"] == 1
+    assert len(await listed(client, business.token, status="all")) == 132
+    again = await client.post(f"{TEMPLATES}/sync", headers=bearer(business.token))
+    assert again.json() == {"catalogs": 1, "changed": 0}
+    # A business account that cannot be read: 503, nothing changed here.
+    graph.access_token = "EAAG-revoked"
+    refused = await client.post(f"{TEMPLATES}/sync", headers=bearer(business.token))
+    assert refused.status_code == 503
+    assert "190" in refused.json()["detail"]
+    assert graph.access_token not in refused.text
