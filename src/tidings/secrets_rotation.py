@@ -12,6 +12,7 @@ from __future__ import annotations
 from tidings.core.key_ring import KeyRing
 from tidings.core.resealing import ResealCounts, Resealer
 from tidings.db.engine import build_engine, build_sessionmaker
+from tidings.domains.resealing import reseal_domain_keys
 from tidings.providers.resealing import reseal_provider_secrets
 from tidings.settings import Settings
 from tidings.webhooks.resealing import reseal_endpoint_secrets, reseal_stored_answers
@@ -20,6 +21,7 @@ RESEALERS: tuple[Resealer, ...] = (
     reseal_endpoint_secrets,
     reseal_stored_answers,
     reseal_provider_secrets,
+    reseal_domain_keys,
 )
 
 
