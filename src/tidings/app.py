@@ -42,6 +42,7 @@ from tidings.auth.router import router as auth_router
 from tidings.auth.state_cache import TokenStateCache
 from tidings.auth.throttle import LoginThrottle
 from tidings.auth.tokens import TokenCodec
+from tidings.channels.phone_reading import PhoneReadingMiddleware
 from tidings.context import AppContext
 from tidings.core.clock import Clock, SystemClock
 from tidings.core.secrets import jwt_signing_key, secrets_key_ring
@@ -194,6 +195,8 @@ def create_app(
     install_docs(app, title="Tidings API", version=__version__, description=DESCRIPTION)
 
     app.add_middleware(UnexpectedErrorMiddleware)
+    if settings.phone_default_country:
+        app.add_middleware(PhoneReadingMiddleware, country=settings.phone_default_country)
     app.add_middleware(
         BodyMiddleware,
         max_bytes=settings.max_body_bytes,

@@ -273,6 +273,9 @@ class Settings(BaseSettings):
     dispatch: bool = True
     send_wait_seconds: float = Field(default=10.0, ge=0)
     sms_max_segments: int = Field(default=10, ge=1, le=255)
+    # ISO 3166 country that numbers written without + or 00 are also read in (nationally);
+    # unset: such digits are international, as WhatsApp reads them.
+    phone_default_country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
     email_max_attachment_bytes: int = Field(default=10 * 1_048_576, ge=0)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     providers: ProviderSettings = Field(default_factory=ProviderSettings)
