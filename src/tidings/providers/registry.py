@@ -215,6 +215,7 @@ class Capabilities:
 def default_kinds() -> KindRegistry:
     from tidings.providers.simulator import SIMULATOR
     from tidings.providers.smpp import SMPP
+    from tidings.providers.smtp import SMTP
     from tidings.providers.whatsapp_cloud import WHATSAPP_CLOUD
 
-    return KindRegistry([SIMULATOR, SMPP, WHATSAPP_CLOUD])
+    return KindRegistry([SIMULATOR, SMPP, SMTP, WHATSAPP_CLOUD])
