@@ -9,18 +9,22 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
 from tests.fakes.dns import FakeDns
 from tests.fakes.smtp import FakeRelay
 from tests.providers.helpers import production_token
-from tests.providers.smtp.conftest import BOUNCES, publish, relay_config
+from tests.providers.smtp.conftest import BOUNCES, publish, relay_config, verified_domain
 from tests.providers.smtp.test_send import send_email
 from tests.support.messages import wait_for
 from tests.support.providers import add_provider
 from tests.support.users import TestUser, bearer, login
+from tidings.core.environments import Environment
+from tidings.core.errors import Unprocessable
 from tidings.domains.models import EmailDomain
+from tidings.domains.sending import refuse_unverified_sender
 from tidings.messages.models import OutboxEvent
 
 
@@ -160,3 +164,29 @@ async def test_the_sandbox_answers_its_simulated_domain(
     )
     assert refused.status_code == 409
     assert refused.json()["code"] == "sandbox_is_simulated"
+
+
+async def test_the_send_rule_refuses_an_unverified_sender_in_production(
+    app: FastAPI, client: httpx.AsyncClient, user: TestUser, dns_server: FakeDns
+) -> None:
+    token = await production_token(app, client, user)
+    async with app.state.ctx.sessions() as session:
+        with pytest.raises(Unprocessable) as refused:
+            await refuse_unverified_sender(
+                session, user.account_id, Environment.PRODUCTION, "News <news@example.com>"
+            )
+        assert refused.value.code == "sender_not_verified"
+        assert refused.value.errors[0].field == "from"
+        # The sandbox sends from anything.
+        await refuse_unverified_sender(
+            session, user.account_id, Environment.SANDBOX, "news@example.com"
+        )
+    await verified_domain(client, token, dns_server)
+    async with app.state.ctx.sessions() as session:
+        await refuse_unverified_sender(
+            session, user.account_id, Environment.PRODUCTION, "News <news@EXAMPLE.com>"
+        )
+        with pytest.raises(Unprocessable):
+            await refuse_unverified_sender(
+                session, user.account_id, Environment.PRODUCTION, "news@other.example"
+            )
