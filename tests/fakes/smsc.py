@@ -362,9 +362,10 @@ class FakeSMSC:
 
     def _release_held(self, connection: Connection) -> None:
         # As an SMSC keeps receipts for an ESME that went away: delivered on a bind
-        # made after the one that submitted.
-        due = [held for held in self.held if held.bind < connection.number]
-        self.held = [held for held in self.held if held.bind >= connection.number]
+        # made after the one that submitted is gone.
+        gone = {c.number for c in self.connections if not c.bound or c.writer.is_closing()}
+        due = [held for held in self.held if held.bind in gone]
+        self.held = [held for held in self.held if held.bind not in gone]
         for submitted in due:
             self._spawn(self.receipt(connection, submitted))
 

@@ -8,8 +8,9 @@ its ``deliver_sm_resp`` goes out. :func:`parse_report` reads it back:
   TLV when present, else the text's ``id:``; its state the ``message_state`` TLV,
   else the text's ``stat:``. DELIVRD is ``delivered``; EXPIRED, DELETED, UNDELIV
   and REJECTD are ``undelivered`` with the ``err:`` code (and the
-  ``network_error_code`` TLV); ACCEPTD, ENROUTE and UNKNOWN are recorded as events
-  on a message that stays ``sent``.
+  ``network_error_code`` TLV); ENROUTE and UNKNOWN are recorded as events of a
+  message that stays ``sent``; ACCEPTD (the SMSC took it, which many send as an
+  intermediate receipt) is ``sent`` itself, a repeat the status machine drops.
 - any other ``deliver_sm`` is a contact writing in (``data_coding`` 0 as GSM-7,
   1 ASCII, 3 Latin-1, 8 UCS-2). Concatenated parts are joined by the provider
   before storing one joined record (``kind: "mo"``); each part is also stored
@@ -51,7 +52,7 @@ FAILED_STATES = {
     "UNDELIV": "undeliverable",
     "REJECTD": "rejected",
 }
-NOT_FINAL = {"ENROUTE": "enroute", "ACCEPTD": "accepted", "UNKNOWN": "unknown"}
+NOT_FINAL = {"ENROUTE": "enroute", "UNKNOWN": "unknown"}
 # Variants some SMSCs print.
 ALIASES = {"DELIVERED": "DELIVRD", "UNDELIVERABLE": "UNDELIV", "REJECTED": "REJECTD"}
 
@@ -81,7 +82,9 @@ def convert_base(raw: str, base: str) -> str:
 
 
 def stored_payload(message: ShortMessage, *, received_at: datetime, id_base: str) -> dict[str, Any]:
-    return {
+    """The deliver_sm as received; a receipt also names its id and state in clear, for
+    whoever reads an unmatched one (``GET /providers/{id}/unmatched``)."""
+    payload = {
         "kind": "deliver_sm",
         "source": message.source,
         "sourceTon": message.source_ton,
@@ -93,6 +96,11 @@ def stored_payload(message: ShortMessage, *, received_at: datetime, id_base: str
         "receivedAt": received_at.isoformat(),
         "idBase": id_base,
     }
+    if message.is_receipt:
+        found = receipt_fields(message, id_base)
+        if found is not None:
+            payload["receiptId"], payload["state"] = found[0], found[1]
+    return payload
 
 
 def dedupe_key(message: ShortMessage, *, id_base: str = "same") -> str:
@@ -215,6 +223,8 @@ def _receipt(message: ShortMessage, at: datetime, id_base: str) -> StatusReport:
             error_message=said,
             detail=detail,
         )
+    if state == "ACCEPTD":
+        return StatusReport(external, Status.SENT, at, detail=detail)
     # Not final: recorded as an event of a message that stays sent.
     return StatusReport(
         external, Status.SENT, at, event=NOT_FINAL.get(state, "unknown"), detail=detail
