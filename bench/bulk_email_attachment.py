@@ -38,6 +38,7 @@ from tidings.accounts import service
 from tidings.accounts.repository import AccountRepository
 from tidings.app import create_app
 from tidings.core.clock import SystemClock
+from tidings.core.key_ring import new_key_entry
 from tidings.db import migrate
 from tidings.settings import Settings
 
@@ -114,7 +115,12 @@ def database_bytes(data: Path) -> int:
 
 async def main(count: int, sms: bool) -> None:
     data = Path(tempfile.mkdtemp(prefix="tidings-bench-email-"))
-    settings = Settings(data_dir=data, sqlite_synchronous="NORMAL", dispatch=False)
+    settings = Settings(
+        data_dir=data,
+        sqlite_synchronous="NORMAL",
+        dispatch=False,
+        secrets_keys=new_key_entry("bench"),
+    )
     app = create_app(settings)
     ctx = app.state.ctx
     await migrate.upgrade(ctx.engine)
