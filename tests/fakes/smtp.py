@@ -133,6 +133,7 @@ class FakeRelay:
     released: asyncio.Event = field(default_factory=asyncio.Event)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     _servers: dict[int, int] = field(default_factory=dict)
+    _protocols: list[SMTP] = field(default_factory=list)
     _server: asyncio.Server | None = None
 
     def connection_of(self, server: SMTP) -> int:
@@ -153,11 +154,26 @@ class FakeRelay:
             )
             self.connections += 1
             self._servers[id(protocol)] = self.connections
+            self._protocols.append(protocol)
             return protocol
 
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(factory, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
+
+    def drop_connections(self) -> None:
+        """Close every open connection from the relay's side (a restart, an idle timeout)."""
+        for protocol in self._protocols:
+            if protocol.transport is not None:
+                protocol.transport.close()
+
+    @property
+    def open_connections(self) -> int:
+        return sum(
+            1
+            for protocol in self._protocols
+            if protocol.transport is not None and not protocol.transport.is_closing()
+        )
 
     async def wait_for(self, count: int) -> list[Received]:
         async with asyncio.timeout(10):

@@ -154,7 +154,6 @@ class SmtpPool:
             if conn is None:
                 conn = Connection(await open_connection(self._config))
                 self.opened += 1
-            self._start_reaper()
             try:
                 yield conn
             except DeliveryError:
@@ -182,6 +181,7 @@ class SmtpPool:
             _close_quietly(conn)
             return
         self._idle.append(conn)
+        self._start_reaper()
 
     def _expired(self, conn: Connection, now: float) -> bool:
         return now - conn.last_used >= self._idle_seconds
