@@ -54,7 +54,8 @@ class MailReport:
     envelope_id: str | None = None
 
 
-_STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+# A status code, not part of an IP address or a version number ("10.5.1.1").
+_STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d)")
 _HARD_WORDS = re.compile(
     r"user unknown|unknown user|no such user|does not exist|mailbox unavailable"
     r"|recipient address rejected|invalid recipient",
@@ -83,9 +84,12 @@ def read_mail(raw: bytes) -> MailReport:
         return _dsn(message)
     if content_type == "multipart/report" and report_type == "feedback-report":
         return _arf(message)
-    if _is_autoreply(message):
-        return MailReport("autoreply")
-    return _text_bounce(message)
+    # Mailer daemons mark their bounces auto-replied too (RFC 3834): they are read
+    # as bounces first; anything else auto-submitted is a reply, never a bounce.
+    bounce = _text_bounce(message)
+    if bounce.kind != "unknown":
+        return bounce
+    return MailReport("autoreply") if _is_autoreply(message) else bounce
 
 
 def _parts(message: Message, content_type: str) -> list[Message]:
