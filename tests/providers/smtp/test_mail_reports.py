@@ -16,8 +16,8 @@ import pytest
 from tidings.messages.status import Status
 from tidings.providers.base import StatusReport
 from tidings.providers.smtp.mailreports import read_mail
-from tidings.providers.smtp.reports import parse_report
 from tidings.providers.smtp.refs import ref_id
+from tidings.providers.smtp.reports import parse_report
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MESSAGE = "msg_01JD8X3V7K2M4N6P8Q0R2S4T6V"
