@@ -52,7 +52,9 @@ def run_cli(
     )
 
 
-def wait_ready(base_url: str, process: subprocess.Popen[str], timeout: float = 30) -> None:
+def wait_ready(base_url: str, process: subprocess.Popen[str], timeout: float = 90) -> None:
+    # Generous: on a loaded two-core machine an interpreter start and the app's
+    # imports alone have taken over 10 s. A bound against hangs, not a speed check.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
