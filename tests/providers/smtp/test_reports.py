@@ -6,12 +6,15 @@ refused at RCPT."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import aiosmtplib
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.fakes.reports import arf, deliver, dsn, out_of_office
 from tests.fakes.smtp import FakeRelay
@@ -21,6 +24,7 @@ from tests.providers.smtp.test_replies import outbox_types
 from tests.providers.smtp.test_send import send_email
 from tests.support.messages import wait_for
 from tests.support.users import bearer
+from tidings.providers.models import InboxEvent
 
 
 async def listener_port(app: FastAPI) -> int:
@@ -132,3 +136,29 @@ async def test_a_forged_return_path_is_refused_at_rcpt(
     assert listener.handler.stored == 0
     shown = await client.get(f"/api/v4/messages/{message_id}", headers=bearer(ready["token"]))
     assert shown.json()["status"] == "sent"
+
+
+async def test_a_report_is_committed_before_the_listener_answers(
+    app: FastAPI, client: httpx.AsyncClient, ready: dict[str, Any], relay: FakeRelay
+) -> None:
+    """What makes a crash after ``250`` harmless: by the time the remote MTA reads
+    ``250`` the raw report is a committed inbox row, readable from another
+    connection, whatever the processor has done with it since."""
+    message_id, _, verp = await sent_through_relay(client, ready, relay, "late@example.org")
+    report = dsn(
+        recipient="late@example.org", action="failed", status="5.1.1", envelope_id=message_id
+    )
+    await deliver(await listener_port(app), verp, report)
+    engine = create_async_engine(app.state.ctx.settings.effective_database_url)
+    try:
+        async with engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    select(InboxEvent.payload).where(InboxEvent.provider_id == ready["provider"])
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    mails = [row[0] for row in rows if row[0]["type"] == "mail"]
+    assert [mail["messageId"] for mail in mails] == [message_id]
+    assert base64.b64decode(mails[0]["mail"]) == report
