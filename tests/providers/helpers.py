@@ -21,7 +21,7 @@ from tests.support.users import TestUser, bearer, login
 from tidings.app import create_app
 from tidings.core.clock import Clock
 from tidings.credits.repository import CreditRepository
-from tidings.messages.models import MessageEvent
+from tidings.messages.models import Message, MessageEvent
 from tidings.providers.registry import KindRegistry, default_kinds
 from tidings.settings import Settings
 
@@ -158,6 +158,22 @@ async def events(app: FastAPI, message_id: str, kind: str | None = None) -> list
         query = query.where(MessageEvent.kind == kind)
     async with app.state.ctx.sessions() as session:
         return list(await session.scalars(query.order_by(MessageEvent.id)))
+
+
+async def between_attempts(app: FastAPI, message_id: str) -> Message:
+    """A message's row once no dispatcher holds it: its ``attempts`` then count the
+    attempts used (a leased row counts the one under way)."""
+    found: list[Message] = []
+
+    async def released() -> bool:
+        async with app.state.ctx.sessions() as session:
+            row = await session.get(Message, message_id)
+        assert row is not None
+        found[:] = [row]
+        return row.lease_owner is None
+
+    await eventually(released, f"{message_id} is between attempts")
+    return found[0]
 
 
 def applied(message: dict[str, Any]) -> list[str]:

@@ -26,10 +26,10 @@ from tests.fakes.secretive import GOOD_KEY
 from tests.providers.helpers import (
     FAST,
     app_running,
+    between_attempts,
     eventually,
     production_token,
     provider,
-    read,
     send,
     with_overrides,
 )
@@ -158,8 +158,8 @@ async def test_unopenable_secret_and_invalid_config_fail_alone(
     assert "config is not valid" in shown["lastError"]["message"]
     assert "config.scenario" in shown["lastError"]["message"]
     assert "config.colour" in shown["lastError"]["message"]
-    held = await read(client, ada, waiting["id"])
-    assert (held["status"], held["attempts"]) == ("queued", 0)
+    held = await between_attempts(app, waiting["id"])
+    assert (held.status, held.attempts) == ("queued", 0)
 
     ready = (await client.get("/readyz")).json()
     assert ready["status"] == "ready"
