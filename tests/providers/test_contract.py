@@ -52,6 +52,7 @@ from tests.providers.helpers import (
     ORDINARY,
     app_running,
     applied,
+    between_attempts,
     circuit_state,
     events,
     eventually,
@@ -334,8 +335,8 @@ async def test_throttled_gives_the_attempt_back(case: KindCase, data_dir: Path) 
             return len(await h.retry_codes(sent["id"])) >= 2
 
         await eventually(slowed_twice, "the network asked to slow down twice")
-        waiting = await h.read(sent["id"])
-        assert waiting["status"] == "queued" and waiting["attempts"] <= 1
+        waiting = await between_attempts(h.app, sent["id"])
+        assert (waiting.status, waiting.attempts) == ("queued", 0)
         assert {code for _, code in await h.retry_codes(sent["id"])} == {"throttled"}
         # Slowing down is the network working: no open circuit, not failing.
         assert await circuit_state(h.client, pid) == 0
@@ -363,8 +364,8 @@ async def test_refused_credentials_fail_the_provider_and_the_message_waits(
         shown = await provider(h.client, h.token, bad)
         assert shown["lastError"]["code"] == "credentials_refused"
         assert shown["lastError"]["message"]
-        waiting = await h.read(sent["id"])
-        assert waiting["status"] == "queued" and waiting["attempts"] == 0, waiting
+        waiting = await between_attempts(h.app, sent["id"])
+        assert (waiting.status, waiting.attempts) == ("queued", 0)
         # Another provider of the channel: the waiting message goes on through it.
         good = await h.add(working, priority=2)
         done = await h.until(sent["id"], case.progress[-1])
