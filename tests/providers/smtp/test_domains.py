@@ -190,3 +190,24 @@ async def test_the_send_rule_refuses_an_unverified_sender_in_production(
             await refuse_unverified_sender(
                 session, user.account_id, Environment.PRODUCTION, "news@other.example"
             )
+
+
+async def test_the_periodic_check_finds_a_record_that_started_failing(
+    app: FastAPI, client: httpx.AsyncClient, user: TestUser, dns_server: FakeDns
+) -> None:
+    token = await production_token(app, client, user)
+    domain = await verified_domain(client, token, dns_server)
+    service = app.state.ctx.runtime.email.domains
+    assert await service.recheck_all() == 0
+    dmarc = by_purpose(domain)["dmarc"]
+    dns_server.zone[(dmarc["name"], "TXT")] = ["v=DMARC1; rua=mailto:x@example.com"]
+    assert await service.recheck_all() == 0  # still verified: DKIM decides the status
+    shown = (await client.get("/api/v4/email/domains/example.com", headers=bearer(token))).json()
+    assert shown["status"] == "verified"
+    assert by_purpose(shown)["dmarc"]["status"] == "failing"
+    assert by_purpose(shown)["dmarc"]["problem"] == "the DMARC record has no p= policy"
+    del dns_server.zone[(by_purpose(domain)["dkim"]["name"], "TXT")]
+    assert await service.recheck_all() == 1
+    shown = (await client.get("/api/v4/email/domains/example.com", headers=bearer(token))).json()
+    assert shown["status"] == "failing"
+    assert by_purpose(shown)["dkim"]["status"] == "failing"
