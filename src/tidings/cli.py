@@ -18,6 +18,7 @@ from typing import Annotated, TypeVar
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings import __version__
@@ -36,6 +37,7 @@ from tidings.providers_cli import providers_app
 from tidings.secrets_cli import checked_settings, secrets_app
 from tidings.serve_banner import base_urls, port_problem
 from tidings.settings import Settings
+from tidings.settings_errors import describe, is_settings_error
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Tidings messaging API.")
 accounts_app = typer.Typer(no_args_is_help=True, help="Manage accounts.")
@@ -150,6 +152,89 @@ def users_create(
             password=secret,
         )
         return user.id
+
+    typer.echo(_with_session(work))
+
+
+def _read_password(password: str | None, password_stdin: bool) -> str:
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise _fail("give a password with --password-stdin (or --password)")
+    return password
+
+
+@users_app.command("list")
+def users_list(
+    account: Annotated[
+        str | None, typer.Option(help="Only this account's users (id or unique name).")
+    ] = None,
+) -> None:
+    """List users: id, account id, status (active/disabled), username (tab-separated)."""
+
+    async def work(session: AsyncSession) -> list[str]:
+        repo = AccountRepository(session)
+        account_id = await _account_id(session, account) if account is not None else None
+        return [
+            f"{user.id}\t{user.account_id}\t{'disabled' if user.disabled else 'active'}"
+            f"\t{user.username}"
+            for user in await repo.list_users(account_id)
+        ]
+
+    for line in _with_session(work):
+        typer.echo(line)
+
+
+UserArgument = Annotated[str, typer.Argument(help="The user's id or username.")]
+
+
+@users_app.command("disable")
+def users_disable(user: UserArgument) -> None:
+    """Disable a user: it cannot log in and its tokens stop working."""
+
+    async def work(session: AsyncSession) -> str:
+        return (await accounts_service.set_disabled(AccountRepository(session), user, True)).id
+
+    typer.echo(_with_session(work))
+
+
+@users_app.command("enable")
+def users_enable(user: UserArgument) -> None:
+    """Enable a disabled user again."""
+
+    async def work(session: AsyncSession) -> str:
+        return (await accounts_service.set_disabled(AccountRepository(session), user, False)).id
+
+    typer.echo(_with_session(work))
+
+
+@users_app.command("delete")
+def users_delete(user: UserArgument) -> None:
+    """Delete a user (its account and the account's data stay)."""
+
+    async def work(session: AsyncSession) -> str:
+        return (await accounts_service.delete_user(AccountRepository(session), user)).id
+
+    typer.echo(_with_session(work))
+
+
+@users_app.command("reset-password")
+def users_reset_password(
+    user: UserArgument,
+    password: Annotated[
+        str | None, typer.Option(help="Password (visible in the process list: prefer stdin).")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Set a user's password; tokens already issued stay valid until they expire
+    (disable the user to stop them at once)."""
+    secret = _read_password(password, password_stdin)
+
+    async def work(session: AsyncSession) -> str:
+        repo = AccountRepository(session)
+        return (await accounts_service.reset_password(repo, user, secret)).id
 
     typer.echo(_with_session(work))
 
@@ -291,4 +376,13 @@ def worker() -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except ValidationError as error:
+        if not is_settings_error(error):
+            raise
+        # Settings are read inside each command; their mistakes are the operator's.
+        typer.echo("error: the configuration is not valid:", err=True)
+        for sentence in describe(error):
+            typer.echo(f"  {sentence}", err=True)
+        raise SystemExit(2) from None

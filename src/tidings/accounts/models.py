@@ -15,7 +15,8 @@ class Account(Base):
     __tablename__ = "accounts"
 
     id: Mapped[str] = mapped_column(id_column_type(), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
+    # Unique: the command line finds accounts by name (migration 0011).
+    name: Mapped[str] = mapped_column(String(200), unique=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.accounts.models import Account, User
@@ -52,3 +52,20 @@ class AccountRepository:
     async def count_users(self, account_id: str) -> int:
         query = select(func.count()).select_from(User).where(User.account_id == account_id)
         return int(await self._session.scalar(query) or 0)
+
+    async def account_by_name(self, name: str) -> Account | None:
+        return await self._session.scalar(select(Account).where(Account.name == name))
+
+    async def find_user(self, id_or_username: str) -> User | None:
+        return await self._session.scalar(
+            select(User).where(or_(User.id == id_or_username, User.username == id_or_username))
+        )
+
+    async def list_users(self, account_id: str | None = None) -> Sequence[User]:
+        query = select(User).order_by(User.account_id, User.username)
+        if account_id is not None:
+            query = query.where(User.account_id == account_id)
+        return (await self._session.scalars(query)).all()
+
+    async def delete_user(self, user_id: str) -> None:
+        await self._session.execute(delete(User).where(User.id == user_id))

@@ -17,6 +17,12 @@ async def create_account(repo: AccountRepository, clock: Clock, name: str) -> Ac
     name = name.strip()
     if not name:
         raise Unprocessable("An account needs a name.")
+    if await repo.account_by_name(name) is not None:
+        raise Conflict(
+            f"An account named {name!r} exists already; account names are unique "
+            "(the command line finds accounts by name).",
+            code="account_name_taken",
+        )
     account = Account(id=new_id("acc"), name=name, created_at=clock.now())
     await repo.add_account(account)
     await seed_sandbox(repo.session, account.id, account.created_at)
@@ -51,3 +57,34 @@ async def create_user(
     )
     await repo.add_user(user)
     return user
+
+
+async def find_user(repo: AccountRepository, user: str) -> User:
+    found = await repo.find_user(user.strip())
+    if found is None:
+        raise NotFound(f"No user has the id or username {user!r}.")
+    return found
+
+
+async def set_disabled(repo: AccountRepository, user: str, disabled: bool) -> User:
+    """Disable (its tokens stop working, it cannot log in) or enable a user."""
+    found = await find_user(repo, user)
+    found.disabled = disabled
+    await repo.session.flush()
+    return found
+
+
+async def delete_user(repo: AccountRepository, user: str) -> User:
+    found = await find_user(repo, user)
+    await repo.delete_user(found.id)
+    return found
+
+
+async def reset_password(repo: AccountRepository, user: str, password: str) -> User:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise Unprocessable(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")
+    password_hash = await hash_password_async(password)
+    found = await find_user(repo, user)
+    found.password_hash = password_hash
+    await repo.session.flush()
+    return found
