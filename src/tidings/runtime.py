@@ -22,6 +22,7 @@ from tidings.db.group_commit import GroupCommitter
 from tidings.db.notify import WorkNotifier
 from tidings.domains.wiring import EmailRuntime
 from tidings.housekeeping import run_housekeeping
+from tidings.inbound.read_marks import ReadMarks
 from tidings.messages.dispatcher import Dispatcher, Lease
 from tidings.messages.inbound import InboundProcessor
 from tidings.messages.models import Message
@@ -103,6 +104,8 @@ class DeliveryRuntime:
             on_change=self._provider_changed,
         )
         # Production templates are the WhatsApp Business account's (templates.catalog).
+        # Blue ticks for what the chat box shows (whatsapp_cloud's read marks).
+        self.read_marks = ReadMarks(self.providers, deps)
         self.template_sync = TemplateSync(
             sessions=sessions,
             writer=self.writer,
@@ -229,4 +232,5 @@ class DeliveryRuntime:
             await self.supervisor.stop_all()
         await self.writer.close()
         await self.notifier.close()
+        await self.read_marks.close()
         await self.providers.close()

@@ -76,15 +76,19 @@ class ChatWatch:
                 after=None,
             )
         changed: list[WidgetMessage] = []
-        inbound = False
+        arrived = []
         for row in reversed(rows[:WATCHED]):
             state = (row.status, row.error_code)
             if self._seen.get(row.id) == state:
                 continue
             if row.id not in self._seen and row.direction == "inbound":
-                inbound = True
+                arrived.append(row)
             self._seen[row.id] = state
             changed.append(widget_message(row))
+        if arrived:
+            # Shown now: the contact sees their messages read (in the background).
+            self._ctx.runtime.read_marks.shown(arrived)
+        inbound = bool(arrived)
         if rows:
             newest = rows[0].id
             self.newest_id = max(newest, self.newest_id or newest)
