@@ -116,8 +116,8 @@ async def test_an_unreachable_graph_is_connection_down(graph: GraphApi) -> None:
 
 
 def _stored(value: dict[str, Any]) -> list[dict[str, Any]]:
-    body = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": []}]}
-    body["entry"][0]["changes"].append({"field": "messages", "value": value})
+    change = {"field": "messages", "value": value}
+    body = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [change]}]}
     return [report.payload for _, report in split_body(body).reports]
 
 
