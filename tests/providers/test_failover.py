@@ -7,11 +7,13 @@ config is fixed it takes messages again with its circuit closed."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import update
 
 from tests.conftest import make_settings
 from tests.providers.helpers import (
@@ -29,6 +31,7 @@ from tests.providers.helpers import (
 from tests.support.messages import wait_for
 from tests.support.providers import add_provider
 from tests.support.users import TestUser, bearer
+from tidings.providers.models import ProviderRow
 from tidings.settings import Settings
 
 OPEN, HALF_OPEN, CLOSED = 2.0, 1.0, 0.0
@@ -121,3 +124,53 @@ async def test_failover_opens_and_closes_the_circuit(
     assert await circuit_state(client, broken) == CLOSED
     healthy = await provider(client, token, broken)
     assert (healthy["health"], healthy["lastError"]) == ("ok", None)
+
+
+async def _store_config(app: FastAPI, provider_id: str, config: dict[str, object]) -> None:
+    """Change a provider's row behind this process's back (another process's change)."""
+    async with app.state.ctx.sessions() as session:
+        await session.execute(
+            update(ProviderRow)
+            .where(ProviderRow.id == provider_id)
+            .values(config=config, updated_at=datetime.now(UTC))
+        )
+        await session.commit()
+
+
+async def test_a_probe_that_finds_the_provider_unusable_is_not_lost(
+    app: FastAPI, client: httpx.AsyncClient, user: TestUser
+) -> None:
+    broken = await add_provider(
+        app, user.account_id, "sms", config={"scenario": "unavailable"}, priority=1
+    )
+    spare = await add_provider(app, user.account_id, "sms", priority=2)
+    token = await production_token(app, client, user)
+    for _ in range(2):
+        sent = await send(client, token)
+        await wait_for(client, token, sent["id"], {"delivered"}, base="")
+    assert await circuit_state(client, broken) == OPEN
+
+    # While its circuit is open, its stored config stops validating (changed by
+    # another process, say): the half-open probe finds no provider to try.
+    await _store_config(app, broken, {"scenario": "on-fire"})
+
+    async def half_open() -> bool:
+        return await circuit_state(client, broken) == HALF_OPEN
+
+    await eventually(half_open, "the circuit half-opens")
+    probe = await send(client, token)
+    done = await wait_for(client, token, probe["id"], {"delivered"}, base="")
+    assert done["providerId"] == spare
+
+    # Fixed, the same way: a later message probes it again, and it takes messages.
+    await _store_config(app, broken, {"scenario": "normal"})
+    taken: list[str] = []
+
+    async def back() -> bool:
+        sent = await send(client, token)
+        done = await wait_for(client, token, sent["id"], {"delivered"}, base="")
+        taken.append(done["providerId"])
+        return bool(done["providerId"] == broken)
+
+    await eventually(back, "the fixed provider takes messages again", timeout=20)
+    assert await circuit_state(client, broken) == CLOSED

@@ -66,6 +66,11 @@ class CircuitBreaker:
             return True
         return False
 
+    def unused(self) -> None:
+        """The probe taken by :meth:`allows` was not sent (the provider could not be
+        built): the next message may probe."""
+        self._probing = False
+
     def success(self) -> None:
         self._failures.clear()
         self._opened_at = None

@@ -281,6 +281,7 @@ class ProviderDirectory:
                 continue
             live = await self._instance(route)
             if live.provider is None:
+                breaker.unused()
                 reasons.append(f"{route.name}: {live.problem}")
                 continue
             return Choice(route, live.provider, live.rate, live.concurrency)
