@@ -113,6 +113,8 @@ class Submitted:
     bind: int
     message_id: str = ""
     status: int = -1
+    # The whole PDU as it arrived, for another implementation to read.
+    raw: bytes = b""
 
     @classmethod
     def parse(cls, body: bytes, bind: int) -> Submitted:
@@ -307,6 +309,7 @@ class FakeSMSC:
             connection.bound = False
         elif command_id == SUBMIT_SM:
             submitted = Submitted.parse(body, connection.number)
+            submitted.raw = HEADER.pack(16 + len(body), command_id, 0, sequence) + body
             self.submitted.append(submitted)
             connection.outstanding += 1
             self.max_outstanding = max(self.max_outstanding, connection.outstanding)
