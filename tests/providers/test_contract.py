@@ -63,6 +63,7 @@ from tests.providers.helpers import (
     send,
     with_overrides,
 )
+from tests.providers.smpp.contract_case import provoke_smpp, smpp_report
 from tests.support.messages import wait_for
 from tests.support.providers import add_provider
 from tests.support.users import TestUser, bearer, create_test_user
@@ -166,6 +167,9 @@ CASES = [
         (Status.DELIVERED, Status.READ),
         _SIMULATOR_QUIET,
         external_id=r"sbx\.[0-9a-f]{24}",
+    ),
+    KindCase(
+        "smpp", "sms", provoke_smpp, smpp_report, (Status.DELIVERED,), external_id="[0-9a-f]+"
     ),
 ]
 
