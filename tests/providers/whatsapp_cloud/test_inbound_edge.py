@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from tests.fakes.graph_api import GraphApi, signature
 from tests.providers.helpers import eventually
@@ -276,3 +276,26 @@ async def test_a_signed_body_that_is_not_a_webhook_is_400(
         assert answer.status_code == 400, raw
         assert answer.json()["code"] == "invalid_body"
     assert await stored(app, business.provider_id) == []
+
+
+async def test_a_flood_of_posts_costs_one_read_per_provider(
+    app: FastAPI, client: httpx.AsyncClient, graph: GraphApi, business: Business
+) -> None:
+    reads: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "FROM providers" in statement:
+            reads.append(statement)
+
+    engine = app.state.ctx.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        for path in (business.inbound_path, "/inbound/whatsapp/prv_01M95NOTAPROVIDER0000000000"):
+            for _ in range(20):
+                answer = await _post(client, path, b"{}", "sha256=" + "0" * 64)
+                assert answer.status_code in (401, 404)
+        # Not a provider id at all: refused without a read.
+        assert (await _post(client, "/inbound/whatsapp/x' OR 1=1", b"{}", None)).status_code == 404
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(reads) == 2, reads
