@@ -24,6 +24,7 @@ from tests.fakes.smsc import (
     DeliveryReceiptSMSC,
     FakeSMSC,
     HappySMSC,
+    ThrottlingSMSC,
 )
 from tests.providers.helpers import (
     FAST,
@@ -190,3 +191,20 @@ async def test_refused_credentials_make_the_provider_failing(
         await asyncio.sleep(0.5)
     # One bind attempt by the persistent start (or the first send), never again.
     assert smsc.bind_attempts == 1
+
+
+async def test_the_agreed_rate_counts_every_part(
+    app: FastAPI, client: httpx.AsyncClient, user: TestUser
+) -> None:
+    # 4 PDUs a second agreed, and an SMSC that throttles above 5: two three-part
+    # messages paced per message would put six PDUs into its first second.
+    async with ThrottlingSMSC(per_second=5, receipts="both") as smsc:
+        await add_provider(
+            app, user.account_id, "sms", "smpp", config=smpp_config(smsc, throughputPerSecond=4)
+        )
+        token = await production_token(app, client, user)
+        sent = [(await sms(client, token, "+393331234567", LONG)).json()["id"] for _ in range(2)]
+        for message_id in sent:
+            await wait_for(client, token, message_id, {"delivered"}, base="", timeout=20)
+    assert len(smsc.submitted) == 6
+    assert smsc.throttled == 0
