@@ -14,7 +14,7 @@ from tidings.channels.email.addresses import parse_recipients
 from tidings.contacts.suppressions import SuppressionRepository, normalize
 from tidings.core.environments import Environment
 from tidings.core.errors import FieldError, Unprocessable
-from tidings.http.schemas import ApiModel
+from tidings.http.schemas import ApiRequest
 from tidings.messages.drafts import Draft
 from tidings.messages.email_schemas import EmailAttachment, EmailTracking
 from tidings.messages.rules.email import email_draft
@@ -24,7 +24,7 @@ from tidings.tracking.tokens import signer_for
 router = APIRouter(prefix="/api/v4/email", tags=["Email"])
 
 
-class EmailSendRequest(ApiModel):
+class EmailSendRequest(ApiRequest):
     to: str | list[str] = Field(examples=["ada@example.com"])
     from_: str = Field(alias="from", max_length=320, examples=["News <news@yourdomain.com>"])
     subject: str = Field(min_length=1, max_length=998, examples=["Your order has shipped"])

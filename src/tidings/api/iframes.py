@@ -20,7 +20,7 @@ from tidings.channels.whatsapp.chats import contact_of
 from tidings.core.errors import FieldError, Unprocessable
 from tidings.docs_site.urls import site_roots
 from tidings.http.openapi_responses import AUTHENTICATED, problem_responses
-from tidings.http.schemas import ApiModel
+from tidings.http.schemas import ApiModel, ApiRequest
 from tidings.widget.access import widget_codec
 from tidings.widget.origins import MAX_ORIGINS, check_origins
 from tidings.widget.page import PAGE_PATH
@@ -28,7 +28,7 @@ from tidings.widget.page import PAGE_PATH
 router = APIRouter(prefix="/api/v4/iframes", tags=["Chat widget"])
 
 
-class ChatBoxRequest(ApiModel):
+class ChatBoxRequest(ApiRequest):
     chat_id: str = Field(
         min_length=1,
         max_length=40,

@@ -13,7 +13,7 @@ from tidings.core.environments import Environment
 from tidings.core.errors import Forbidden
 from tidings.core.ids import new_id
 from tidings.http.openapi_responses import AUTHENTICATED, problem_responses
-from tidings.http.schemas import ApiModel
+from tidings.http.schemas import ApiRequest
 from tidings.messages.repository import MessageRepository
 from tidings.messages.schemas import MessageOut, message_out
 from tidings.providers.base import InboundMessage
@@ -21,7 +21,7 @@ from tidings.providers.base import InboundMessage
 router = APIRouter(prefix="/api/v4/sandbox", tags=["Sandbox"])
 
 
-class InboundRequest(ApiModel):
+class InboundRequest(ApiRequest):
     channel: Literal["whatsapp", "sms"]
     from_: str = Field(alias="from", min_length=1, max_length=32, examples=["+393331234567"])
     body: str = Field(min_length=1, max_length=4096, examples=["Hi! Is my order on its way?"])

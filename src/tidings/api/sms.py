@@ -17,7 +17,7 @@ from tidings.bulk.progress import batch_out
 from tidings.bulk.repository import BatchRepository
 from tidings.core.errors import NotFound
 from tidings.http.openapi_responses import AUTHENTICATED, problem_responses
-from tidings.http.schemas import ApiModel
+from tidings.http.schemas import ApiModel, ApiRequest
 from tidings.messages.drafts import Draft
 from tidings.messages.rules.sms import sms_draft
 from tidings.messages.schemas import MessageError, MessageEventOut, MessageOut
@@ -26,7 +26,7 @@ from tidings.messages.status import Status
 router = APIRouter(prefix="/api/v4/sms", tags=["SMS"])
 
 
-class SmsSendRequest(ApiModel):
+class SmsSendRequest(ApiRequest):
     to: str = Field(min_length=1, max_length=32, examples=["+393331234567"])
     body: str = Field(min_length=1, max_length=10_000, examples=["Your code is 123456"])
     from_: str | None = Field(

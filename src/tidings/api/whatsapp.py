@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tidings.api.deps import ContextDep, PrincipalDep
 from tidings.api.sending import send
 from tidings.api.sms import SEND_RESPONSES
-from tidings.http.schemas import ApiModel
+from tidings.http.schemas import ApiRequest
 from tidings.messages.drafts import Draft
 from tidings.messages.rules.whatsapp import whatsapp_draft
 from tidings.messages.schemas import MessageOut
@@ -20,14 +20,14 @@ from tidings.messages.schemas import MessageOut
 router = APIRouter(prefix="/api/v4/whatsapp", tags=["WhatsApp"])
 
 
-class WhatsAppMedia(ApiModel):
+class WhatsAppMedia(ApiRequest):
     type: Literal["image", "document", "audio", "video"]
     url: HttpUrl = Field(examples=["https://example.com/receipt.pdf"])
     caption: str | None = Field(default=None, max_length=1024)
     filename: str | None = Field(default=None, max_length=240)
 
 
-class WhatsAppMessageRequest(ApiModel):
+class WhatsAppMessageRequest(ApiRequest):
     body: str | None = Field(default=None, min_length=1, max_length=4096, examples=["Hello!"])
     media: WhatsAppMedia | None = None
     reply_to: str | None = Field(default=None, max_length=64, description="A message id.")

@@ -6,10 +6,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from tidings.http.schemas import ApiModel
+from tidings.http.schemas import ApiModel, ApiRequest
 
 
-class TokenRequest(ApiModel):
+class TokenRequest(ApiRequest):
     username: str = Field(min_length=1, max_length=254, examples=["demo@example.com"])
     password: str = Field(min_length=1, max_length=1024, examples=["your-password"])
     expires_in: int | None = Field(

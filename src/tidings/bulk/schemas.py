@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from tidings.http.json_body import SurrogateAware
-from tidings.http.schemas import ApiModel
+from tidings.http.schemas import ApiModel, ApiRequest
 from tidings.messages.email_schemas import EmailAttachment, EmailTracking
 
 BatchStatus = Literal["scheduled", "accepted", "completed", "canceled"]
@@ -22,7 +22,7 @@ class BulkRecipient(BaseModel):
     variables: dict[str, str] = Field(default_factory=dict, examples=[{"name": "Ada"}])
 
 
-class BulkCommon(ApiModel, SurrogateAware):
+class BulkCommon(ApiRequest, SurrogateAware):
     recipients: list[BulkRecipient] | None = Field(
         default=None, description="Up to 100,000 recipients; or give listId."
     )
@@ -51,7 +51,7 @@ class EmailBulkRequest(BulkCommon):
     tracking: EmailTracking = Field(default_factory=EmailTracking)
 
 
-class BulkTemplate(ApiModel):
+class BulkTemplate(ApiRequest):
     name: str = Field(max_length=512, examples=["order_update"])
     language: str = Field(max_length=16, examples=["en"])
     parameters: dict[str, Any] = Field(

@@ -7,7 +7,7 @@ from datetime import datetime
 from pydantic import Field
 
 from tidings.contacts.models import Contact, ContactList
-from tidings.http.schemas import ApiModel
+from tidings.http.schemas import ApiModel, ApiRequest
 
 MAX_LIST_ADDITIONS = 10_000
 
@@ -16,7 +16,7 @@ EMAIL_EXAMPLE = "ada@example.com"
 VARIABLES_EXAMPLE = {"name": "Ada", "city": "Rome"}
 
 
-class ContactCreate(ApiModel):
+class ContactCreate(ApiRequest):
     phone: str | None = Field(
         default=None, max_length=64, description="E.164.", examples=[PHONE_EXAMPLE]
     )
@@ -30,7 +30,7 @@ class ContactCreate(ApiModel):
     )
 
 
-class ContactUpdate(ApiModel):
+class ContactUpdate(ApiRequest):
     phone: str | None = Field(
         default=None, max_length=64, description="null removes it.", examples=[PHONE_EXAMPLE]
     )
@@ -72,14 +72,14 @@ def contact_out(row: Contact, opt_out: dict[str, bool]) -> ContactOut:
     )
 
 
-class ListCreate(ApiModel):
+class ListCreate(ApiRequest):
     name: str = Field(min_length=1, max_length=200, examples=["Newsletter"])
     description: str | None = Field(
         default=None, max_length=1000, examples=["Customers who asked for news."]
     )
 
 
-class ListUpdate(ApiModel):
+class ListUpdate(ApiRequest):
     name: str | None = Field(default=None, min_length=1, max_length=200, examples=["News"])
     description: str | None = Field(
         default=None, max_length=1000, description="null removes it.", examples=["Monthly."]
@@ -106,13 +106,13 @@ def list_out(row: ContactList, count: int) -> ListOut:
     )
 
 
-class NewMember(ApiModel):
+class NewMember(ApiRequest):
     phone: str | None = Field(default=None, max_length=64, examples=[PHONE_EXAMPLE])
     email: str | None = Field(default=None, max_length=400, examples=[EMAIL_EXAMPLE])
     variables: dict[str, str] = Field(default_factory=dict, examples=[VARIABLES_EXAMPLE])
 
 
-class MembersAdd(ApiModel):
+class MembersAdd(ApiRequest):
     contact_ids: list[str] = Field(
         default_factory=list,
         max_length=MAX_LIST_ADDITIONS,

@@ -26,6 +26,11 @@ from starlette.responses import Response
 from tidings.core.errors import ApiError, FieldError
 from tidings.http.environment import get_route_path
 from tidings.http.json_body import TOO_DEEP
+from tidings.http.request_hints import (
+    prefixed_path,
+    unknown_field_message,
+    whole_body_problem,
+)
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -116,14 +121,19 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts)
 
 
-def field_errors_from_validation(exc: RequestValidationError) -> list[FieldError]:
+def field_errors_from_validation(
+    exc: RequestValidationError, request: Request | None = None
+) -> list[FieldError]:
     found: list[FieldError] = []
     for item in exc.errors():
         loc = tuple(item.get("loc", ()))
         message = str(item.get("msg", "invalid value"))
         # Pydantic prefixes custom errors with "Value error, "; the field already says it.
         message = message.removeprefix("Value error, ")
-        found.append(FieldError(_field_name(loc), str(item.get("type", "invalid")), message))
+        code = str(item.get("type", "invalid"))
+        if code == "extra_forbidden" and request is not None and loc:
+            code, message = "unknown_field", unknown_field_message(request, loc)
+        found.append(FieldError(_field_name(loc), code, message))
     return found
 
 
@@ -138,15 +148,24 @@ async def _on_api_error(request: Request, exc: Exception) -> Response:
 
 async def _on_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    errors = field_errors_from_validation(exc)
+    for item in exc.errors():
+        if tuple(item.get("loc", ())) == ("body",):
+            whole = whole_body_problem(str(item.get("type")), item.get("input"))
+            if whole is not None:
+                return problem_response(422, "validation_failed", whole)
+    errors = field_errors_from_validation(exc, request)
     broken = [error for error in errors if error.code == "json_invalid"]
     if broken:
         too_deep = any(error.message == TOO_DEEP for error in broken)
         return problem_response(400, "invalid_json", TOO_DEEP if too_deep else NOT_JSON)
     fields = ", ".join(sorted({error.field for error in errors}))
-    return problem_response(
-        422, "validation_failed", f"The request has invalid fields: {fields}.", errors=errors
+    unknown = sorted({error.field for error in errors if error.code == "unknown_field"})
+    detail = (
+        f"The request has unknown fields: {', '.join(unknown)}."
+        if unknown and len(unknown) == len(errors)
+        else f"The request has invalid fields: {fields}."
     )
+    return problem_response(422, "validation_failed", detail, errors=errors)
 
 
 def _allowed_methods(request: Request) -> str | None:
@@ -167,6 +186,9 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
     headers = dict(exc.headers or {})
     if status == 404:
         detail = f"There is nothing at {request.url.path}."
+        prefixed = prefixed_path(request)
+        if prefixed is not None:
+            detail += f" Every API path starts with /api/v4: did you mean {prefixed}?"
     elif status == 405:
         detail = f"{request.method} is not allowed on {request.url.path}."
         headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")

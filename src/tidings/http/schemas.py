@@ -1,4 +1,12 @@
-"""The base of every request and answer body: camelCase on the wire."""
+"""The base of every request and answer body: camelCase on the wire.
+
+Request bodies are :class:`ApiRequest`: a field the model does not know answers 422
+naming it (as Stripe does), so a typo (``"text"`` for ``"body"``) is reported as what
+it is rather than as a missing field. Every field the v4 contract and its quick-start
+examples send is known (tests/firstcontact/test_request_bodies.py holds them), so
+contract clients are unaffected. Answer models keep ignoring extra keys: they are
+built from stored rows, which may carry more.
+"""
 
 from __future__ import annotations
 
@@ -31,8 +39,6 @@ def _has_lone_surrogate(value: Any) -> bool:
 
 
 class ApiModel(BaseModel):
-    # Unknown request fields are ignored, as the providers Tidings stands in for do,
-    # so clients written for the v4 contract keep working when they send extras.
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
 
     @field_validator("*", mode="after")
@@ -42,3 +48,9 @@ class ApiModel(BaseModel):
         if _has_lone_surrogate(value):
             raise ValueError("text contains an unpaired UTF-16 surrogate")
         return value
+
+
+class ApiRequest(ApiModel):
+    """A request body (or a part of one): unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")

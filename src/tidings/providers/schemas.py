@@ -7,12 +7,12 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from tidings.http.schemas import ApiModel
+from tidings.http.schemas import ApiModel, ApiRequest
 
 Channel = Literal["email", "sms", "whatsapp"]
 
 
-class ProviderCreate(ApiModel):
+class ProviderCreate(ApiRequest):
     channel: Channel
     kind: str = Field(min_length=1, max_length=32, examples=["simulator"])
     name: str = Field(min_length=1, max_length=200, examples=["Staging simulator"])
@@ -21,7 +21,7 @@ class ProviderCreate(ApiModel):
     config: dict[str, Any] = Field(default_factory=dict)
 
 
-class ProviderUpdate(ApiModel):
+class ProviderUpdate(ApiRequest):
     """Fields left out keep their values; so do secrets left out of ``config`` (or
     sent back as ``********``)."""
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
 
-from tidings.http.schemas import ApiModel
+from tidings.http.schemas import ApiModel, ApiRequest
 from tidings.templates.models import Template
 from tidings.templates.shape import button_names, component_names
 
@@ -46,7 +46,7 @@ ParamText = Annotated[str, BeforeValidator(_number_as_text), Field(max_length=40
 # checked by tidings.templates.validation, which names each broken rule.
 
 
-class ButtonIn(ApiModel):
+class ButtonIn(ApiRequest):
     type: ButtonType
     text: str | None = Field(default=None, max_length=1000, examples=["Shop now"])
     url: str | None = Field(
@@ -60,7 +60,7 @@ class ButtonIn(ApiModel):
     example: list[str] | str | None = Field(default=None, description="Example values.")
 
 
-class ComponentIn(ApiModel):
+class ComponentIn(ApiRequest):
     type: ComponentType
     format: HeaderFormat | None = Field(default=None, description="HEADER only; TEXT if absent.")
     text: str | None = Field(default=None, max_length=10_000)
@@ -70,7 +70,7 @@ class ComponentIn(ApiModel):
     )
 
 
-class TemplateCreate(ApiModel):
+class TemplateCreate(ApiRequest):
     name: str = Field(max_length=2000, examples=["order_update"])
     language: str = Field(max_length=64, examples=["en"])
     category: Category
@@ -156,13 +156,13 @@ def template_payload(template: Template) -> dict[str, Any]:
 # Sending a template notification
 
 
-class MediaParameter(ApiModel):
+class MediaParameter(ApiRequest):
     type: Literal["image", "document", "video"]
     url: str = Field(max_length=2048, examples=["https://example.com/spring.jpg"])
     filename: str | None = Field(default=None, max_length=240)
 
 
-class TemplateParameters(ApiModel):
+class TemplateParameters(ApiRequest):
     header: (
         list[ParamText | MediaParameter] | MediaParameter | dict[str, ParamText] | ParamText | None
     ) = Field(
@@ -190,12 +190,12 @@ class TemplateParameters(ApiModel):
     )
 
 
-class NotificationTemplate(ApiModel):
+class NotificationTemplate(ApiRequest):
     name: str = Field(max_length=512, examples=["order_update"])
     language: str = Field(max_length=16, examples=["en"])
     parameters: TemplateParameters = Field(default_factory=TemplateParameters)
 
 
-class NotificationRequest(ApiModel):
+class NotificationRequest(ApiRequest):
     to: str = Field(max_length=40, examples=["+393331234567"])
     template: NotificationTemplate

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from tidings.http.schemas import ApiModel
+from tidings.http.schemas import ApiModel, ApiRequest
 from tidings.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 EVENT_TYPES = (
@@ -32,7 +32,7 @@ EVENT_PREFIXES = frozenset(name.split(".", 1)[0] for name in EVENT_TYPES)
 URL_EXAMPLE = "https://your-app.com/hook"
 
 
-class WebhookCreate(ApiModel):
+class WebhookCreate(ApiRequest):
     url: str = Field(min_length=1, max_length=2048, examples=[URL_EXAMPLE])
     events: list[str] | None = Field(
         default=None,
@@ -43,7 +43,7 @@ class WebhookCreate(ApiModel):
     description: str | None = Field(default=None, max_length=500, examples=["Order updates"])
 
 
-class WebhookUpdate(ApiModel):
+class WebhookUpdate(ApiRequest):
     url: str | None = Field(default=None, min_length=1, max_length=2048, examples=[URL_EXAMPLE])
     events: list[str] | None = Field(default=None, max_length=64, examples=[["message.*"]])
     description: str | None = Field(default=None, max_length=500)
@@ -69,9 +69,15 @@ class WebhookWithSecret(WebhookOut):
         description="Shown only here and when rotated.",
         examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
     )
+    warning: str | None = Field(
+        default=None,
+        description="Set at creation when the URL's host does not resolve from the server "
+        "yet: the webhook is active and each delivery checks the URL again.",
+        examples=[None],
+    )
 
 
-class ReplayRequest(ApiModel):
+class ReplayRequest(ApiRequest):
     since: datetime = Field(examples=["2026-11-24T00:00:00Z"])
 
 
