@@ -63,8 +63,9 @@ async def create_webhook(
     if earlier is None:
         outcome = await service.create(ctx, account, environment, body, scope)
         if isinstance(outcome, tuple):
-            endpoint, secret = outcome
+            endpoint, secret, warning = outcome
             answer = webhook_with_secret(endpoint, secret).model_dump(mode="json", by_alias=True)
+            answer["warning"] = warning
             if scope is not None:
                 # The stored answer holds the secret sealed, like the endpoint row.
                 kept = {**answer, "secret": ctx.key_ring.seal(secret)}

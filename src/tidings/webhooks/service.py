@@ -51,15 +51,24 @@ def validate_events(events: list[str] | None) -> list[str]:
     return list(dict.fromkeys(events)) or ["*"]
 
 
-async def vet_url(ctx: AppContext, url: str, environment: Environment) -> None:
+async def vet_url(ctx: AppContext, url: str, environment: Environment) -> str | None:
+    """Refuse a URL the policy forbids; a warning for a host that does not resolve yet
+    (accepted: every delivery checks the URL again, so nothing unsafe gets through)."""
     try:
         await ssrf.vet(url, environment, ctx.settings.webhooks)
+    except ssrf.UnresolvedHost as error:
+        return (
+            f"The host {error.host!r} does not resolve from this server yet. The webhook "
+            "is active; each delivery checks the URL again, and fails and is retried "
+            "until the host resolves to an address webhooks may reach."
+        )
     except ssrf.UnsafeUrl as error:
         raise Unprocessable(
             f"This webhook URL is not allowed: {error}",
             code="unsafe_webhook_url",
             errors=[FieldError("url", "unsafe_webhook_url", str(error))],
         ) from None
+    return None
 
 
 async def _endpoint(
@@ -77,11 +86,11 @@ async def create(
     environment: Environment,
     body: WebhookCreate,
     scope: KeyScope | None = None,
-) -> tuple[WebhookEndpoint, str] | StoredAnswer:
-    """The new endpoint and its signing secret (stored sealed, shown once), or the
-    earlier answer when the ``Idempotency-Key`` was already used."""
+) -> tuple[WebhookEndpoint, str, str | None] | StoredAnswer:
+    """The new endpoint, its signing secret (stored sealed, shown once) and a warning
+    about its URL, or the earlier answer when the ``Idempotency-Key`` was already used."""
     events = validate_events(body.events)
-    await vet_url(ctx, body.url, environment)
+    warning = await vet_url(ctx, body.url, environment)
     now = ctx.clock.now()
     endpoint = WebhookEndpoint(
         id=new_id("whk"),
@@ -97,7 +106,7 @@ async def create(
     )
 
     earlier = await add_once(ctx.runtime.writer, ctx.sessions, scope, now, endpoint, endpoint.id)
-    return earlier if earlier is not None else (endpoint, secret)
+    return earlier if earlier is not None else (endpoint, secret, warning)
 
 
 async def update_endpoint(

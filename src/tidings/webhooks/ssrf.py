@@ -12,6 +12,10 @@ multicast, unspecified and broadcast addresses are refused everywhere.
 Refusals name the host the account gave, never the addresses it resolved to:
 what an internal name resolves to is not the account's to learn.
 
+A host that does not resolve (yet) is :class:`UnresolvedHost`: creation accepts it
+with a warning (the receiver's DNS may not be published yet, or not be visible from
+here), while a delivery counts it as a failed attempt and retries.
+
 The check runs at create and before each delivery, and the delivery connects to
 the address that was checked (:meth:`Sender.post`), so a name that changes its
 answer between the check and the connection (DNS rebinding) gains nothing.
@@ -86,6 +90,14 @@ METADATA = frozenset(
 
 class UnsafeUrl(Exception):
     """A webhook URL the policy refuses; the message says why (no secrets in it)."""
+
+
+class UnresolvedHost(UnsafeUrl):
+    """The URL's host name has no address now; the URL's form is acceptable."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(f"The host {host!r} does not resolve.")
+        self.host = host
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +192,7 @@ async def resolve(host: str, port: int) -> list[IpAddress]:
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError, ValueError):
-        raise UnsafeUrl(f"The host {host!r} does not resolve.") from None
+        raise UnresolvedHost(host) from None
     found: list[IpAddress] = []
     for info in infos:
         text = str(info[4][0]).split("%", 1)[0]
@@ -191,7 +203,7 @@ async def resolve(host: str, port: int) -> list[IpAddress]:
         if address not in found:
             found.append(address)
     if not found:
-        raise UnsafeUrl(f"The host {host!r} does not resolve.")
+        raise UnresolvedHost(host)
     return found
 
 
