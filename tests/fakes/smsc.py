@@ -443,6 +443,15 @@ class FakeSMSC:
         self.deliver_answers.append(status)
         return status
 
+    async def enquire_link(self, connection: Connection | None = None) -> int:
+        """Ask the ESME whether it is there; its answer's status."""
+        target = connection or self.bound[0]
+        sequence = next(target.sequence)
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        target.waiting[sequence] = future
+        target.send(ENQUIRE_LINK, 0, sequence)
+        return await asyncio.wait_for(future, 10)
+
     async def deliver_mo(
         self,
         source: str,

@@ -85,3 +85,15 @@ async def test_a_dropped_bind_comes_back_and_sends_again() -> None:
             await provider.close()
     assert smsc.binds == 4
     assert smsc.unbinds == 2
+
+
+async def test_the_smscs_enquire_link_is_answered() -> None:
+    async with HappySMSC() as smsc:
+        provider, _ = build(smsc)
+        try:
+            await provider.start()
+            await smsc.wait_bound()
+            assert await smsc.enquire_link() == 0
+            assert await smsc.enquire_link() == 0
+        finally:
+            await provider.close()

@@ -299,12 +299,11 @@ class BindKeeper:
                 finally:
                     self.session = None
                     self._changed.set()
-                    if self._stopping:
-                        await session.close()
-                self.last_problem = f"bind lost: {reason}"
-                await session.close()
+                    # Idempotent: stop() may have closed it already.
+                    await session.close()
                 if self._stopping:
                     return
+                self.last_problem = f"bind lost: {reason}"
                 log.warning("%s: %s; binding again", self.name, reason)
             # Jitter spreads the rebinds of many processes after an SMSC restart.
             await asyncio.sleep(delay * random.uniform(0.5, 1.5))
