@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
+from tidings.channels.email.mime import envelope_recipients
 from tidings.channels.email.stored import content_from_json, render_outbound_email
 from tidings.channels.email.tracking import is_marketing
 from tidings.core.environments import Environment
@@ -52,7 +53,7 @@ class DomainMail:
         mail_from = (
             self._verp.address(message.id) if self._verp is not None else content.sender.address
         )
-        return PreparedMail(signed, mail_from)
+        return PreparedMail(signed, mail_from, tuple(envelope_recipients(content)))
 
     async def _keys_for(
         self, account_id: str, environment: Environment, domain: str

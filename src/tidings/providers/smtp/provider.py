@@ -46,8 +46,6 @@ from typing import Any, Protocol
 
 import aiosmtplib
 
-from tidings.channels.email.mime import envelope_recipients
-from tidings.channels.email.stored import content_from_json
 from tidings.providers.base import (
     Accepted,
     OutboundMessage,
@@ -79,10 +77,12 @@ OUTBOUND_KEY = "email_outbound"
 
 @dataclass(frozen=True, slots=True)
 class PreparedMail:
-    """What goes on the wire: the signed message and its envelope sender."""
+    """What goes on the wire: the signed message, its envelope sender, and its
+    envelope recipients (To, Cc, Bcc; each once)."""
 
     data: bytes
     mail_from: str
+    recipients: tuple[str, ...]
 
 
 class OutboundMail(Protocol):
@@ -108,8 +108,7 @@ class SmtpProvider:
                 "signing_unavailable", "This process has no outbound mail service to sign with."
             )
         prepared = await self._outbound.prepare(message, date=self._deps.clock.now())
-        content = content_from_json(message.content)
-        recipients = envelope_recipients(content)
+        recipients = list(prepared.recipients)
         try:
             return await self._transmit(message, prepared, recipients, fresh=False)
         except StaleConnection:
