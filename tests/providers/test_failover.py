@@ -50,7 +50,7 @@ def _sample(text: str, name: str, provider_id: str, outcome: str | None = None) 
 @pytest.fixture
 def settings(data_dir: Path, sqlite_url: tuple[str, str | None]) -> Settings:
     # Open long enough to be seen open, short enough to wait for the probe.
-    timings = with_overrides(FAST, providers={"circuit_open_seconds": 3.0})
+    timings = with_overrides(FAST, providers={"circuit_open_seconds": 4.0})
     return make_settings(data_dir, sqlite_url, **timings)
 
 
