@@ -107,7 +107,3 @@ def encode_run(prefix: str, values: range) -> list[str]:
             head = f"{prefix}_{_encode(value)[:22]}"
         ids.append(head + _PAIRS[(value >> 10) & 1023] + _PAIRS[value & 1023])
     return ids
-
-
-def has_prefix(value: str, prefix: str) -> bool:
-    return value.startswith(prefix + "_") and len(value) == len(prefix) + 27
