@@ -28,7 +28,6 @@ from tidings.channels.sms.encoding import (
     encode_part,
     is_gsm7,
     segment,
-    septet_length,
 )
 
 ESC = "\x1b"
@@ -63,7 +62,7 @@ def _codec_encodes(text: str) -> bool:
 
 def _units(part: str, encoding: str) -> int:
     if encoding == "GSM-7":
-        return septet_length(part)
+        return len(encode_gsm7_unpacked(part))  # one byte per septet
     return len(part.encode("utf-16-be")) // 2
 
 
@@ -124,15 +123,12 @@ def test_basic_byte_values(char: str, code: int) -> None:
 )
 def test_extension_byte_values(char: str, code: int) -> None:
     assert encode_gsm7_unpacked(char) == bytes([0x1B, code])
-    assert septet_length(char) == 2
 
 
 @pytest.mark.parametrize("char", ["`", "ç", "ж", "😀", "\t", "\x00", "\x7f", "\u00a0"])
 def test_not_gsm(char: str) -> None:
     # "`" is where smpplib's table wrongly puts 0x5F (which is "§").
     assert not is_gsm7(char)
-    with pytest.raises(ValueError):
-        septet_length(char)
     with pytest.raises(ValueError):
         encode_gsm7_unpacked("ok" + char)
 
@@ -144,7 +140,6 @@ def test_not_gsm(char: str) -> None:
 def test_encoding_matches_codec(text: str) -> None:
     expected = text.encode("gsm03.38")
     assert encode_gsm7_unpacked(text) == expected
-    assert septet_length(text) == len(expected)
     assert is_gsm7(text)
 
 
@@ -204,7 +199,6 @@ def test_parts_encode_to_whole(text: str) -> None:
 def test_empty() -> None:
     assert segment("") == Segmentation("GSM-7", (), 0)
     assert segment("").segments == 1
-    assert septet_length("") == 0
     assert encode_gsm7_unpacked("") == b""
 
 
@@ -239,7 +233,7 @@ def test_escape_pair_at_boundary_moves_whole() -> None:
     text = "a" * 152 + "€" + "b" * 10
     seg = segment(text)
     assert seg.parts == ("a" * 152, "€" + "b" * 10)
-    assert [septet_length(p) for p in seg.parts] == [152, 12]
+    assert [len(encode_gsm7_unpacked(p)) for p in seg.parts] == [152, 12]
     assert encode_part(seg.parts[1], "GSM-7")[:2] == b"\x1be"
 
 

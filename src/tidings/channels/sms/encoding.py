@@ -93,13 +93,6 @@ def _extension_count(text: str) -> int:
     return sum(map(text.count, _EXTENSION_CHARS))
 
 
-def septet_length(text: str) -> int:
-    """Septets ``text`` takes in GSM-7; raises ValueError if it is not GSM-7."""
-    if not is_gsm7(text):
-        raise ValueError("text contains characters outside the GSM 03.38 alphabet")
-    return len(text) + _extension_count(text)
-
-
 def _utf16_units(text: str) -> int:
     # surrogatepass: a lone surrogate (possible in a Python str) counts as one unit
     # instead of raising, so segment() never fails on content.
