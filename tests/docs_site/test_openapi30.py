@@ -402,9 +402,9 @@ def _roots(*, on_sandbox: bool, production: str | None = "") -> SiteRoots:
     return SiteRoots("http://h", sandbox if on_sandbox else "", production, sandbox, on_sandbox)
 
 
-def test_servers_put_the_browsed_environment_first(doc: dict[str, Any]) -> None:
+def test_servers_put_the_sandbox_first(doc: dict[str, Any]) -> None:
     production = with_servers(doc, _roots(on_sandbox=False))["servers"]
-    assert [s["url"] for s in production] == ["/", "/sandbox"]
+    assert [s["url"] for s in production] == ["/sandbox", "/"]
     sandbox = with_servers(doc, _roots(on_sandbox=True))["servers"]
     assert [s["url"] for s in sandbox] == ["/sandbox", "/"]
     sandbox_host = with_servers(doc, _roots(on_sandbox=True, production=None))["servers"]

@@ -115,9 +115,10 @@ class LoginThrottle:
             (place, self._settings.max_failures_per_address),
         ):
             if window.count >= limit:
+                wait = self._counts.seconds_left(window)
                 raise TooManyRequests(
-                    "Too many failed logins from this address; wait before trying again.",
-                    retry_after=self._counts.seconds_left(window),
+                    f"Too many failed logins from this address; try again in {wait} s.",
+                    retry_after=wait,
                 )
         pair.count += 1
         place.count += 1

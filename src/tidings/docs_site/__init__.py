@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from tidings.docs_site.deployment import ProductionProviders, production_providers
 from tidings.docs_site.landing import landing_endpoint
 from tidings.docs_site.openapi import convert_to_openapi_30, openapi_document, with_servers
 from tidings.docs_site.swagger import (
@@ -34,6 +35,11 @@ from tidings.docs_site.urls import site_roots
 __all__ = ["convert_to_openapi_30", "install_docs", "openapi_document"]
 
 
+async def _production_providers(request: Request) -> ProductionProviders | None:
+    ctx = getattr(request.app.state, "ctx", None)  # absent in apps made only for docs tests
+    return await production_providers(ctx.sessions) if ctx is not None else None
+
+
 def install_docs(app: FastAPI, *, title: str, version: str, description: str) -> None:
     """Serve the landing page, Swagger UI and OpenAPI 3.0.3 document of ``app``.
 
@@ -44,13 +50,15 @@ def install_docs(app: FastAPI, *, title: str, version: str, description: str) ->
 
     async def openapi_json(request: Request) -> Response:
         doc = openapi_document(app, title=title, version=version, description=description)
-        return JSONResponse(with_servers(doc, site_roots(request.scope)))
+        providers = await _production_providers(request)
+        note = providers.sentence() if providers is not None else None
+        return JSONResponse(with_servers(doc, site_roots(request.scope), note))
 
     app.add_route("/openapi.json", openapi_json, methods=["GET"], include_in_schema=False)
     app.add_route("/docs", swagger_endpoint(title), methods=["GET"], include_in_schema=False)
     app.add_route(
         "/",
-        landing_endpoint(title=title, version=version),
+        landing_endpoint(title=title, version=version, providers=_production_providers),
         methods=["GET"],
         include_in_schema=False,
     )

@@ -24,6 +24,7 @@ from importlib.resources import files
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from tidings.docs_site.deployment import ProductionProviders
 from tidings.docs_site.swagger import ASSETS_PATH, STATIC_PATH
 from tidings.docs_site.urls import SiteRoots, site_roots
 
@@ -59,6 +60,7 @@ _STEPS: tuple[_Step, ...] = (
             '  headers: { "Content-Type": "application/json" },\n'
             '  body: JSON.stringify({ username: "you@example.com", password: "your-password" }),\n'
             "});\n"
+            "if (!r.ok) throw new Error(`login failed: ${await r.text()}`);\n"
             "const { token } = await r.json();",
         },
     ),
@@ -80,6 +82,7 @@ _STEPS: tuple[_Step, ...] = (
             "    headers=headers,\n"
             '    json={"body": "Hello!"},\n'
             ")\n"
+            "r.raise_for_status()  # a 4xx answer names the problem in r.json()['detail']\n"
             'print(r.json()["id"], r.json()["status"])  # msg_... sent',
             "node": "const headers = {\n"
             "  Authorization: `Bearer ${token}`,\n"
@@ -90,33 +93,45 @@ _STEPS: tuple[_Step, ...] = (
             "  headers,\n"
             '  body: JSON.stringify({ body: "Hello!" }),\n'
             "});\n"
-            'console.log(await sent.json()); // { id: "msg_...", status: "sent", ... }',
+            "const message = await sent.json();\n"
+            "if (!sent.ok) throw new Error(message.detail);\n"
+            "console.log(message.id, message.status); // msg_... sent",
         },
     ),
     (
         "Receive events with a webhook",
-        "Register your endpoint to receive inbound messages, delivery receipts and status "
-        "changes in real time, signed with the Standard Webhooks scheme.",
-        'POST /api/v4/webhooks/create\n{"url": "https://your-app.com/hook"}\n'
+        "Register an endpoint of yours (any HTTPS URL your server answers at; the sandbox of "
+        "a local deployment may also reach http://127.0.0.1) to receive inbound messages, "
+        "delivery receipts and status changes, signed with the Standard Webhooks scheme.",
+        'POST /api/v4/webhooks/create\n{"url": "https://your-app.example/hook"}\n'
         '→ 201 {"id": "whk_...", "status": "active", "secret": "whsec_...", ...}',
         {
-            "curl": 'curl -X POST "@SANDBOX@/api/v4/webhooks/create" \\\n'
+            "curl": 'HOOK_URL="https://your-app.example/hook"  # your receiver\n\n'
+            'curl -X POST "@SANDBOX@/api/v4/webhooks/create" \\\n'
             '  -H "Authorization: Bearer $TOKEN" \\\n'
             '  -H "Content-Type: application/json" \\\n'
-            '  -d \'{"url": "https://your-app.com/hook"}\'',
-            "python": "r = requests.post(\n"
+            '  -d "{\\"url\\": \\"$HOOK_URL\\"}"',
+            "python": 'HOOK_URL = "https://your-app.example/hook"  # your receiver\n\n'
+            "r = requests.post(\n"
             '    f"{BASE_URL}/api/v4/webhooks/create",\n'
             "    headers=headers,\n"
-            '    json={"url": "https://your-app.com/hook"},\n'
+            '    json={"url": HOOK_URL},\n'
             ")\n"
+            "r.raise_for_status()  # 422 names a URL that may not be used\n"
             "hook = r.json()\n"
+            'if hook.get("warning"):  # e.g. the host does not resolve yet\n'
+            '    print(hook["warning"])\n'
             'print(hook["id"], hook["secret"])  # keep the secret: it signs every delivery',
-            "node": "const hook = await fetch(`${BASE_URL}/api/v4/webhooks/create`, {\n"
+            "node": 'const HOOK_URL = "https://your-app.example/hook"; // your receiver\n\n'
+            "const created = await fetch(`${BASE_URL}/api/v4/webhooks/create`, {\n"
             '  method: "POST",\n'
             "  headers,\n"
-            '  body: JSON.stringify({ url: "https://your-app.com/hook" }),\n'
+            "  body: JSON.stringify({ url: HOOK_URL }),\n"
             "});\n"
-            "const { id, secret } = await hook.json(); // keep the secret: it signs deliveries",
+            "const hook = await created.json();\n"
+            "if (!created.ok) throw new Error(hook.detail);\n"
+            "if (hook.warning) console.warn(hook.warning);\n"
+            "const { id, secret } = hook; // keep the secret: it signs deliveries",
         },
     ),
 )
@@ -181,7 +196,27 @@ def _render_step(number: int, step: _Step, roots: SiteRoots) -> str:
     )
 
 
-def render_landing(*, title: str, version: str, roots: SiteRoots) -> str:
+def _providers_block(providers: ProductionProviders | None) -> str:
+    if providers is None:
+        return "        <p>Real providers as configured per account.</p>"
+    if not providers.kinds:
+        return (
+            "        <p>No production providers are configured on this deployment yet: "
+            "production sends answer <code>503 channel_not_configured</code> until an "
+            "operator adds one (<code>tidings providers add</code>).</p>"
+        )
+    rows = "".join(
+        f"<li>{escape(label)}: {escape(kinds)}</li>" for label, kinds in providers.per_channel()
+    )
+    return (
+        "        <p>Providers configured on this deployment (a channel with none answers "
+        f"<code>503 channel_not_configured</code>):</p>\n        <ul>{rows}</ul>"
+    )
+
+
+def render_landing(
+    *, title: str, version: str, roots: SiteRoots, providers: ProductionProviders | None = None
+) -> str:
     """The landing page HTML for a reader whose base URLs are ``roots``."""
     root = roots.current_root
     if roots.production_url is None:
@@ -206,16 +241,25 @@ def render_landing(*, title: str, version: str, roots: SiteRoots) -> str:
         "css": _resource("landing.css"),
         "steps": "\n".join(_render_step(n, s, roots) for n, s in enumerate(_STEPS, start=1)),
         "production_block": production_block,
+        "production_providers": _providers_block(providers),
     }
     values = {key: escape(value) for key, value in text.items()} | markup
     return _fill(_resource("landing.html"), values)
 
 
-def landing_endpoint(*, title: str, version: str) -> Endpoint:
-    """The ``GET /`` handler."""
+def landing_endpoint(
+    *,
+    title: str,
+    version: str,
+    providers: Callable[[Request], Awaitable[ProductionProviders | None]] | None = None,
+) -> Endpoint:
+    """The ``GET /`` handler; ``providers`` tells what production can send."""
 
     async def landing_page(request: Request) -> Response:
-        html = render_landing(title=title, version=version, roots=site_roots(request.scope))
+        configured = await providers(request) if providers is not None else None
+        html = render_landing(
+            title=title, version=version, roots=site_roots(request.scope), providers=configured
+        )
         # The page shows URLs derived from Host: a shared cache must not mix hosts.
         headers = {"Content-Security-Policy": landing_csp(), "Vary": "Host"}
         return HTMLResponse(html, headers=headers)

@@ -237,12 +237,16 @@ def with_bearer_scheme(doc: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def with_servers(doc: Mapping[str, Any], roots: SiteRoots) -> dict[str, Any]:
+def with_servers(
+    doc: Mapping[str, Any], roots: SiteRoots, production_providers: str | None = None
+) -> dict[str, Any]:
     """A shallow copy of ``doc`` whose ``servers`` list both environments.
 
-    Swagger UI sends "Try it out" to the first server, so the environment the reader is
-    browsing comes first. URLs are root-relative: valid in 3.0 (relative to where the
-    document is served) and right whatever Host the deployment is reached by.
+    Swagger UI sends "Try it out" to the first server, so the sandbox comes first:
+    trying the API there sends nothing and costs nothing. ``production_providers``
+    says what production can really send (see :mod:`.deployment`). URLs are
+    root-relative: valid in 3.0 (relative to where the document is served) and right
+    whatever Host the deployment is reached by.
     """
     sandbox = {
         "url": roots.sandbox_root or "/",
@@ -251,11 +255,12 @@ def with_servers(doc: Mapping[str, Any], roots: SiteRoots) -> dict[str, Any]:
     if roots.production_root is None:
         servers = [sandbox]
     else:
+        providers = production_providers or "the providers configured per account"
         production = {
             "url": roots.production_root or "/",
-            "description": "Production: real providers, real credits",
+            "description": f"Production: real credits; {providers}",
         }
-        servers = [sandbox, production] if roots.on_sandbox else [production, sandbox]
+        servers = [sandbox, production]
     out: Obj = {k: doc[k] for k in ("openapi", "info") if k in doc}
     out["servers"] = servers
     out.update((k, v) for k, v in doc.items() if k not in out)

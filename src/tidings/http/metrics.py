@@ -6,6 +6,7 @@ several apps in one process (tests) never share counters.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Sequence
 
@@ -14,6 +15,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tidings.http.environment import get_route_path
 
 
 class HttpMetrics:
@@ -60,6 +63,16 @@ class MetricsMiddleware:
             await self.app(scope, receive, record_status)
         finally:
             route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = getattr(route, "path", None) or _page_path(scope)
             self._metrics.requests.labels(template, scope["method"], str(status)).inc()
             self._metrics.latency.labels(template).observe(time.perf_counter() - started)
+
+
+def _page_path(scope: Scope) -> str:
+    """The label of a request no API route matched: a page's own path (the landing page,
+    /docs, /openapi.json are plain routes without parameters), else ``unmatched``."""
+    # A function endpoint is a page route; mounted apps (static files) stay unmatched,
+    # as their paths are many.
+    if inspect.isfunction(scope.get("endpoint")) and not scope.get("path_params"):
+        return get_route_path(scope) or "/"
+    return "unmatched"

@@ -178,6 +178,14 @@ class WebhookDispatcher:
         except Exception as error:
             log.exception("webhook delivery %s failed unexpectedly", job.delivery_id)
             outcome = Outcome(None, f"internal error: {type(error).__name__}", 0, None)
+        if not outcome.ok:
+            # Operators see failures without opening the API; never the query string.
+            log.warning(
+                "webhook delivery %s to %s failed: %s",
+                job.delivery_id,
+                ssrf.loggable_url(job.url),
+                outcome.error or f"HTTP {outcome.status_code}",
+            )
         for attempt in range(5):
             try:
                 await self._writer.submit(lambda session: self._record(session, job, at, outcome))

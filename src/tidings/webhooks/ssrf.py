@@ -183,6 +183,18 @@ def check_syntax(url: str, environment: Environment) -> tuple[str, str, int]:
     return scheme, parts.hostname.lower(), port or (443 if scheme == "https" else 80)
 
 
+def loggable_url(url: str) -> str:
+    """``url`` without its query, fragment and credentials: receivers put tokens there."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(malformed URL)"
+    shown = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{shown}{port}{parts.path}"
+
+
 async def resolve(host: str, port: int) -> list[IpAddress]:
     try:
         return [ipaddress.ip_address(host)]
