@@ -36,6 +36,7 @@ class CircuitBreaker:
         self._failures: deque[float] = deque()
         self._opened_at: float | None = None
         self._probing = False
+        self._probe_at = 0.0
         self.opened = 0
 
     @staticmethod
@@ -61,10 +62,17 @@ class CircuitBreaker:
         state = self.state
         if state == CircuitState.CLOSED:
             return True
-        if state == CircuitState.HALF_OPEN and not self._probing:
+        if state == CircuitState.HALF_OPEN and not self._probe_out():
             self._probing = True
+            self._probe_at = self._now()
             return True
         return False
+
+    def _probe_out(self) -> bool:
+        # A probe whose outcome never came (its caller failed or was cancelled before
+        # sending) is given up after open_seconds, so the circuit cannot stay half-open
+        # with its one probe out for good.
+        return self._probing and self._now() - self._probe_at < self._open_for
 
     def unused(self) -> None:
         """The probe taken by :meth:`allows` was not sent (the provider could not be
