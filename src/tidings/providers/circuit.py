@@ -3,7 +3,8 @@
 Closed: messages go to the provider. ``failure_threshold`` retryable failures
 (connection down, timeouts, 5xx) within ``window_seconds`` open it: the provider is
 skipped while another of the channel is usable, for ``open_seconds``. Then it is
-half-open: one message probes it; a success closes it, a failure opens it again.
+half-open: one message probes it; a success closes it, a failure opens it again
+(a probe that never reports back is given up after ``open_seconds``).
 A permanent refusal is the network working (the message was bad), so it counts
 as a success. Each process keeps its own breakers (they see their own traffic);
 the provider's ``health`` in the database is what every process and the API share.
