@@ -29,8 +29,13 @@ install-test: $(TEST_INSTALLED)
 run: install
 	$(BIN)/tidings serve --demo --host $(HOST) --port $(PORT)
 
+# Two workers, one per core (tests wait on servers and receipts as much as they
+# compute); a module's tests stay on one worker, so a module's server starts once.
+# TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
+
 test: install-test
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 lint: install-test
 	$(BIN)/ruff check src tests bench
