@@ -124,6 +124,12 @@ class GraphApi:
     script: dict[str, list[str]] = field(default_factory=dict)
     default_script: tuple[str, ...] = ("sent", "delivered", "read")
     templates: list[dict[str, Any]] = field(default_factory=list)
+    # Tokens of an app over Meta's rate (80007 for every send until another is used).
+    throttled_tokens: set[str] = field(default_factory=set)
+    # Keep the status webhooks owed until :meth:`release` (Meta retrying them later,
+    # to whichever Tidings process answers then).
+    hold: bool = False
+    held: list[tuple[str, str, list[str], Any]] = field(default_factory=list)
     webhook_url: str | None = None
     webhook_client: httpx.AsyncClient | None = None
     # What Tidings answered each webhook, in order.
@@ -231,6 +237,13 @@ class GraphApi:
         return received
 
     def _authorised(self, received: Received) -> JSONResponse | None:
+        if received.headers.get("authorization", "").removeprefix("Bearer ") in (
+            self.throttled_tokens
+        ):
+            self.throttled += 1
+            return graph_error(
+                400, 80007, "Rate limit issues", "The WhatsApp Business account's rate limit."
+            )
         if received.headers.get("authorization") != f"Bearer {self.access_token}":
             return graph_error(
                 401,
@@ -541,16 +554,34 @@ class GraphApi:
         return self.messages_value(statuses=[item])
 
     def _owe_statuses(self, wamid: str, recipient: str, callback: Any) -> None:
-        if self.webhook_url is None or self.webhook_client is None:
+        if not self.hold and (self.webhook_url is None or self.webhook_client is None):
             return
         steps = self.script.get(recipient, list(self.default_script))
+        if self.hold:
+            self.held.append((wamid, recipient, steps, callback))
+            return
+        self._post_later(wamid, recipient, steps, callback)
 
+    def release(self) -> None:
+        """Post the held status webhooks (to the current :attr:`webhook_url`)."""
+        held, self.held = self.held, []
+        for wamid, recipient, steps, callback in held:
+            self._post_later(wamid, recipient, steps, callback)
+
+    def _post_later(self, wamid: str, recipient: str, steps: list[str], callback: Any) -> None:
         async def post_all() -> None:
             # After the send's answer has gone out, as Meta's webhooks follow it.
             await asyncio.sleep(0.01)
-            for step in steps:
+            for index, step in enumerate(steps):
                 value = self.status_value(wamid, recipient, step, callback)
-                await self.post_webhook(self.envelope(value))
+                try:
+                    answer = await self.post_webhook(self.envelope(value))
+                except (httpx.HTTPError, RuntimeError):
+                    answer = None
+                if answer is None or answer.status_code != 200:
+                    # Meta tries again later: kept for the next release.
+                    self.held.append((wamid, recipient, steps[index:], callback))
+                    return
 
         task = asyncio.create_task(post_all())
         self._posting.add(task)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import re
 import secrets
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -64,6 +64,11 @@ from tests.providers.helpers import (
     with_overrides,
 )
 from tests.providers.smpp.contract_case import provoke_smpp, smpp_report
+from tests.providers.whatsapp_cloud.contract_case import (
+    attach_whatsapp,
+    provoke_whatsapp,
+    whatsapp_report,
+)
 from tests.support.messages import wait_for
 from tests.support.providers import add_provider
 from tests.support.users import TestUser, bearer, create_test_user
@@ -99,6 +104,7 @@ class Provocation:
 
 
 Provoke = Callable[[str], AbstractAsyncContextManager[Provocation]]
+Attach = Callable[[FastAPI, httpx.AsyncClient, str, Provocation], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -115,9 +121,19 @@ class KindCase:
     quiet_settings: Mapping[str, Any] = field(default_factory=dict)
     # What the ids it gives look like.
     external_id: str = r".+"
+    # For kinds whose network needs to know the running app (where to post its
+    # webhooks) or the recipient to have written in (WhatsApp's window): called when
+    # a provider is added, and when a test starts a new app for an existing one.
+    attach: Attach | None = None
 
     def __str__(self) -> str:
         return f"{self.kind}-{self.channel}"
+
+    async def connect(
+        self, app: FastAPI, client: httpx.AsyncClient, provider_id: str, provocation: Provocation
+    ) -> None:
+        if self.attach is not None:
+            await self.attach(app, client, provider_id, provocation)
 
 
 # -- the simulator -----------------------------------------------------------------
@@ -171,6 +187,15 @@ CASES = [
     KindCase(
         "smpp", "sms", provoke_smpp, smpp_report, (Status.DELIVERED,), external_id="[0-9a-f]+"
     ),
+    KindCase(
+        "whatsapp_cloud",
+        "whatsapp",
+        provoke_whatsapp,
+        whatsapp_report,
+        (Status.DELIVERED, Status.READ),
+        external_id=r"wamid\.[A-Za-z0-9+/]+",
+        attach=attach_whatsapp,
+    ),
 ]
 
 
@@ -197,7 +222,7 @@ class Harness:
         self.token = await production_token(self.app, self.client, self.user)
 
     async def add(self, provocation: Provocation, priority: int = 1) -> str:
-        return await add_provider(
+        provider_id = await add_provider(
             self.app,
             self.user.account_id,
             self.case.channel,
@@ -205,6 +230,8 @@ class Harness:
             config=provocation.config,
             priority=priority,
         )
+        await self.case.connect(self.app, self.client, provider_id, provocation)
+        return provider_id
 
     async def send(self, provocation: Provocation, *, wait: bool = False) -> dict[str, Any]:
         return await send(
@@ -522,6 +549,7 @@ async def test_a_restart_finishes_the_messages_in_flight(case: KindCase, data_di
         # Submitted by the next, whose network's reports are stored and not yet due
         # when it stops.
         async with app_running(_quiet(case, data_dir)) as app, http(app) as client:
+            await case.connect(app, client, pid, provocation)
             for message_id in queued:
                 await wait_for(client, token, message_id, {"sent"}, base="")
             sent = [
@@ -542,6 +570,7 @@ async def test_a_restart_finishes_the_messages_in_flight(case: KindCase, data_di
         # A new process, later: it applies what was stored, each report once.
         later = ShiftedClock(timedelta(hours=2))
         async with app_running(_settings(data_dir), clock=later) as app, http(app) as client:
+            await case.connect(app, client, pid, provocation)
             for message_id in every:
                 done = await wait_for(client, token, message_id, {case.progress[-1].value}, base="")
                 assert applied(done) == ["queued", "sent", *(s.value for s in case.progress)]
@@ -577,6 +606,7 @@ async def test_a_clean_shutdown_hands_back_what_it_was_sending(
                 assert row is not None
                 # Handed back at once, its attempt too: due again, not left to its lease.
                 assert (row.status, row.lease_owner, row.attempts) == ("queued", None, 0)
+            await case.connect(app, client, pid, provocation)
             answer = await client.patch(
                 f"/api/v4/providers/{pid}",
                 json={"config": provocation.recovered or provocation.config},
