@@ -36,6 +36,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.bulk.pacing import Rate, Schedule, SendGate, rates_for
+from tidings.bulk.shared import SharedContents
 from tidings.core.clock import Clock
 from tidings.core.environments import Environment
 from tidings.db.group_commit import GroupCommitter
@@ -125,6 +126,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._verdicts: asyncio.Queue[Verdict] = asyncio.Queue()
         self._gate = SendGate()
+        self._shared = SharedContents()
         self._pacer = ProviderPacer(writer)
         self._provider_slots: dict[str, tuple[int, asyncio.Semaphore]] = {}
         self._verdict_writer = VerdictWriter(
@@ -236,6 +238,9 @@ class Dispatcher:
                         continue
                     plans[candidate.id] = (send_at, rates[candidate.id])
             rows = await queue.lease(session, list(plans), owner=owner, until=lease_until)
+            # A batch's common content (attachments, an unvaried body) is stored once
+            # and put back into each of its messages here, before a provider sees it.
+            await self._shared.resolve_rows(session, rows)
             scheduled = [
                 RowChange(row, Status.QUEUED, now) for row in rows if row["status"] == "scheduled"
             ]

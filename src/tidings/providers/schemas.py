@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from tidings.http.schemas import ApiModel, ApiRequest
 
@@ -24,6 +24,10 @@ class ProviderCreate(ApiRequest):
 class ProviderUpdate(ApiRequest):
     """Fields left out keep their values; so do secrets left out of ``config`` (or
     sent back as ``********``)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"priority": 2, "config": {"host": "smsc2.example.net"}}]}
+    )
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     priority: int | None = Field(default=None, ge=1, le=1000)
