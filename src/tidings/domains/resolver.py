@@ -52,7 +52,7 @@ class DnsLookup:
         if servers:
             resolver = dns.asyncresolver.Resolver(configure=False)
             resolver.nameservers = [host for host, _ in servers]
-            resolver.port = servers[0][1]
+            resolver.nameserver_ports = dict(servers)
         else:
             resolver = dns.asyncresolver.Resolver()
         resolver.lifetime = TIMEOUT_SECONDS

@@ -87,7 +87,8 @@ def error_for(reply: Reply, *, stage: str) -> DeliveryError:
             return ThrottledError("relay_throttled", text, retry_after=_seconds_in(reply.text))
         return RetryableDeliveryError("relay_deferred", text, retry_after=_seconds_in(reply.text))
     if reply.code >= 500:
-        code = "recipient_unknown" if reply.hard_bounce else "relay_rejected"
+        # 5.1.x names the address of the stage: a recipient at RCPT, the sender at MAIL.
+        code = "recipient_unknown" if reply.hard_bounce and stage == "rcpt" else "relay_rejected"
         return PermanentDeliveryError(code, text)
     return RetryableDeliveryError("relay_unexpected", f"Unexpected reply: {text}")
 
