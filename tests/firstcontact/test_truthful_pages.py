@@ -120,3 +120,5 @@ async def test_the_chat_box_has_an_icon(client: httpx.AsyncClient, user: TestUse
         r'<link rel="icon" type="image/svg\+xml" href="data:image/svg\+xml,', page.text
     )
     assert "img-src 'self' data:" in page.headers["content-security-policy"]
+    # The header's avatar shows a contact glyph, not an empty circle.
+    assert re.search(r'<span class="avatar" aria-hidden="true"><svg [^>]*>', page.text)
