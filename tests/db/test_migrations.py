@@ -81,3 +81,44 @@ async def test_accounts_made_before_templates_get_the_sandbox_seed_set(
         assert {(r[2], r[3]) for r in rows} == {("APPROVED", "sandbox")}
     finally:
         await engine.dispose()
+
+
+async def test_provider_configs_become_production_providers(
+    data_dir: Path, database_url: tuple[str, str | None]
+) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    engine = build_engine(make_settings(data_dir, database_url))
+    account = "acc_01JDQ3W6V2X4N8ZB7YH5K9T0RM"
+    try:
+        await migrate.upgrade(engine, "0008")
+        async with engine.begin() as connection:
+            await connection.execute(
+                text("INSERT INTO accounts (id, name, created_at) VALUES (:id, 'Old', :at)"),
+                {"id": account, "at": datetime.now(UTC)},
+            )
+            await connection.execute(
+                text(
+                    "INSERT INTO provider_configs (account_id, channel, kind, config, updated_at)"
+                    " VALUES (:account, 'sms', 'simulator', '{}', :at)"
+                ),
+                {"account": account, "at": datetime.now(UTC)},
+            )
+        await migrate.upgrade(engine)
+        async with engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    text(
+                        "SELECT id, account_id, environment, channel, kind, priority, enabled,"
+                        " health FROM providers"
+                    )
+                )
+            ).all()
+        assert len(rows) == 1
+        provider_id, *rest = rows[0]
+        assert provider_id.startswith("prv_") and len(provider_id) == 30
+        assert tuple(rest) == (account, "production", "sms", "simulator", 1, True, "unknown")
+    finally:
+        await engine.dispose()

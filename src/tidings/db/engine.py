@@ -2,10 +2,13 @@
 
 SQLite runs in WAL mode with a busy timeout so that the API and the dispatcher
 can share one file; foreign keys are switched on, as PostgreSQL always has them.
+Its checkpoints run in a thread of their own (:mod:`tidings.db.checkpoint`), not in
+whichever commit on the event loop happens to fill the log.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -18,16 +21,19 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from tidings.db import inline_sqlite
+from tidings.db.checkpoint import Checkpointer
 from tidings.settings import Settings
 
 
-def _sqlite_pragmas(synchronous: str, busy_timeout_ms: int) -> Any:
+def _sqlite_pragmas(synchronous: str, busy_timeout_ms: int, checkpoint_elsewhere: bool) -> Any:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        if checkpoint_elsewhere:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     return on_connect
@@ -62,9 +68,16 @@ def build_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
         # The inline driver waits for a lock on the event loop's thread, so it waits
         # briefly and lets the group committer retry without blocking the loop.
         busy = INLINE_BUSY_TIMEOUT_MS if settings.sqlite_driver == "inline" else 30_000
+        on_file = bool(url.database) and url.database != ":memory:"
         event.listen(
-            engine.sync_engine, "connect", _sqlite_pragmas(settings.sqlite_synchronous, busy)
+            engine.sync_engine,
+            "connect",
+            _sqlite_pragmas(settings.sqlite_synchronous, busy, checkpoint_elsewhere=on_file),
         )
+        if on_file:
+            checkpointer = Checkpointer(Path(str(url.database)))
+            checkpointer.start()
+            event.listen(engine.sync_engine, "engine_disposed", lambda _: checkpointer.stop())
     return engine
 
 

@@ -141,10 +141,23 @@ def _move_provider_configs() -> None:
         "providers",
         *(
             sa.column(name)
-            for name in (
-                "id account_id environment channel kind name priority enabled config secrets "
-                "health last_error created_at updated_at deleted_at"
-            ).split()
+            for name in [
+                "id",
+                "account_id",
+                "environment",
+                "channel",
+                "kind",
+                "name",
+                "priority",
+                "enabled",
+                "config",
+                "secrets",
+                "health",
+                "last_error",
+                "created_at",
+                "updated_at",
+                "deleted_at",
+            ]
         ),
     )
     for account_id, channel, kind, config, updated_at in rows:
