@@ -122,3 +122,18 @@ async def test_the_chat_box_has_an_icon(client: httpx.AsyncClient, user: TestUse
     assert "img-src 'self' data:" in page.headers["content-security-policy"]
     # The header's avatar shows a contact glyph, not an empty circle.
     assert re.search(r'<span class="avatar" aria-hidden="true"><svg [^>]*>', page.text)
+
+
+async def test_an_inbound_message_is_addressed_to_our_number(
+    client: httpx.AsyncClient, user: TestUser
+) -> None:
+    token = await login(client, user)
+    received = await client.post(
+        "/sandbox/api/v4/sandbox/inbound",
+        headers=bearer(token),
+        json={"channel": "whatsapp", "from": "+393331234567", "body": "Hi"},
+    )
+    assert received.status_code == 201, received.text
+    message = received.json()
+    assert message["direction"] == "inbound" and message["from"] == "+393331234567"
+    assert message["to"] == "+15550000000"

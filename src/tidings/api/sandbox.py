@@ -20,6 +20,10 @@ from tidings.providers.base import InboundMessage
 
 router = APIRouter(prefix="/api/v4/sandbox", tags=["Sandbox"])
 
+# The number a simulated contact writes to: the sandbox's own (the real kinds report
+# the business number the message reached; an inbound message's `to` is never empty).
+SANDBOX_NUMBER = "+15550000000"
+
 
 class InboundRequest(ApiRequest):
     channel: Literal["whatsapp", "sms"]
@@ -49,7 +53,7 @@ async def simulate_inbound(
         InboundMessage(
             channel=body.channel,
             sender=sender,
-            recipient=None,
+            recipient=SANDBOX_NUMBER,
             body=body.body,
             at=ctx.clock.now(),
             external_id=f"sbx.in.{new_id('msg')}",
