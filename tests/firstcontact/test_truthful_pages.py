@@ -137,3 +137,21 @@ async def test_an_inbound_message_is_addressed_to_our_number(
     message = received.json()
     assert message["direction"] == "inbound" and message["from"] == "+393331234567"
     assert message["to"] == "+15550000000"
+
+
+async def test_the_pages_answer_without_a_migrated_database(tmp_path: Path) -> None:
+    from tests.conftest import make_settings
+    from tidings.app import create_app
+
+    data = tmp_path / "data"
+    data.mkdir()
+    settings = make_settings(
+        data, (f"sqlite+aiosqlite:///{data / 'empty.db'}", None), dispatch=False
+    )
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 5000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert (await client.get("/")).status_code == 200
+        servers = (await client.get("/openapi.json")).json()["servers"]
+    await app.state.ctx.engine.dispose()
+    assert "configured per account" in servers[1]["description"]
