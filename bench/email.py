@@ -35,6 +35,7 @@ from tidings.core.clock import SystemClock
 from tidings.core.environments import Environment
 from tidings.core.ids import new_id
 from tidings.domains.keys import new_keys
+from tidings.domains.outbound import signed_mime
 from tidings.domains.signing import SigningKeys, sign
 from tidings.domains.verp import Verp
 from tidings.providers.base import OutboundMessage, ProviderDeps
@@ -78,13 +79,14 @@ class NoInbox:
 
 
 class Signer:
-    """The outbound mail service's work without its database: render, sign, VERP."""
+    """The outbound mail service's work without its database (the keys are given):
+    render and sign off the event loop (:func:`signed_mime`), VERP."""
 
     def __init__(self, keys: SigningKeys, verp: Verp) -> None:
         self.keys, self.verp = keys, verp
 
     async def prepare(self, message: OutboundMessage, *, date: datetime) -> PreparedMail:
-        data = sign(render_outbound_email(message, date=date), self.keys)
+        data = await asyncio.to_thread(signed_mime, message, self.keys, date)
         return PreparedMail(data, self.verp.address(message.id), (message.to,))
 
 
