@@ -11,7 +11,7 @@ import pytest
 from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
 
-from tidings.bulk.body import LARGE_BODY, bulk_body, parse_large_body
+from tidings.api.bulk_body import LARGE_BODY, bulk_body, parse_large_body
 from tidings.bulk.schemas import EmailBulkRequest, SmsBulkRequest
 from tidings.http.json_body import parse_json_body
 

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tidings.api.deps import ContextDep, PrincipalDep
-from tidings.bulk.body import bulk_body
+from tidings.api.bulk_body import bulk_body
+from tidings.api.deps import ContextDep, Principal, PrincipalDep
+from tidings.api.sending import tenant_of
 from tidings.bulk.channels import (
     ChannelRules,
     EmailContentSpec,
@@ -25,14 +26,16 @@ from tidings.bulk.schemas import (
     SmsBulkRequest,
     WhatsAppBulkRequest,
 )
-from tidings.bulk.service import BulkFlow, BulkSpec
+from tidings.bulk.service import BulkFlow, BulkSpec, PrepareRules
 from tidings.bulk.whatsapp import free_form_rules, template_rules
 from tidings.channels.email.addresses import parse_mailbox
 from tidings.channels.email.mime import validate_custom_headers
+from tidings.context import AppContext
 from tidings.core.collection import paused_during_request
 from tidings.core.errors import FieldError, Unprocessable
 from tidings.http.json_body import documented_body
 from tidings.http.openapi_responses import AUTHENTICATED, problem_responses
+from tidings.idempotency.service import scope_of
 from tidings.messages.rules.sms import check_sender
 from tidings.templates.service import approved_template
 from tidings.tracking.tokens import signer_for
@@ -44,6 +47,18 @@ BULK_RESPONSES: dict[int | str, dict[str, Any]] = {
     202: {"model": BulkAnswer, "description": "Every accepted message is stored."},
     **problem_responses(*AUTHENTICATED, 402, 404, 409, 413, 503),
 }
+
+
+async def _accept(
+    ctx: AppContext,
+    request: Request,
+    principal: Principal,
+    spec: BulkSpec,
+    prepare: PrepareRules,
+) -> JSONResponse:
+    key = await scope_of(request, principal.account_id, principal.environment.value)
+    answer = await BulkFlow(ctx, tenant_of(principal)).run(spec, prepare, key=key)
+    return JSONResponse(answer.body, status_code=answer.status)
 
 
 @router.post(
@@ -78,7 +93,7 @@ async def sms_bulk(
             opted=await opted_out(session, principal.account_id, principal.environment, "sms"),
         )
 
-    return await BulkFlow(ctx, request, principal).run(BulkSpec("sms", sender, body), prepare)
+    return await _accept(ctx, request, principal, BulkSpec("sms", sender, body), prepare)
 
 
 @router.post(
@@ -132,7 +147,7 @@ async def email_bulk(
         )
 
     spec = BulkSpec("email", sender.formatted, body)
-    return await BulkFlow(ctx, request, principal).run(spec, prepare)
+    return await _accept(ctx, request, principal, spec, prepare)
 
 
 @router.post(
@@ -193,4 +208,4 @@ async def whatsapp_bulk(
         )
 
     spec = BulkSpec("whatsapp", None, body)
-    return await BulkFlow(ctx, request, principal).run(spec, prepare)
+    return await _accept(ctx, request, principal, spec, prepare)

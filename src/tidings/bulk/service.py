@@ -13,6 +13,10 @@ them held the event loop for hundreds of ms.
 
 The answer comes once every accepted message is committed, so a batch id in
 a client's hands means all of its messages will reach a final status.
+
+No HTTP here: the flow takes the tenant and the idempotency key's scope and
+returns the status and body to answer with (:mod:`tidings.api.bulk` reads the
+request and writes the response).
 """
 
 from __future__ import annotations
@@ -22,12 +26,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Request
-from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tidings.api.deps import Principal
 from tidings.bulk.channels import ChannelRules
 from tidings.bulk.planning import ListedRecipient, Plan, Recipient, plan, release
 from tidings.bulk.schemas import BulkCommon
@@ -36,12 +37,13 @@ from tidings.contacts.lists import list_recipients
 from tidings.context import AppContext
 from tidings.core.errors import FieldError, Unprocessable
 from tidings.core.ids import new_id
+from tidings.core.tenancy import TenantScope
 from tidings.idempotency.service import (
     IdempotencyRepository,
+    KeyScope,
     StoredAnswer,
     previous_answer,
     reread_after_conflict,
-    scope_of,
 )
 from tidings.messages.rules.sms import check_schedule
 
@@ -56,15 +58,21 @@ class BulkSpec:
     request: BulkCommon
 
 
-class BulkFlow:
-    def __init__(self, ctx: AppContext, request: Request, principal: Principal) -> None:
-        self._ctx = ctx
-        self._request = request
-        self._principal = principal
+@dataclass(frozen=True, slots=True)
+class BulkAnswer:
+    status: int
+    body: dict[str, Any]
 
-    async def run(self, spec: BulkSpec, prepare: PrepareRules) -> JSONResponse:
-        ctx, principal = self._ctx, self._principal
-        scope = await scope_of(self._request, principal.account_id, principal.environment.value)
+
+class BulkFlow:
+    def __init__(self, ctx: AppContext, tenant: TenantScope) -> None:
+        self._ctx = ctx
+        self._principal = tenant
+
+    async def run(
+        self, spec: BulkSpec, prepare: PrepareRules, *, key: KeyScope | None
+    ) -> BulkAnswer:
+        ctx, principal, scope = self._ctx, self._principal, key
         now = ctx.clock.now()
         scheduled_at = check_schedule(spec.request.scheduled_at, ctx.clock)
         async with ctx.sessions() as session:
@@ -146,7 +154,7 @@ class BulkFlow:
         if earlier is not None:
             return _replay(earlier)
         ctx.runtime.wake()
-        return JSONResponse(body, status_code=202)
+        return BulkAnswer(202, body)
 
     async def _recipients(self, session: AsyncSession, spec: BulkSpec) -> Sequence[Recipient]:
         request = spec.request
@@ -192,8 +200,8 @@ class BulkFlow:
         ]
 
 
-def _replay(previous: StoredAnswer) -> JSONResponse:
+def _replay(previous: StoredAnswer) -> BulkAnswer:
     if previous.body is not None:
-        return JSONResponse(previous.body, status_code=previous.status)
+        return BulkAnswer(previous.status, previous.body)
     # Written in the batch's own transaction, so a key without its answer is not seen.
     raise RuntimeError("an idempotency key of a batch has no stored answer")
