@@ -25,7 +25,10 @@ what the scenario needs (the fake, acting the scenario) and yields a
 that end on their own, the config that makes the network work again); write its
 ``report`` (the payload its network's receipt is stored as in the inbox, which the
 kind's own ``parse_report`` reads); give the settings under which its network keeps
-quiet; then add one ``KindCase(...)`` line to :data:`CASES`. Nothing else changes.
+quiet; when its network must know the running app (where to post its webhooks, a
+contact who wrote in), an ``attach`` called whenever a provider of it is added or an
+app restarted; then add one ``KindCase(...)`` line to :data:`CASES`. Nothing else
+changes. The ``smpp`` and ``whatsapp_cloud`` cases live beside their kinds' tests.
 """
 
 from __future__ import annotations
