@@ -336,7 +336,9 @@ class ProviderService:
         spec: KindSpec | None = self._kinds.get(row.kind)
         inbound = None
         if spec is not None and spec.inbound_path and base_url is not None:
-            inbound = f"{base_url.rstrip('/')}/inbound/{row.kind}/{row.id}"
+            # The contract's form: /inbound/<channel>/<provider id> (the edge takes the
+            # kind's name too).
+            inbound = f"{base_url.rstrip('/')}/inbound/{row.channel}/{row.id}"
         error = row.last_error
         return ProviderOut(
             id=row.id,
