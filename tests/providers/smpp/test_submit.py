@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from dataclasses import replace
 
 import pytest
 
@@ -197,3 +198,17 @@ async def test_a_pause_longer_than_the_wait_hands_the_submission_back() -> None:
             await provider.close()
     assert throttled.value.code == "throttled"
     assert len(smsc.submitted) == 1
+
+
+async def test_short_code_sender_and_relative_validity() -> None:
+    message = replace(outbound(), sender="12345", content={"validityPeriod": 2 * 86400 + 3600 + 61})
+    async with HappySMSC() as smsc:
+        provider, _ = build(smsc, registeredDelivery=False)
+        try:
+            await provider.send(message)
+        finally:
+            await provider.close()
+    [sent] = smsc.submitted
+    assert (sent.source, sent.source_ton, sent.source_npi) == ("12345", 3, 0)
+    assert sent.validity_period == "000002010101000R"
+    assert sent.registered_delivery == 0
