@@ -79,6 +79,8 @@ Tidings is a self-hostable messaging API for WhatsApp, SMS and Email.
 """
 
 # "/contacts" covers a list's additions (10,000 contacts with their variables).
+# Providers' webhooks: Meta documents payloads of up to 3 MB.
+INBOUND_MAX_BODY_BYTES = 4 * 1_048_576
 LARGE_BODY_PATHS = ("/bulk", "/contacts/import", "/email/send", "/contacts")
 
 
@@ -202,6 +204,7 @@ def create_app(
         max_bytes=settings.max_body_bytes,
         large_body_paths=LARGE_BODY_PATHS,
         large_max_bytes=settings.max_bulk_body_bytes,
+        prefix_limits={"/inbound/": INBOUND_MAX_BODY_BYTES},
         raw_media_types={"/api/v4/contacts/import": frozenset({"text/csv", "multipart/form-data"})},
     )
     app.add_middleware(AuthenticationGate, protected=routes_needing_principal(app.routes))

@@ -65,14 +65,21 @@ class BodyMiddleware:
         large_body_paths: tuple[str, ...] = (),
         large_max_bytes: int = 0,
         raw_media_types: Mapping[str, frozenset[str]] | None = None,
+        prefix_limits: Mapping[str, int] | None = None,
     ) -> None:
         self.app = app
+        # Paths under these prefixes take their own limit (providers' webhooks: Meta
+        # posts up to 3 MB).
+        self._prefix_limits = tuple((prefix_limits or {}).items())
         self._max = max_bytes
         self._large_paths = large_body_paths
         self._large_max = max(large_max_bytes, max_bytes)
         self._raw = dict(raw_media_types or {})
 
     def _limit_for(self, route_path: str) -> int:
+        for prefix, limit in self._prefix_limits:
+            if route_path.startswith(prefix):
+                return limit
         return self._large_max if route_path.endswith(self._large_paths) else self._max
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

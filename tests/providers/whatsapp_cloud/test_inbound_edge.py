@@ -299,3 +299,19 @@ async def test_a_flood_of_posts_costs_one_read_per_provider(
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert len(reads) == 2, reads
+
+
+async def test_meta_sized_payloads_are_taken_and_larger_refused(
+    client: httpx.AsyncClient, graph: GraphApi, business: Business
+) -> None:
+    # Meta documents webhook payloads of up to 3 MB; the API's own limit is 1 MB.
+    body = _non_ascii_text()
+    body["padding"] = "x" * 2_500_000
+    raw = _raw(body)
+    answer = await _post(client, business.inbound_path, raw, signature(graph.app_secret, raw))
+    assert answer.status_code == 200, answer.text
+    body["padding"] = "x" * 5_000_000
+    raw = _raw(body)
+    answer = await _post(client, business.inbound_path, raw, signature(graph.app_secret, raw))
+    assert answer.status_code == 413
+    assert answer.json()["code"] == "payload_too_large"
