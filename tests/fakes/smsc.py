@@ -19,7 +19,8 @@ its own ``deliver_sm``. Scenarios (after Jasmin's simulators):
 - :class:`BlackHoleSMSC` never answers a ``submit_sm``;
 - :class:`UnbindOnSubmitSMSC` unbinds and closes on its first ``unbinds`` submits;
 - :class:`SilentEnquireLinkSMSC` never answers ``enquire_link``;
-- :class:`BadCredentialsSMSC` refuses every bind with 0x0E.
+- :class:`BadCredentialsSMSC` refuses every bind with 0x0E;
+- :class:`BindErrorGenericNackSMSC` answers every bind with a ``generic_nack``.
 
 :meth:`FakeSMSC.deliver_mo` sends a contact's message (one part, or concatenated
 with an 8-bit UDH, a 16-bit UDH or SAR TLVs) and returns the ``deliver_sm_resp``
@@ -604,3 +605,16 @@ class SilentEnquireLinkSMSC(FakeSMSC):
 class BadCredentialsSMSC(FakeSMSC):
     def bind_status(self, system_id: str, password: str) -> int:
         return 0x0E
+
+
+class BindErrorGenericNackSMSC(FakeSMSC):
+    """Answers every bind with a generic_nack of sequence 0 (a bind it cannot read)."""
+
+    async def _request(
+        self, connection: Connection, command_id: int, sequence: int, body: bytes
+    ) -> None:
+        if command_id == BIND_TRANSCEIVER:
+            self.bind_attempts += 1
+            connection.send(0x80000000, 0x03, 0)
+            return
+        await super()._request(connection, command_id, sequence, body)

@@ -8,7 +8,12 @@ import asyncio
 
 import pytest
 
-from tests.fakes.smsc import BadCredentialsSMSC, HappySMSC, SilentEnquireLinkSMSC
+from tests.fakes.smsc import (
+    BadCredentialsSMSC,
+    BindErrorGenericNackSMSC,
+    HappySMSC,
+    SilentEnquireLinkSMSC,
+)
 from tests.providers.smpp.support import build, outbound, until
 from tidings.providers.errors import ConfigurationError, ConnectionDown
 
@@ -95,5 +100,18 @@ async def test_the_smscs_enquire_link_is_answered() -> None:
             await smsc.wait_bound()
             assert await smsc.enquire_link() == 0
             assert await smsc.enquire_link() == 0
+        finally:
+            await provider.close()
+
+
+async def test_a_nacked_bind_is_not_refused_credentials_and_is_tried_again() -> None:
+    async with BindErrorGenericNackSMSC() as smsc:
+        provider, _ = build(smsc, responseTimeoutSeconds=0.5)
+        try:
+            with pytest.raises(ConnectionDown) as down:
+                await provider.send(outbound())
+            assert "0x03" in down.value.message
+            await until(lambda: smsc.bind_attempts >= 3, "binding again with backoff")
+            assert provider.refused is None
         finally:
             await provider.close()

@@ -85,6 +85,9 @@ class Session:
             async with asyncio.timeout(config.response_timeout_seconds):
                 answer = await pdus.read_pdu(self._reader)
                 while answer.sequence != sequence or not answer.is_response:
+                    if answer.command_id == pdus.GENERIC_NACK:
+                        # Some SMSCs nack a bind they cannot read, with sequence 0.
+                        raise BindRefused(answer.status or 0xFF)
                     # An SMSC may send enquire_link before answering the bind.
                     if answer.command_id == pdus.ENQUIRE_LINK:
                         self._answer(answer, ESME_ROK)
