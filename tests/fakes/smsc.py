@@ -14,8 +14,9 @@ its own ``deliver_sm``. Scenarios (after Jasmin's simulators):
 - :class:`ErrorOnSubmitSMSC` answers a given status for given destinations;
 - :class:`DeliveryReceiptSMSC` sends a receipt for each accepted submit (text, TLVs or
   both; before the ``submit_sm_resp`` if asked; twice if asked; a destination
-  ending in ``0002`` gets UNDELIV). Any scenario sends them with ``receipts=`` set,
-  and ``hold_receipts`` keeps them for a later bind (an ESME that went away);
+  ending in ``0002`` gets UNDELIV). Any scenario sends them with ``receipts=`` set;
+  ``hold_receipts`` keeps them for a later bind (an ESME that went away), and
+  ``receipts_elsewhere`` sends each on another bind than the one that submitted;
 - :class:`BlackHoleSMSC` never answers a ``submit_sm``;
 - :class:`UnbindOnSubmitSMSC` unbinds and closes on its first ``unbinds`` submits;
 - :class:`SilentEnquireLinkSMSC` never answers ``enquire_link``;
@@ -191,6 +192,7 @@ class FakeSMSC:
         duplicate: bool = False,
         text_id_decimal: bool = False,
         hold_receipts: bool = False,
+        receipts_elsewhere: bool = False,
     ) -> None:
         self.system_id = system_id
         self.receipts = receipts
@@ -198,6 +200,8 @@ class FakeSMSC:
         self.duplicate = duplicate
         self.text_id_decimal = text_id_decimal
         self.hold_receipts = hold_receipts
+        self.receipts_elsewhere = receipts_elsewhere
+        self.receipt_binds: list[int] = []
         self.held: list[Submitted] = []
         self.password = password
         self.answer_delay = answer_delay
@@ -361,8 +365,12 @@ class FakeSMSC:
             return
         if self.hold_receipts:
             self.held.append(submitted)
-        else:
-            self._spawn(self.receipt(connection, submitted))
+            return
+        if self.receipts_elsewhere:
+            # On another bind of the same account, as SMSCs with several binds do.
+            others = [other for other in self.bound if other is not connection]
+            connection = others[0] if others else connection
+        self._spawn(self.receipt(connection, submitted))
 
     def _release_held(self, connection: Connection) -> None:
         # As an SMSC keeps receipts for an ESME that went away: delivered on a bind
@@ -390,6 +398,7 @@ class FakeSMSC:
             tlvs = {0x001E: submitted.message_id.encode() + b"\x00", 0x0427: bytes((state,))}
             if failed:
                 tlvs[0x0423] = b"\x03\x00\x22"
+        self.receipt_binds.append(connection.number)
         for _ in range(2 if self.duplicate else 1):
             await self.deliver_sm(
                 source=submitted.destination,

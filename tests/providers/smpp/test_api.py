@@ -208,3 +208,16 @@ async def test_the_agreed_rate_counts_every_part(
             await wait_for(client, token, message_id, {"delivered"}, base="", timeout=20)
     assert len(smsc.submitted) == 6
     assert smsc.throttled == 0
+
+
+async def test_a_receipt_on_another_bind_finds_its_message(
+    app: FastAPI, client: httpx.AsyncClient, user: TestUser
+) -> None:
+    async with DeliveryReceiptSMSC("tlv", receipts_elsewhere=True) as smsc:
+        await add_provider(app, user.account_id, "sms", "smpp", config=smpp_config(smsc, binds=2))
+        token = await production_token(app, client, user)
+        await smsc.wait_bound(2)
+        answer = await sms(client, token, "+393331234567", "Any bind will do")
+        await wait_for(client, token, answer.json()["id"], {"delivered"}, base="")
+    [submitted] = smsc.submitted
+    assert smsc.receipt_binds != [submitted.bind]
