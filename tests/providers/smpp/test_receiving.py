@@ -169,3 +169,22 @@ async def test_parts_still_missing_after_the_timeout_are_given_up() -> None:
     assert isinstance(message, InboundMessage)
     assert message.body == "part1 part3 "
     assert message.content == {"parts": 2, "missingParts": 1}
+
+
+def test_an_acknowledgement_is_not_a_contacts_message_and_a_notification_is_a_receipt() -> None:
+    def stored(esm_class: int, text: str) -> dict[str, object]:
+        return {
+            "kind": "deliver_sm",
+            "source": "393331234567",
+            "destination": "Tidings",
+            "esmClass": esm_class,
+            "dataCoding": 0,
+            "shortMessage": text.encode().hex(),
+            "tlvs": {},
+            "receivedAt": "2026-12-06T12:00:00+00:00",
+        }
+
+    assert parse_report(stored(0x08, "ack")) == []
+    [notification] = parse_report(stored(0x20, "id:1f stat:ENROUTE"))
+    assert isinstance(notification, StatusReport)
+    assert (notification.external_id, notification.event) == ("1f", "enroute")

@@ -40,6 +40,10 @@ TLV_MESSAGE_STATE = 0x0427
 ESM_UDHI = 0x40
 ESM_TYPE_MASK = 0x3C
 ESM_DELIVERY_RECEIPT = 0x04
+ESM_INTERMEDIATE_NOTIFICATION = 0x20
+# SME delivery and user acknowledgements, conversation abort: neither a receipt of
+# ours nor a contact's text.
+ESM_ACKNOWLEDGEMENTS = frozenset({0x08, 0x10, 0x18})
 
 HEADER = struct.Struct(">IIII")
 # A bound on what we accept from the network: message_payload may reach 64 KB.
@@ -235,7 +239,12 @@ class ShortMessage:
 
     @property
     def is_receipt(self) -> bool:
-        return self.esm_class & ESM_TYPE_MASK == ESM_DELIVERY_RECEIPT
+        kind = self.esm_class & ESM_TYPE_MASK
+        return kind in (ESM_DELIVERY_RECEIPT, ESM_INTERMEDIATE_NOTIFICATION)
+
+    @property
+    def is_acknowledgement(self) -> bool:
+        return self.esm_class & ESM_TYPE_MASK in ESM_ACKNOWLEDGEMENTS
 
 
 def message_id_body(message_id: str) -> bytes:

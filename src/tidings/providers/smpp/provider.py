@@ -220,7 +220,7 @@ class SmppProvider:
         payload = stored_payload(message, received_at=self._deps.clock.now(), id_base=base)
         reports = [RawReport(dedupe_key(message, id_base=base), payload)]
         group: tuple[str, int, int] | None = None
-        if not message.is_receipt:
+        if not message.is_receipt and not message.is_acknowledgement:
             _, part = split_udh(message)
             if part is not None and part[1] > 1:
                 payload["kind"] = "mo_part"

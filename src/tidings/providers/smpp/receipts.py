@@ -4,7 +4,9 @@ A ``deliver_sm`` is stored as received (:func:`stored_payload`: addresses,
 ``esm_class``, ``data_coding``, the ``short_message`` and the TLVs in hex), before
 its ``deliver_sm_resp`` goes out. :func:`parse_report` reads it back:
 
-- ``esm_class`` 0x04 is a delivery receipt. Its id is the ``receipted_message_id``
+- ``esm_class`` type 0x04 is a delivery receipt (0x20, an intermediate
+  notification, is read the same way; SME acknowledgements 0x08/0x10/0x18 are
+  stored and read as nothing). Its id is the ``receipted_message_id``
   TLV when present, else the text's ``id:``; its state the ``message_state`` TLV,
   else the text's ``stat:``. DELIVRD is ``delivered``; EXPIRED, DELETED, UNDELIV
   and REJECTD are ``undelivered`` with the ``err:`` code (and the
@@ -152,6 +154,8 @@ def parse_report(payload: dict[str, Any]) -> list[Report]:
     message = _message(payload)
     if message.is_receipt:
         return [_receipt(message, at, payload.get("idBase", "same"))]
+    if message.is_acknowledgement:
+        return []
     return [_inbound(message, decode_text(message), at, dedupe_key(message)[3:], 1, 0)]
 
 
