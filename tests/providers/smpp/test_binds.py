@@ -5,8 +5,11 @@ bind asks enquire_link and a silent SMSC gets dropped, a dropped bind comes back
 from __future__ import annotations
 
 import asyncio
+import ssl
+from pathlib import Path
 
 import pytest
+import trustme
 
 from tests.fakes.smsc import (
     BadCredentialsSMSC,
@@ -115,3 +118,31 @@ async def test_a_nacked_bind_is_not_refused_credentials_and_is_tried_again() -> 
             assert provider.refused is None
         finally:
             await provider.close()
+
+
+async def test_tls_binds_to_a_verified_smsc(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    authority = trustme.CA()
+    served = authority.issue_cert("127.0.0.1")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    served.configure_cert(context)
+    bundle = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(bundle))
+    smsc = HappySMSC()
+    await smsc.start(tls=context)
+    try:
+        provider, _ = build(smsc, tls=True)
+        with pytest.raises(ConnectionDown):
+            # Not trusted yet: the certificate is verified.
+            await provider.check()
+        # The system's trust store, as an operator would extend it.
+        monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+        provider, _ = build(smsc, tls=True)
+        try:
+            assert (await provider.send(outbound(body="over TLS"))).refs
+        finally:
+            await provider.close()
+    finally:
+        await smsc.stop()
+    assert [sent.text for sent in smsc.submitted] == ["over TLS"]
