@@ -33,6 +33,7 @@ from tidings.channels.email.mime import validate_custom_headers
 from tidings.context import AppContext
 from tidings.core.collection import paused_during_request
 from tidings.core.errors import FieldError, Unprocessable
+from tidings.domains.sending import require_verified_sender
 from tidings.http.json_body import documented_body
 from tidings.http.openapi_responses import AUTHENTICATED, problem_responses
 from tidings.idempotency.service import scope_of
@@ -126,6 +127,9 @@ async def email_bulk(
 
     async def prepare(session: AsyncSession) -> ChannelRules:
         await ctx.runtime.providers.require(principal.account_id, principal.environment, "email")
+        await require_verified_sender(
+            session, ctx.runtime.providers, principal.account_id, principal.environment, body.from_
+        )
         return email_rules(
             settings=ctx.settings,
             spec=EmailContentSpec(

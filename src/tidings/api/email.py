@@ -14,6 +14,7 @@ from tidings.channels.email.addresses import parse_recipients
 from tidings.contacts.suppressions import SuppressionRepository, normalize
 from tidings.core.environments import Environment
 from tidings.core.errors import FieldError, Unprocessable
+from tidings.domains.sending import require_verified_sender
 from tidings.http.schemas import ApiRequest
 from tidings.messages.drafts import Draft
 from tidings.messages.email_schemas import EmailAttachment, EmailTracking
@@ -55,6 +56,9 @@ async def send_email(
 
     async def prepare(session: AsyncSession) -> Draft:
         await ctx.runtime.providers.require(principal.account_id, principal.environment, "email")
+        await require_verified_sender(
+            session, ctx.runtime.providers, principal.account_id, principal.environment, body.from_
+        )
         draft = email_draft(
             settings=ctx.settings,
             sender=body.from_,

@@ -6,6 +6,7 @@ domain never leave unsigned; the sandbox's domain is simulated."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -18,14 +19,16 @@ from tests.fakes.smtp import FakeRelay
 from tests.providers.helpers import production_token
 from tests.providers.smtp.conftest import BOUNCES, publish, relay_config, verified_domain
 from tests.providers.smtp.test_send import send_email
-from tests.support.messages import wait_for
 from tests.support.providers import add_provider
 from tests.support.users import TestUser, bearer, login
 from tidings.core.environments import Environment
 from tidings.core.errors import Unprocessable
+from tidings.core.ids import new_id
 from tidings.domains.models import EmailDomain
 from tidings.domains.sending import refuse_unverified_sender
 from tidings.messages.models import OutboxEvent
+from tidings.providers.base import OutboundMessage
+from tidings.providers.errors import PermanentDeliveryError
 
 
 def by_purpose(domain: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -140,15 +143,67 @@ async def test_a_bad_domain_name_is_refused(
     assert answer.json()["errors"][0]["code"] == "invalid_domain"
 
 
-async def test_an_unverified_sender_never_leaves_unsigned(
+async def test_an_unverified_sender_is_refused_when_a_provider_signs(
     app: FastAPI, client: httpx.AsyncClient, user: TestUser, relay: FakeRelay
 ) -> None:
     token = await production_token(app, client, user)
-    await add_provider(app, user.account_id, "email", "smtp", config=relay_config(relay))
-    sent = await send_email(client, token)
-    done = await wait_for(client, token, sent["id"], {"failed"}, base="")
-    assert done["error"]["code"] == "sender_not_verified"
+    await add_provider(app, user.account_id, "email")  # the simulator signs nothing
+    accepted = await send_email(client, token)
+    assert accepted["status"] in ("queued", "sent", "delivered")
+    await add_provider(
+        app, user.account_id, "email", "smtp", config=relay_config(relay), priority=2
+    )
+    single = await client.post(
+        "/api/v4/email/send",
+        json={"to": "bob@example.org", "from": "news@example.com", "subject": "x", "text": "x"},
+        headers=bearer(token),
+    )
+    assert single.status_code == 422, single.text
+    assert single.json()["code"] == "sender_not_verified"
+    assert single.json()["errors"][0]["field"] == "from"
+    bulk = await client.post(
+        "/api/v4/email/bulk",
+        json={
+            "from": "news@example.com",
+            "subject": "x",
+            "text": "x",
+            "recipients": [{"to": "bob@example.org"}],
+        },
+        headers=bearer(token),
+    )
+    assert bulk.status_code == 422, bulk.text
+    assert bulk.json()["code"] == "sender_not_verified"
     assert relay.received == []
+
+
+async def test_the_outbound_service_never_signs_for_an_unverified_domain(
+    app: FastAPI, user: TestUser
+) -> None:
+    """The last line, for a message accepted before its domain was deleted: it fails
+    for good instead of leaving unsigned."""
+    outbound = app.state.ctx.runtime.email.outbound
+    content = {
+        "from": "news@example.com",
+        "to": ["bob@example.org"],
+        "subject": "x",
+        "text": "x",
+        "tags": [],
+        "tracking": {},
+    }
+    message = OutboundMessage(
+        id=new_id("msg"),
+        account_id=user.account_id,
+        environment=Environment.PRODUCTION,
+        channel="email",
+        to="bob@example.org",
+        sender="news@example.com",
+        body="x",
+        content=content,
+        attempt=1,
+    )
+    with pytest.raises(PermanentDeliveryError) as refused:
+        await outbound.prepare(message, date=datetime.now(UTC))
+    assert refused.value.code == "sender_not_verified"
 
 
 async def test_the_sandbox_answers_its_simulated_domain(
