@@ -226,10 +226,15 @@ class ProviderDirectory:
             if spec is None or not spec.persistent or not row.enabled or row.deleted_at:
                 continue
             wanted.add(row.id)
-            live = await self._instance(Route.of(row))
+            route = Route.of(row)
+            live = await self._instance(route)
             start = getattr(live.provider, "start", None)
             if start is not None:
                 await start()
+            # Credentials refused while nothing is sent: failing all the same.
+            refused = getattr(live.provider, "refused", None)
+            if isinstance(refused, ConfigurationError):
+                await self.outcome(route, refused)
         for provider_id, live in list(self._live.items()):
             spec = self.kinds.get(live.provider.kind) if live.provider else None
             if spec is not None and spec.persistent and provider_id not in wanted:

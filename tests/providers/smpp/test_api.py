@@ -221,3 +221,22 @@ async def test_a_receipt_on_another_bind_finds_its_message(
         await wait_for(client, token, answer.json()["id"], {"delivered"}, base="")
     [submitted] = smsc.submitted
     assert smsc.receipt_binds != [submitted.bind]
+
+
+async def test_refused_credentials_show_without_any_message(
+    app: FastAPI, client: httpx.AsyncClient, user: TestUser
+) -> None:
+    async with BadCredentialsSMSC() as smsc:
+        provider_id = await add_provider(
+            app, user.account_id, "sms", "smpp", config=smpp_config(smsc)
+        )
+        token = await production_token(app, client, user)
+
+        async def failing() -> bool:
+            seen = await provider(client, token, provider_id)
+            return bool(seen["health"] == "failing")
+
+        await eventually(failing, "the provider failing with nothing sent")
+        seen = await provider(client, token, provider_id)
+        assert seen["lastError"]["code"] == "credentials_refused"
+    assert (smsc.bind_attempts, smsc.submitted) == (1, [])

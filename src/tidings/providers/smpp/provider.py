@@ -106,6 +106,12 @@ class SmppProvider:
             )
             self._spawn(keeper.run(), keeper.name)
         self._spawn(self._sweep_parts(), f"smpp-{self.id}-parts")
+        # Each bind's first attempt, bounded: so that whoever started it can tell at
+        # once (``refused``) that the SMSC refused the credentials.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._config.response_timeout_seconds):
+                for keeper in self._keepers:
+                    await keeper.attempted.wait()
 
     async def close(self) -> None:
         if self._closed:

@@ -258,7 +258,8 @@ class BindKeeper:
         self.refused: ConfigurationError | None = None
         self.last_problem = "not bound yet"
         self.binds = 0
-        self._ready = asyncio.Event()
+        # Set once the first bind attempt has an outcome (bound, refused, failed).
+        self.attempted = asyncio.Event()
         self._stopping = False
         self._changed = asyncio.Event()
 
@@ -286,13 +287,15 @@ class BindKeeper:
                     assert isinstance(error, ConfigurationError)
                     self.refused = error
                     self.last_problem = error.message
-                    log.error("%s: %s; not binding again", self.name, error.message)
+                    log.error("%s: %s Not binding again.", self.name, error.message)
+                    self.attempted.set()
                     self._changed.set()
                     return
                 self.last_problem = str(refused)
             except (OSError, TimeoutError, asyncio.IncompleteReadError, pdus.PduError) as error:
                 self.last_problem = f"cannot reach the SMSC ({type(error).__name__})"
             else:
+                self.attempted.set()
                 self.binds += 1
                 self.session = session
                 delay = self.RECONNECT_MIN_SECONDS
@@ -308,6 +311,7 @@ class BindKeeper:
                     return
                 self.last_problem = f"bind lost: {reason}"
                 log.warning("%s: %s; binding again", self.name, reason)
+            self.attempted.set()
             # Jitter spreads the rebinds of many processes after an SMSC restart.
             await asyncio.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, self.RECONNECT_MAX_SECONDS)
