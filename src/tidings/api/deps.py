@@ -147,7 +147,7 @@ def routes_needing_principal(routes: Sequence[BaseRoute]) -> list[ProtectedRoute
     for route in iter_route_contexts(routes):
         dependant = getattr(route, "dependant", None)
         if isinstance(dependant, Dependant) and _needs_principal(dependant):
-            found.append((route.path_regex, frozenset(route.methods or ())))
+            found.append((route.path_regex, frozenset(route.methods or ()), route))
     return found
 
 

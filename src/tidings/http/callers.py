@@ -39,8 +39,9 @@ class Caller(Protocol):
 
 # Verifies a bearer token for the request, or raises Unauthorized.
 CallerVerifier = Callable[[Scope, str], Awaitable[Caller]]
-# A route that needs a caller: its path pattern (below the sandbox prefix) and methods.
-ProtectedRoute = tuple[re.Pattern[str], frozenset[str]]
+# A route that needs a caller: its path pattern (below the sandbox prefix), its methods,
+# and the route itself (a refusal names it, as routing would, for the metrics).
+ProtectedRoute = tuple[re.Pattern[str], frozenset[str], object]
 
 
 def bearer_token(scope: Scope) -> str | None:
@@ -100,12 +101,14 @@ class AuthenticationGate:
         self.app = app
         self._protected = tuple(protected)
 
-    def _needs_caller(self, scope: Scope) -> bool:
+    def _needs_caller(self, scope: Scope) -> object | None:
+        """The route that needs a caller at this path and method, if any."""
         path = get_route_path(scope)
         method = scope["method"]
-        return any(
-            method in methods and pattern.match(path) for pattern, methods in self._protected
-        )
+        for pattern, methods, route in self._protected:
+            if method in methods and pattern.match(path):
+                return route
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -113,7 +116,9 @@ class AuthenticationGate:
             return
         verdict = verified_caller(scope)
         refused = verdict if isinstance(verdict, Unauthorized) else None
-        if (verdict is None or refused is not None) and self._needs_caller(scope):
+        route = self._needs_caller(scope) if verdict is None or refused is not None else None
+        if route is not None:
+            scope["route"] = route
             response = problem_for(refused or Unauthorized(NO_TOKEN))
             if _has_body(scope):
                 # The unread body is not worth keeping the connection for.

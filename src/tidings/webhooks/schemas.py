@@ -27,6 +27,7 @@ EVENT_TYPES = (
     "contact.opted_out",
     "batch.completed",
     "template.updated",
+    "domain.updated",
 )
 EVENT_PREFIXES = frozenset(name.split(".", 1)[0] for name in EVENT_TYPES)
 URL_EXAMPLE = "https://your-app.com/hook"
