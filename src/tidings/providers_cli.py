@@ -101,8 +101,24 @@ def _object(text: str, what: str) -> dict[str, Any]:
     return value
 
 
+def _secret_names() -> frozenset[str]:
+    kinds = default_kinds()
+    names: frozenset[str] = frozenset()
+    for name in kinds.names():
+        spec = kinds.get(name)
+        if spec is not None:
+            names |= spec.secret_fields
+    return names
+
+
 def _config(config: str | None, secrets_file: Path | None, secrets_stdin: bool) -> dict[str, Any]:
     merged = _object(config, "--config") if config else {}
+    on_argv = sorted(set(merged) & _secret_names())
+    if on_argv:
+        raise _fail(
+            f"{', '.join(on_argv)} is a secret: give it with --secrets-file or --secrets-stdin, "
+            "not in --config (the process list and shell history show the arguments)"
+        )
     if secrets_file is not None and secrets_stdin:
         raise _fail("give the secrets once: --secrets-file or --secrets-stdin")
     secrets: dict[str, Any] = {}

@@ -129,3 +129,31 @@ def test_add_show_update_check_remove(account: str, data_dir: Path, tmp_path: Pa
 
     for output in outputs:
         assert first not in output and second not in output
+
+
+def test_a_secret_on_the_command_line_is_refused(account: str) -> None:
+    config = json.dumps({"host": "127.0.0.1", "systemId": "acme", "password": "on-argv"})
+    result = tidings("add", account, "sms", "smpp", "--config", config, code=1)
+    assert "password is a secret" in result.output
+    assert "--secrets-stdin" in result.output
+    assert tidings("list", account).output.strip() == ""
+
+
+def test_an_update_with_only_a_secret_keeps_the_rest(account: str, data_dir: Path) -> None:
+    config = json.dumps({"host": "127.0.0.1", "port": 2776, "systemId": "acme"})
+    made = tidings(
+        "add",
+        account,
+        "sms",
+        "smpp",
+        "--config",
+        config,
+        "--secrets-stdin",
+        stdin=json.dumps({"password": "first"}),
+    )
+    provider_id = made.output.strip()
+    tidings("update", account, provider_id, "--secrets-stdin", stdin='{"password": "second"}')
+    shown = json.loads(tidings("show", account, provider_id).output)
+    assert shown["config"]["host"] == "127.0.0.1" and shown["config"]["port"] == 2776
+    assert shown["config"]["password"] == "********"
+    assert sealed(data_dir, provider_id) == {"password": "second"}

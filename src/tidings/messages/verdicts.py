@@ -148,6 +148,11 @@ class VerdictWriter:
             retry = self._retry(row, verdict, error, at)
             if retry is not None:
                 retries.append(retry)
+                if not verdict.spends_attempt and row["error_code"] == error.code:
+                    # Still waiting for the same reason (slow down, no provider now):
+                    # the first such event says it; one every few seconds for a day
+                    # would bury the message's history.
+                    continue
                 retry_events.append(
                     MessageEvent(
                         message_id=row["id"],

@@ -321,6 +321,10 @@ class ProviderDirectory:
         future: asyncio.Future[_Live] = asyncio.get_running_loop().create_future()
         self._building[route.id] = future
         try:
+            if route.id in self._live:
+                # The row changed (here or in another process): its health and circuit
+                # are judged afresh, as the process that changed it does.
+                self.forget_health(route.id)
             built = self._build(route)
             if built.problem is not None:
                 await self._note_health(route, "failing", "invalid_config", built.problem)

@@ -221,7 +221,12 @@ class ProviderService:
             ) from None
         fresh = {k: v for k, v in given.items() if not (k in spec.secret_fields and v == MASK)}
         try:
-            public, secrets = split_config(spec, parse_config(spec, {**fresh, **opened}))
+            # A PATCH changes the fields it names; the others keep their values (those
+            # the kind still knows: a field it dropped would make the config invalid).
+            known = {info.alias or name for name, info in spec.config.model_fields.items()}
+            kept_public = {k: v for k, v in row.config.items() if k in known}
+            merged = {**kept_public, **fresh, **opened}
+            public, secrets = split_config(spec, parse_config(spec, merged))
         except ConfigProblem as problem:
             raise _problem(problem) from None
         row.config = public
