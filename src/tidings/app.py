@@ -23,14 +23,14 @@ from tidings.api.bulk import router as bulk_router
 from tidings.api.chats import router as chats_router
 from tidings.api.contacts import router as contacts_router
 from tidings.api.deps import routes_needing_principal, verify_bearer
+from tidings.api.domains import router as domains_router
 from tidings.api.email import router as email_router
 from tidings.api.email_events import router as email_events_router
 from tidings.api.iframes import router as iframes_router
 from tidings.api.lists import router as lists_router
 from tidings.api.messages import router as messages_router
-from tidings.api.domains import router as domains_router
-from tidings.api.providers import router as providers_router
 from tidings.api.notifications import router as notifications_router
+from tidings.api.providers import router as providers_router
 from tidings.api.sandbox import router as sandbox_router
 from tidings.api.sandbox_emails import router as sandbox_emails_router
 from tidings.api.sms import router as sms_router
@@ -62,8 +62,8 @@ from tidings.http.request_id import RequestIdMiddleware
 from tidings.http.transport import TransportSecurityMiddleware
 from tidings.http.unexpected import UnexpectedErrorMiddleware
 from tidings.inbound.router import router as inbound_router
-from tidings.runtime import DeliveryRuntime
 from tidings.providers.registry import KindRegistry
+from tidings.runtime import DeliveryRuntime
 from tidings.settings import Settings
 from tidings.tracking.router import router as tracking_router
 from tidings.widget.access import widget_account_reader

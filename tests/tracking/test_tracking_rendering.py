@@ -6,7 +6,6 @@ import re
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
-from tidings.providers.base import OutboundMessage
 from tidings.channels.email.stored import render_outbound_email
 from tidings.channels.email.tracking import (
     extract_links,
@@ -16,6 +15,7 @@ from tidings.channels.email.tracking import (
 )
 from tidings.core.environments import Environment
 from tidings.core.ids import new_id
+from tidings.providers.base import OutboundMessage
 from tidings.tracking.tokens import TrackingSigner
 
 SIGNER = TrackingSigner(b"k" * 32)
