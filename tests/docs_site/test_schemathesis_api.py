@@ -173,11 +173,13 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
     data_dir.mkdir()
     prepared, document = asyncio.run(_prepare(_settings(data_dir)))
     # The servers' descriptions say which providers production has: they differ.
-    assert _operations(document) == _operations(DOCUMENT), "the app serves another document"
+    assert _without_servers(document) == _without_servers(DOCUMENT), (
+        "the app under test serves another document"
+    )
     return prepared
 
 
-def _operations(document: dict[str, Any]) -> dict[str, Any]:
+def _without_servers(document: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in document.items() if key != "servers"}
 
 
