@@ -325,10 +325,18 @@ class ProviderDirectory:
                 # The row changed (here or in another process): its health and circuit
                 # are judged afresh, as the process that changed it does.
                 self.forget_health(route.id)
+            old = self._live.get(route.id)
+            spec = self.kinds.get(route.kind)
+            if old is not None and old.provider is not None and spec and spec.persistent:
+                # A kind that holds binds closes the old ones first: an SMSC that caps
+                # binds per account would refuse the new ones while both are up (the
+                # old one's unanswered submissions are retried: at least once).
+                del self._live[route.id]
+                await old.provider.close()
+                old = None
             built = self._build(route)
             if built.problem is not None:
                 await self._note_health(route, "failing", "invalid_config", built.problem)
-            old = self._live.get(route.id)
             self._live[route.id] = built
             if old is not None and old.provider is not None:
                 self._retire(old.provider)

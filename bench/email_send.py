@@ -1,6 +1,6 @@
 """The smtp kind against a plain aiosmtplib loop, into one local SMTP sink.
 
-    .venv/bin/python bench/email.py [messages] [connections]
+    .venv/bin/python bench/email_send.py [messages] [connections]
 
 Sends ``messages`` (2,000) emails through :class:`SmtpProvider` (its pool of
 ``connections`` (4) connections, each message rendered from the stored request,
@@ -12,14 +12,6 @@ message (both signatures, measured alone).
 """
 
 from __future__ import annotations
-
-import os
-import sys
-
-# This file is named email.py: run as a script, its folder comes first on the path
-# and would shadow the standard library's email package.
-if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-    sys.path.pop(0)
 
 import asyncio
 import statistics
