@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import sys
 import time
 from datetime import UTC, datetime
 from typing import Any
