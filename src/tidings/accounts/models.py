@@ -17,6 +17,8 @@ class Account(Base):
     id: Mapped[str] = mapped_column(id_column_type(), primary_key=True)
     # Unique: the command line finds accounts by name (migration 0011).
     name: Mapped[str] = mapped_column(String(200), unique=True, index=True)
+    # ISO 3166 code national numbers are read in for this account (else the deployment's).
+    phone_default_country: Mapped[str | None] = mapped_column(String(2), default=None)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
