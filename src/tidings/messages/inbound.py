@@ -64,6 +64,7 @@ async def apply_reports(
     known = [report for report in reports if report.external_id in owners]
     if not known:
         return unmatched
+    known = await _whole_messages_only(session, provider_id, owners, known)
     # Plain receipts (the bulk of the traffic) go through the row path; engagement
     # reports (opened, bounced...) through the object path.
     plain = [report for report in known if report.event is None]
@@ -80,6 +81,58 @@ async def apply_reports(
             message = messages[owners[report.external_id]]
             await _apply(session, message, report, seen[message.id])
     return unmatched
+
+
+async def _whole_messages_only(
+    session: AsyncSession,
+    provider_id: str,
+    owners: dict[str, str],
+    reports: Sequence[StatusReport],
+) -> list[StatusReport]:
+    """A message sent in several parts (a long SMS) is delivered when every part is:
+    a part's ``delivered`` is kept as a ``part_delivered`` event until the last one
+    comes, which then delivers the message. A part that is not delivered makes the
+    message ``undelivered`` at once (those reports pass through)."""
+    delivered = [
+        report for report in reports if report.status == Status.DELIVERED and report.event is None
+    ]
+    parts = await RefRepository(session).parts_of(
+        provider_id, [report.external_id for report in delivered]
+    )
+    if not parts:
+        return list(reports)
+    message_ids = sorted({owners[external_id] for external_id in parts})
+    done: dict[str, set[int]] = {message_id: set() for message_id in message_ids}
+    recorded = await session.execute(
+        select(MessageEvent.message_id, MessageEvent.detail).where(
+            MessageEvent.message_id.in_(message_ids), MessageEvent.kind == "part_delivered"
+        )
+    )
+    for message_id, detail in recorded:
+        done[message_id].add(int((detail or {}).get("part", 0)))
+    passed: list[StatusReport] = []
+    for report in reports:
+        if report not in delivered or report.external_id not in parts:
+            passed.append(report)
+            continue
+        part, total = parts[report.external_id]
+        message_id = owners[report.external_id]
+        if part in done[message_id]:
+            continue  # this part's receipt again
+        done[message_id].add(part)
+        session.add(
+            MessageEvent(
+                message_id=message_id,
+                status=Status.DELIVERED.value,
+                at=report.at,
+                applied=False,
+                kind="part_delivered",
+                detail={"part": part, "parts": total, "providerId": provider_id},
+            )
+        )
+        if len(done[message_id]) >= total:
+            passed.append(report)
+    return passed
 
 
 async def _apply_receipts(

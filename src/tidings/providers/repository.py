@@ -149,6 +149,49 @@ class RefRepository:
             found.update({external_id: message_id for external_id, message_id in result})
         return found
 
+    async def parts_of(
+        self, provider_id: str, external_ids: Sequence[str]
+    ) -> dict[str, tuple[int, int]]:
+        """For ids that are parts of a message in several parts: external id ->
+        (this part, how many parts the message has with this provider)."""
+        ids = sorted(set(external_ids))
+        if not ids:
+            return {}
+        refs = await self._session.execute(
+            select(
+                ProviderRefRow.external_id, ProviderRefRow.message_id, ProviderRefRow.part
+            ).where(
+                ProviderRefRow.provider_id == provider_id,
+                ProviderRefRow.external_id.in_(ids),
+                ProviderRefRow.part.is_not(None),
+            )
+        )
+        found = {
+            external_id: (message_id, int(part or 0)) for external_id, message_id, part in refs
+        }
+        if not found:
+            return {}
+        totals = dict(
+            (
+                await self._session.execute(
+                    select(ProviderRefRow.message_id, func.count())
+                    .where(
+                        ProviderRefRow.provider_id == provider_id,
+                        ProviderRefRow.message_id.in_(
+                            sorted({message_id for message_id, _ in found.values()})
+                        ),
+                        ProviderRefRow.part.is_not(None),
+                    )
+                    .group_by(ProviderRefRow.message_id)
+                )
+            ).all()
+        )
+        return {
+            external_id: (part, int(totals[message_id]))
+            for external_id, (message_id, part) in found.items()
+            if totals.get(message_id, 0) > 1
+        }
+
 
 class InboxRepository:
     def __init__(self, session: AsyncSession) -> None:

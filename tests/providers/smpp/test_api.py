@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +35,13 @@ from tests.providers.helpers import (
     provider,
     with_overrides,
 )
+from tests.providers.smpp.contract_case import smpp_report
 from tests.support.messages import wait_for
 from tests.support.providers import add_provider
 from tests.support.users import TestUser, bearer
 from tidings.messages.models import Message
+from tidings.messages.status import Status
+from tidings.providers.base import RawReport
 from tidings.providers.models import ProviderRefRow
 from tidings.providers.registry import KindRegistry
 from tidings.providers.simulator import SIMULATOR
@@ -51,7 +55,15 @@ LONG = "A long SMS. " * 30
 def settings(data_dir: Path, sqlite_url: tuple[str, str | None]) -> Settings:
     # A throttled submission waits for its bind's pause: give it time.
     return make_settings(
-        data_dir, sqlite_url, **with_overrides(FAST, delivery={"send_timeout_seconds": 10})
+        data_dir,
+        sqlite_url,
+        # A long SMS's first receipts come while its last parts are still being paced
+        # out, before its ids are recorded: they wait for them.
+        **with_overrides(
+            FAST,
+            delivery={"send_timeout_seconds": 10},
+            providers={"unmatched_wait_seconds": 30},
+        ),
     )
 
 
@@ -240,3 +252,38 @@ async def test_refused_credentials_show_without_any_message(
         seen = await provider(client, token, provider_id)
         assert seen["lastError"]["code"] == "credentials_refused"
     assert (smsc.bind_attempts, smsc.submitted) == (1, [])
+
+
+async def test_a_long_sms_is_delivered_when_every_part_is(
+    app: FastAPI, client: httpx.AsyncClient, user: TestUser
+) -> None:
+    """Receipts come per part; the message is delivered by the last one, and a part
+    that is not delivered makes it undelivered."""
+    async with HappySMSC() as smsc:
+        provider_id = await add_provider(
+            app, user.account_id, "sms", "smpp", config=smpp_config(smsc)
+        )
+        token = await production_token(app, client, user)
+        whole = (await sms(client, token, "+393331234567", LONG)).json()["id"]
+        broken = (await sms(client, token, "+393331234568", LONG)).json()["id"]
+        await wait_for(client, token, whole, {"sent"}, base="")
+        await wait_for(client, token, broken, {"sent"}, base="")
+        parts = {message_id: await refs_of(app, message_id) for message_id in (whole, broken)}
+
+        async def receipt(ref: ProviderRefRow, status: Status, key: str) -> None:
+            payload = smpp_report(ref.external_id, status, datetime.now(UTC))
+            await app.state.ctx.runtime.inbox.store(provider_id, [RawReport(key, payload)])
+
+        first, second, third = parts[whole]
+        await receipt(first, Status.DELIVERED, "w1")
+        await receipt(second, Status.DELIVERED, "w2")
+        await receipt(second, Status.DELIVERED, "w2-again")
+        await receipt(parts[broken][0], Status.DELIVERED, "b1")
+        await receipt(parts[broken][1], Status.UNDELIVERED, "b2")
+        undelivered = await wait_for(client, token, broken, {"undelivered"}, base="")
+        waiting = await wait_for(client, token, whole, {"sent"}, base="")
+        assert [e["event"] for e in waiting["events"]].count("part_delivered") == 2
+        await receipt(third, Status.DELIVERED, "w3")
+        done = await wait_for(client, token, whole, {"delivered"}, base="")
+    assert [e["event"] for e in done["events"]].count("part_delivered") == 3
+    assert undelivered["status"] == "undelivered"
