@@ -17,6 +17,7 @@ from functools import partial
 from fastapi import FastAPI
 
 from tidings import __version__
+from tidings.accounts.countries import AccountCountries
 from tidings.accounts.router import router as account_router
 from tidings.api.batches import router as batches_router
 from tidings.api.bulk import router as bulk_router
@@ -197,8 +198,11 @@ def create_app(
     install_docs(app, title="Tidings API", version=__version__, description=DESCRIPTION)
 
     app.add_middleware(UnexpectedErrorMiddleware)
-    if settings.phone_default_country:
-        app.add_middleware(PhoneReadingMiddleware, country=settings.phone_default_country)
+    app.add_middleware(
+        PhoneReadingMiddleware,
+        country=settings.phone_default_country,
+        accounts=AccountCountries(ctx.sessions),
+    )
     app.add_middleware(
         BodyMiddleware,
         max_bytes=settings.max_body_bytes,

@@ -125,6 +125,26 @@ def accounts_list() -> None:
         typer.echo(line)
 
 
+@accounts_app.command("set-country")
+def accounts_set_country(
+    account: Annotated[str, typer.Argument(help="Account id or unique name.")],
+    country: Annotated[
+        str, typer.Argument(help="ISO 3166 code (US, GB, IT...), or 'none' to clear.")
+    ],
+) -> None:
+    """Read the account's phone numbers written without + or 00 as national numbers of
+    this country (else the deployment's TIDINGS_PHONE_DEFAULT_COUNTRY). Takes effect in
+    every process within 30 s."""
+    chosen = None if country.strip().lower() == "none" else country
+
+    async def work(session: AsyncSession) -> str:
+        repo = AccountRepository(session)
+        found = await accounts_service.set_phone_country(repo, account, chosen)
+        return f"{found.id}\t{found.phone_default_country or 'none'}"
+
+    typer.echo(_with_session(work))
+
+
 @users_app.command("create")
 def users_create(
     account: Annotated[str, typer.Option(help="Account id (or its unique name).")],

@@ -85,6 +85,10 @@ def test_account_names_are_unique(tmp_path: Path) -> None:
     assert "An account named 'Acme Ltd' exists already" in again.stderr
     assert ok(["accounts", "list"], env) == f"{first}\t0\tAcme Ltd"
     assert ok(["credits", "balance", "Acme Ltd"], env) == "0"
+    assert ok(["accounts", "set-country", "Acme Ltd", "it"], env) == f"{first}\tIT"
+    bad = run_cli(["accounts", "set-country", "Acme Ltd", "Italy"], env)
+    assert bad.returncode == 1 and "such as US, GB or IT" in bad.stderr
+    assert ok(["accounts", "set-country", first, "none"], env) == f"{first}\tnone"
 
 
 async def test_migration_0011_renames_existing_duplicates(tmp_path: Path) -> None:

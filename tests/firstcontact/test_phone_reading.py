@@ -97,3 +97,43 @@ async def test_a_deployment_default_country_applies_to_sends(tmp_path: Path) -> 
             assert ambiguous.status_code == 422
             assert ambiguous.json()["code"] == "invalid_phone_number"
             assert "+12015291417 (United States)" in ambiguous.json()["errors"][0]["message"]
+
+
+async def test_an_accounts_country_wins_over_the_deployments(tmp_path: Path) -> None:
+    from tidings.accounts import service
+    from tidings.accounts.repository import AccountRepository
+
+    data = tmp_path / "data"
+    data.mkdir()
+    settings = make_settings(
+        data, (f"sqlite+aiosqlite:///{data / 't.db'}", None), phone_default_country="US"
+    )
+    app = create_app(settings)
+    await migrate_to_head(app)
+    async with app.router.lifespan_context(app):
+        british = await create_test_user(app, "uk@example.com")
+        american = await create_test_user(app, "us@example.com")
+        async with app.state.ctx.sessions() as session:
+            repo = AccountRepository(session)
+            await service.set_phone_country(repo, british.account_id, "gb")
+            with pytest.raises(Unprocessable) as refused:
+                await service.set_phone_country(repo, british.account_id, "XX")
+            assert "ISO 3166" in refused.value.detail
+            await session.commit()
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 5000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+
+            async def send(user: object, to: str) -> httpx.Response:
+                token = await login(client, user)  # type: ignore[arg-type]
+                return await client.post(
+                    "/sandbox/api/v4/sms/send",
+                    headers=bearer(token),
+                    json={"to": to, "body": "Hi"},
+                )
+
+            uk = await send(british, "07400 123456")
+            assert uk.status_code in (200, 202) and uk.json()["to"] == "+447400123456"
+            us = await send(american, "07400 123456")
+            assert us.status_code == 422
+            assert "neither a national number of US" in us.json()["errors"][0]["message"]
+            assert (await send(american, "(415) 555-0123")).json()["to"] == "+14155550123"

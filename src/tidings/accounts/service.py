@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import phonenumbers
+
 from tidings.accounts.models import Account, User
 from tidings.accounts.repository import AccountRepository
 from tidings.auth.passwords import hash_password_async
@@ -86,5 +88,22 @@ async def reset_password(repo: AccountRepository, user: str, password: str) -> U
     password_hash = await hash_password_async(password)
     found = await find_user(repo, user)
     found.password_hash = password_hash
+    await repo.session.flush()
+    return found
+
+
+async def set_phone_country(repo: AccountRepository, account: str, country: str | None) -> Account:
+    """Set (or, with None, clear) the country an account's national numbers are read in."""
+    if country is not None:
+        country = country.strip().upper()
+        if country not in phonenumbers.SUPPORTED_REGIONS:
+            raise Unprocessable(
+                f"{country!r} is not a country code phone numbers know; use an ISO 3166 "
+                "code such as US, GB or IT."
+            )
+    found = await repo.find_account(account)
+    if found is None:
+        raise NotFound(f"No account has the id or unique name {account!r}.")
+    found.phone_default_country = country
     await repo.session.flush()
     return found
