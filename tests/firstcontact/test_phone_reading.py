@@ -137,3 +137,27 @@ async def test_an_accounts_country_wins_over_the_deployments(tmp_path: Path) -> 
             assert us.status_code == 422
             assert "neither a national number of US" in us.json()["errors"][0]["message"]
             assert (await send(american, "(415) 555-0123")).json()["to"] == "+14155550123"
+
+
+def test_the_fast_national_reading_agrees_with_phonenumbers() -> None:
+    import phonenumbers
+    from phonenumbers import PhoneNumberFormat, PhoneNumberType
+
+    from tidings.channels.phone import _fast_national
+
+    taken = 0
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            written = phonenumbers.format_number(example, PhoneNumberFormat.NATIONAL)
+            digits = "".join(c for c in written if c.isdigit())
+            fast = _fast_national(digits, region)
+            if fast is None:
+                continue
+            taken += 1
+            parsed = phonenumbers.parse(digits, region)
+            assert phonenumbers.is_valid_number_for_region(parsed, region), (region, digits)
+            assert fast == phonenumbers.format_number(parsed, PhoneNumberFormat.E164)
+    assert taken > 100  # the fast path is the usual one

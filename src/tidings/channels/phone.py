@@ -83,6 +83,9 @@ def _international(e164: str, extra_valid: frozenset[str]) -> str | None:
 
 
 def _national(digits: str, country: str) -> str | None:
+    fast = _fast_national(digits, country)
+    if fast is not None:
+        return fast
     try:
         parsed = phonenumbers.parse(digits, country)
     except phonenumbers.NumberParseException:
@@ -90,6 +93,19 @@ def _national(digits: str, country: str) -> str | None:
     if not phonenumbers.is_valid_number_for_region(parsed, country):
         return None
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _fast_national(digits: str, country: str) -> str | None:
+    """The national reading without phonenumbers' parse, when nothing needs stripping
+    and the country code is the country's alone (else None: ask phonenumbers)."""
+    code = phonenumbers.country_code_for_region(country)
+    if not code or len(COUNTRY_CODE_TO_REGION_CODE.get(code, ())) != 1:
+        return None
+    rules = _region_rules(country)
+    if rules is None or (rules.national_prefix is not None and rules.national_prefix.match(digits)):
+        return None
+    candidate = f"+{code}{digits}"
+    return candidate if fast_valid(candidate) else None
 
 
 def to_e164(
