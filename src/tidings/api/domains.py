@@ -15,7 +15,7 @@ from tidings.api.deps import ContextDep, Principal, PrincipalDep
 from tidings.core.environments import Environment
 from tidings.domains.service import DomainScope, DomainService
 from tidings.http.openapi_responses import AUTHENTICATED, problem_responses
-from tidings.http.schemas import ApiModel
+from tidings.http.schemas import ApiRequest
 
 router = APIRouter(prefix="/api/v4/email/domains", tags=["Email"])
 
@@ -25,7 +25,7 @@ DomainKey = Annotated[
 ]
 
 
-class DomainCreate(ApiModel):
+class DomainCreate(ApiRequest):
     domain: str = Field(min_length=1, max_length=253, examples=["example.com"])
 
 
