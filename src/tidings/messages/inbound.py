@@ -154,7 +154,10 @@ async def _apply_receipts(
             if report.error_code is not None
             else {}
         )
-        changes.append(RowChange(row, report.status, report.at, values=values))
+        # What the network said beside the status (WhatsApp's pricing) stays in the event.
+        changes.append(
+            RowChange(row, report.status, report.at, values=values, detail=report.detail or None)
+        )
     await status_writer.change_rows(session, changes)
 
 

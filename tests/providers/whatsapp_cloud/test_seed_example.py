@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import select
 
 from tests.fakes.graph_api import GraphApi
 from tests.providers.helpers import eventually, read
 from tests.providers.whatsapp_cloud.conftest import Business, outbox
 from tests.support.users import bearer
+from tidings.messages.models import MessageEvent
 
 CONTACT = "+393331234567"
 
@@ -61,4 +63,15 @@ async def test_seed_send_reaches_graph_and_statuses_come_back_in_order(
     await graph.settled()
     ours = [e.type for e in await outbox(app, account) if e.subject_id == message_id]
     assert ours == ["message.queued", "message.sent", "message.delivered", "message.read"]
+    # Meta's pricing of each status is kept in that status's event.
+    async with app.state.ctx.sessions() as session:
+        details = list(
+            await session.scalars(
+                select(MessageEvent.detail).where(
+                    MessageEvent.message_id == message_id,
+                    MessageEvent.status.in_(("delivered", "read")),
+                )
+            )
+        )
+    assert details and all(d and d["pricing"]["pricing_model"] == "PMP" for d in details)
     assert graph.webhook_answers and all(code == 200 for code in graph.webhook_answers)
