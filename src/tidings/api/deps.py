@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
@@ -142,12 +142,30 @@ def _needs_principal(dependant: Dependant) -> bool:
 
 def routes_needing_principal(routes: Sequence[BaseRoute]) -> list[ProtectedRoute]:
     """The routes among ``routes`` that depend on :func:`get_principal`, for the
-    gate that refuses them before the body is read."""
+    gate that refuses them before the body is read.
+
+    Read from the included routers' own routes, whose dependencies were resolved once
+    when the router was defined: FastAPI's per-app route contexts
+    (``iter_route_contexts``) resolve every route's dependencies again for each new
+    app (about 65 ms each; the test suite makes hundreds of apps)."""
     found: list[ProtectedRoute] = []
-    for route in iter_route_contexts(routes):
+    for route in _defined_routes(routes):
         dependant = getattr(route, "dependant", None)
         if isinstance(dependant, Dependant) and _needs_principal(dependant):
             found.append((route.path_regex, frozenset(route.methods or ()), route))
+    return found
+
+
+def _defined_routes(routes: Sequence[BaseRoute]) -> list[Any]:
+    found: list[Any] = []
+    for route in routes:
+        original = getattr(route, "original_router", None)
+        if original is not None:
+            found += _defined_routes(original.routes)
+        elif getattr(route, "dependant", None) is not None:
+            found.append(route)
+        else:
+            found += list(iter_route_contexts([route]))
     return found
 
 
