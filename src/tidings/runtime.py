@@ -122,7 +122,9 @@ class DeliveryRuntime:
             sources=self.providers.source,
             unmatched_wait_seconds=breakers.unmatched_wait_seconds,
             poll_interval_seconds=breakers.inbox_poll_seconds,
-            on_committed=self.wake,
+            # Applied reports write status changes and their outbox rows: the webhook
+            # fan-out looks (the dispatcher has nothing new to claim).
+            on_committed=self._reports_applied,
         )
         self.dispatcher = Dispatcher(
             writer=self.writer,
@@ -170,6 +172,11 @@ class DeliveryRuntime:
         """New work was committed: this process's dispatcher, and others', look now."""
         if self.dispatching:
             self.dispatcher.wake()
+            self.webhook_fanout.wake()
+        self.notifier.notify()
+
+    def _reports_applied(self) -> None:
+        if self.dispatching:
             self.webhook_fanout.wake()
         self.notifier.notify()
 

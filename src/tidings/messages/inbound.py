@@ -57,14 +57,15 @@ async def apply_reports(
 ) -> list[StatusReport]:
     """Apply one provider's reports in this transaction; those naming no known
     message come back."""
-    owners = await RefRepository(session).messages_of(
+    refs = await RefRepository(session).refs(
         provider_id, [report.external_id for report in reports]
     )
+    owners = {external_id: ref[0] for external_id, ref in refs.items()}
     unmatched = [report for report in reports if report.external_id not in owners]
     known = [report for report in reports if report.external_id in owners]
     if not known:
         return unmatched
-    known = await _whole_messages_only(session, provider_id, owners, known)
+    known = await _whole_messages_only(session, provider_id, refs, known)
     # Plain receipts (the bulk of the traffic) go through the row path; engagement
     # reports (opened, bounced...) through the object path.
     plain = [report for report in known if report.event is None]
@@ -86,7 +87,7 @@ async def apply_reports(
 async def _whole_messages_only(
     session: AsyncSession,
     provider_id: str,
-    owners: dict[str, str],
+    refs: dict[str, tuple[str, int | None]],
     reports: Sequence[StatusReport],
 ) -> list[StatusReport]:
     """A message sent in several parts (a long SMS) is delivered when every part is:
@@ -94,11 +95,23 @@ async def _whole_messages_only(
     comes, which then delivers the message. A part that is not delivered makes the
     message ``undelivered`` at once (those reports pass through)."""
     delivered = [
-        report for report in reports if report.status == Status.DELIVERED and report.event is None
+        report
+        for report in reports
+        if report.status == Status.DELIVERED
+        and report.event is None
+        and refs[report.external_id][1] is not None
     ]
-    parts = await RefRepository(session).parts_of(
-        provider_id, [report.external_id for report in delivered]
+    if not delivered:
+        return list(reports)
+    owners = {external_id: ref[0] for external_id, ref in refs.items()}
+    counts = await RefRepository(session).part_counts(
+        provider_id, [owners[report.external_id] for report in delivered]
     )
+    parts = {
+        report.external_id: (int(refs[report.external_id][1] or 0), counts[owner])
+        for report in delivered
+        if counts.get(owner := owners[report.external_id], 0) > 1
+    }
     if not parts:
         return list(reports)
     message_ids = sorted({owners[external_id] for external_id in parts})

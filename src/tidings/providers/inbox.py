@@ -39,7 +39,12 @@ from tidings.db.group_commit import GroupCommitter
 from tidings.messages.inbound import apply_reports, record_inbound
 from tidings.providers.base import InboundMessage, RawReport, ReportParser, StatusReport
 from tidings.providers.models import InboxEvent
-from tidings.providers.repository import InboxRepository, inbox_rows, retry_at
+from tidings.providers.repository import (
+    InboxRepository,
+    PendingReport,
+    inbox_rows,
+    retry_at,
+)
 
 log = logging.getLogger("tidings.inbox")
 
@@ -153,9 +158,11 @@ class InboxProcessor:
         taken: list[int] = []
 
         async def unit(session: AsyncSession) -> None:
-            rows = await InboxRepository(session).due(now, BATCH)
+            inbox = InboxRepository(session)
+            rows = await inbox.due(now, BATCH)
             taken.extend(row.id for row in rows)
             await self._apply(session, rows, now)
+            await inbox.finish(rows)
 
         try:
             await self._writer.submit(unit)
@@ -175,9 +182,11 @@ class InboxProcessor:
 
     async def _apply_alone(self, row_id: int, now: datetime) -> None:
         async def unit(session: AsyncSession) -> None:
-            row = await session.get(InboxEvent, row_id)
-            if row is not None and row.state == "pending":
+            inbox = InboxRepository(session)
+            row = await inbox.one(row_id)
+            if row is not None:
                 await self._apply(session, [row], now)
+                await inbox.finish([row])
 
         try:
             await self._writer.submit(unit)
@@ -199,9 +208,9 @@ class InboxProcessor:
             await self._writer.submit(note)
 
     async def _apply(
-        self, session: AsyncSession, rows: Sequence[InboxEvent], now: datetime
+        self, session: AsyncSession, rows: Sequence[PendingReport], now: datetime
     ) -> None:
-        by_provider: dict[str, list[InboxEvent]] = defaultdict(list)
+        by_provider: dict[str, list[PendingReport]] = defaultdict(list)
         for row in rows:
             by_provider[row.provider_id].append(row)
         for provider_id, events in by_provider.items():
@@ -217,10 +226,10 @@ class InboxProcessor:
         session: AsyncSession,
         provider_id: str,
         source: ReportSource,
-        events: Sequence[InboxEvent],
+        events: Sequence[PendingReport],
         now: datetime,
     ) -> None:
-        statuses: list[tuple[InboxEvent, StatusReport]] = []
+        statuses: list[tuple[PendingReport, StatusReport]] = []
         for event in events:
             try:
                 reports = source.parse(event.payload)
@@ -250,7 +259,7 @@ class InboxProcessor:
             if id(report) in waiting:
                 self._wait(event, now)
 
-    def _wait(self, event: InboxEvent, now: datetime) -> None:
+    def _wait(self, event: PendingReport, now: datetime) -> None:
         event.attempts += 1
         if now - event.received_at >= self._unmatched_wait:
             event.state = "unmatched"
@@ -265,7 +274,7 @@ class InboxProcessor:
             self.stored((due - now).total_seconds())
 
     @staticmethod
-    def _park(event: InboxEvent, reason: str) -> None:
+    def _park(event: PendingReport, reason: str) -> None:
         event.state = "parked"
         event.error = reason
 
