@@ -187,7 +187,7 @@ class VerdictWriter:
             )
         # The ids first: a receipt applied right after this commit finds its message.
         await RefRepository(session).add(refs)
-        await InboxRepository(session).store(reports)
+        await InboxRepository(session).store(reports, counted=False)
         applied = await status_writer.change_rows(session, changes)
         await queue.requeue(session, retries)
         session.add_all(retry_events)

@@ -49,6 +49,7 @@ from tidings.providers.repository import (
 log = logging.getLogger("tidings.inbox")
 
 BATCH = 500
+GATHER_SECONDS = 0.05
 MAX_APPLY_TRIES = 5
 
 
@@ -139,6 +140,11 @@ class InboxProcessor:
                 await asyncio.sleep(self._poll)
             if taken >= BATCH:
                 continue
+            if taken:
+                # Reports come in a stream (every accepted message brings its own): a
+                # moment's pause lets the next batch gather, one transaction for many
+                # instead of one for each.
+                await asyncio.sleep(GATHER_SECONDS)
             timeout = self._poll
             if self._next_due is not None:
                 timeout = max(0.0, min(timeout, self._next_due - loop.time()))

@@ -216,9 +216,18 @@ class InboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def store(self, rows: Sequence[dict[str, Any]]) -> int:
-        """Insert raw reports; a repeat of a stored (provider, key) is ignored."""
+    async def store(self, rows: Sequence[dict[str, Any]], *, counted: bool = True) -> int:
+        """Insert raw reports; a repeat of a stored (provider, key) is ignored. How
+        many were new (0 when not ``counted``: then nothing is read back)."""
         if not rows:
+            return 0
+        if not counted:
+            await self._session.execute(
+                _insert(self._session)(_INBOX).on_conflict_do_nothing(
+                    index_elements=["provider_id", "dedupe_key"]
+                ),
+                list(rows),
+            )
             return 0
         # Counted by the ids it returns (Core, not the ORM's bulk insert: cheaper, and
         # an executemany reports no rowcount).
