@@ -98,9 +98,11 @@ def configure_logging(log_format: str, level: str) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
-        # A logging config applied earlier in the process (with its
-        # disable_existing_loggers) must not leave the access log silent.
+        # A logging config (or a uvicorn started with its own log level) applied
+        # earlier in the process must not leave the access log silent: they follow
+        # the root's level.
         logging.getLogger(name).disabled = False
+        logging.getLogger(name).setLevel(logging.NOTSET)
     for name in URL_LOGGERS:
         watched = logging.getLogger(name)
         if not any(isinstance(f, RedactSecrets) for f in watched.filters):

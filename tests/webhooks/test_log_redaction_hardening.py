@@ -117,3 +117,14 @@ def test_exceptions_are_redacted_too(
         logging.getLogger("tidings.webhooks").exception("delivery failed")
     logged: Any = capsys.readouterr().err
     assert "delivery failed" in logged and "s3cr3t" not in logged
+
+
+def test_configuring_logging_takes_uvicorns_loggers_back(production_logging: None) -> None:
+    """A uvicorn started earlier in the process with its own level (or a logging
+    config that disabled existing loggers) must not leave the access log silent."""
+    access = logging.getLogger("uvicorn.access")
+    access.setLevel(logging.WARNING)
+    access.disabled = True
+    configure_logging("text", "INFO")
+    assert access.getEffectiveLevel() == logging.INFO
+    assert not access.disabled and access.propagate
