@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.core.key_ring import KeyRing, SecretUnavailable
@@ -48,3 +50,48 @@ class ResealCounts:
 
 
 Resealer = Callable[[AsyncSession, KeyRing], Awaitable[ResealCounts]]
+
+
+BATCH = 500
+
+
+async def reseal_named_secrets(
+    session: AsyncSession, ring: KeyRing, model: Any, what: str
+) -> ResealCounts:
+    """Reseal a table whose rows keep their secrets as ``secrets`` (name -> sealed
+    value), with ``id`` and ``updated_at`` columns (providers, sending domains).
+
+    Each row is written compare-and-set on ``updated_at``, left as it is (the
+    plaintext did not change, so nothing built from it needs rebuilding): an edit
+    made meanwhile wins, and is counted as changed (run the rotation again)."""
+    counts = ResealCounts(what)
+    after = ""
+    while True:
+        rows = (
+            await session.execute(
+                select(model.id, model.secrets, model.updated_at)
+                .where(model.id > after)
+                .order_by(model.id)
+                .limit(BATCH)
+            )
+        ).all()
+        if not rows:
+            return counts
+        for row_id, secrets, updated_at in rows:
+            resealed = dict(secrets or {})
+            changed = False
+            for name, sealed in (secrets or {}).items():
+                new = counts.reseal(ring, sealed, f"{row_id} ({name})")
+                if new is not None:
+                    resealed[name], changed = new, True
+            if not changed:
+                continue
+            written = await session.execute(
+                update(model)
+                .where(model.id == row_id, model.updated_at == updated_at)
+                .values(secrets=resealed)
+                .execution_options(synchronize_session=False)
+            )
+            if not getattr(written, "rowcount", 0):
+                counts.changed += 1
+        after = rows[-1][0]
