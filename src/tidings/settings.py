@@ -137,6 +137,8 @@ class SandboxSettings(BaseModel):
     """The simulated providers' behaviour."""
 
     receipt_delay_seconds: float = Field(default=0.02, ge=0)
+    # How often the simulated template review looks for templates due a decision (the
+    # name is older than the inbox, which replaced the receipts' recovery sweep).
     recovery_interval_seconds: float = Field(default=5.0, gt=0)
     # How long the simulated review of a new sandbox template takes.
     template_review_seconds: float = Field(default=1.0, ge=0)

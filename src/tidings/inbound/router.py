@@ -38,7 +38,14 @@ from fastapi.responses import PlainTextResponse, Response
 
 from tidings.api.deps import ContextDep
 from tidings.context import AppContext
-from tidings.core.errors import ApiError, Forbidden, NotFound, ServiceUnavailable
+from tidings.core.errors import (
+    ApiError,
+    BadRequest,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+)
 from tidings.core.key_ring import SecretUnavailable
 from tidings.providers.base import RawReport
 from tidings.providers.directory import Route
@@ -59,16 +66,6 @@ CONFIG_CACHE_SIZE = 1000
 class InvalidSignature(ApiError):
     status = 401
     code = "invalid_signature"
-
-
-class BadRequest(ApiError):
-    status = 400
-    code = "invalid_body"
-
-
-class PayloadTooLarge(ApiError):
-    status = 413
-    code = "payload_too_large"
 
 
 class _Configs:
@@ -146,7 +143,9 @@ async def receive(name: str, provider_id: str, request: Request, ctx: ContextDep
     try:
         split = adapter.split(raw)
     except (ValueError, TypeError, KeyError, json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise BadRequest(f"The body is not a webhook this provider reads: {error}.") from None
+        raise BadRequest(
+            f"The body is not a webhook this provider reads: {error}.", code="invalid_body"
+        ) from None
     stored = 0
     for target, reports in (await _by_provider(ctx, route, config, adapter, split.reports)).items():
         stored += await ctx.runtime.inbox.store(target, reports)

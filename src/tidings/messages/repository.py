@@ -129,16 +129,6 @@ class MessageRepository:
         )
         return {contact: at for contact, at in rows if contact is not None}
 
-    async def by_provider_ids(self, provider: str, provider_ids: Sequence[str]) -> list[Message]:
-        if not provider_ids:
-            return []
-        rows = await self._session.scalars(
-            select(Message).where(
-                Message.provider == provider, Message.provider_message_id.in_(provider_ids)
-            )
-        )
-        return list(rows)
-
     async def get_many(self, message_ids: Sequence[str]) -> list[Message]:
         if not message_ids:
             return []
@@ -169,31 +159,3 @@ class MessageRepository:
             .execution_options(synchronize_session=False)
         )
         return getattr(result, "rowcount", 0) == 1
-
-    async def awaiting_reports(
-        self,
-        *,
-        provider: str,
-        statuses: Sequence[str],
-        updated_between: tuple[datetime, datetime],
-        after: tuple[datetime, str] | None,
-        limit: int,
-    ) -> list[Message]:
-        """A page of a provider's messages that may still be owed reports, oldest
-        change first, after the ``(updated_at, id)`` cursor."""
-        query = select(Message).where(
-            Message.provider == provider,
-            Message.direction == "outbound",
-            Message.status.in_(statuses),
-            Message.updated_at >= updated_between[0],
-            Message.updated_at < updated_between[1],
-        )
-        if after is not None:
-            query = query.where(
-                (Message.updated_at > after[0])
-                | ((Message.updated_at == after[0]) & (Message.id > after[1]))
-            )
-        rows = await self._session.scalars(
-            query.order_by(Message.updated_at, Message.id).limit(limit)
-        )
-        return list(rows)

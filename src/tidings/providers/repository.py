@@ -139,13 +139,6 @@ class RefRepository:
         statement = _insert(self._session)(ProviderRefRow).on_conflict_do_nothing()
         await self._session.execute(statement, list(rows))
 
-    async def messages_of(self, provider_id: str, external_ids: Sequence[str]) -> dict[str, str]:
-        """external id -> message id, for the ids that are known."""
-        return {
-            external_id: ref[0]
-            for external_id, ref in (await self.refs(provider_id, external_ids)).items()
-        }
-
     async def refs(
         self, provider_id: str, external_ids: Sequence[str]
     ) -> dict[str, tuple[str, int | None]]:

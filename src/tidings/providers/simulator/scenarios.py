@@ -102,13 +102,3 @@ def scenario_for(channel: str, recipient: str) -> Scenario:
     if channel == "email":
         return email_scenario(recipient)
     return phone_scenario(channel, recipient)
-
-
-def remaining_steps(scenario: Scenario, reached: set[str]) -> tuple[Step, ...]:
-    """The steps not yet reported, given the statuses and events already recorded."""
-    remaining = []
-    for step in scenario.steps:
-        key = step.event or step.status.value
-        if key not in reached:
-            remaining.append(step)
-    return tuple(remaining)
