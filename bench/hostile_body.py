@@ -34,6 +34,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from loadgen import free_port
+
 PATH = "/sandbox/api/v4/sms/bulk"
 PROBE_INTERVAL = 0.010
 CHUNK = 65536
@@ -45,12 +47,6 @@ class Hostile:
     seconds: float = float("nan")
     sent: int = 0
     error: str = ""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _status_memory(pid: int, field: str) -> int:
@@ -176,7 +172,7 @@ def main() -> None:
     clients = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     size = (int(sys.argv[2]) if len(sys.argv) > 2 else 60) * 1_048_576
     rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 10
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory() as folder:
         server = _start(port, Path(folder) / "data")
         try:

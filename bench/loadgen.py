@@ -1,4 +1,5 @@
-"""A small HTTP/1.1 load generator on raw asyncio streams.
+"""A small HTTP/1.1 load generator on raw asyncio streams, and the helpers every
+bench that starts servers shares (a free loopback port, waiting for a server).
 
 httpx costs more CPU per request than the endpoints being measured, and on a
 two-core machine the client shares the CPU with the server; this keeps the
@@ -9,9 +10,33 @@ connections, one request in flight per connection.
 from __future__ import annotations
 
 import asyncio
+import socket
 import statistics
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
+
+
+def free_port() -> int:
+    """A port free on loopback now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_up(url: str, timeout: float = 30) -> None:
+    """Return once ``url`` answers (any status), or raise TimeoutError."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(url)
 
 
 @dataclass

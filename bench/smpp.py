@@ -49,11 +49,7 @@ sys.path = [str(ROOT), str(ROOT / "src")] + [
 ]
 sys.path.append(str(BENCH))
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from loadgen import free_port, wait_up  # noqa: E402
 
 
 def listening(port: int) -> bool:
@@ -223,19 +219,6 @@ def tidings(args: list[str], env: dict[str, str], stdin: str | None = None) -> s
         input=stdin,
     )
     return done.stdout.strip()
-
-
-def wait_up(url: str, timeout: float = 30) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise TimeoutError(url)
 
 
 def run_jasmin(count: int, concurrency: int) -> str:
