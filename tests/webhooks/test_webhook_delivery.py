@@ -249,9 +249,10 @@ async def test_log_filters_retry_and_replay(
 
 
 async def test_auto_disable_after_failing_period(
-    data_dir: Any, sqlite_url: tuple[str, str | None], receiver: Receiver, user: Any
+    data_dir: Any, sqlite_url: tuple[str, str | None], receiver: Receiver
 ) -> None:
-    del user
+    # Its own app only: a second app on the same database (the `app` fixture's) would
+    # run a second dispatcher with the default disable period and take deliveries.
     settings = make_settings(
         data_dir,
         sqlite_url,
