@@ -3,6 +3,7 @@
 from tidings.accounts.models import Account, User
 from tidings.auth.models import RevokedToken
 from tidings.bulk.models import Batch, PaceSlot, SharedContent
+from tidings.channels.whatsapp.contacts import WhatsAppContact
 from tidings.contacts.models import Contact, ContactList, ListMember, OptOut
 from tidings.contacts.suppressions import Suppression
 from tidings.credits.models import CreditBalance, CreditEntry
@@ -49,4 +50,5 @@ __all__ = [
     "WebhookDelivery",
     "WebhookEndpoint",
     "WebhookFannedEvent",
+    "WhatsAppContact",
 ]

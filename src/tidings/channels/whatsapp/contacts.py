@@ -1,0 +1,153 @@
+"""WhatsApp contacts as Meta names them: a business-scoped user id, a phone, or both.
+
+Since 2026 Meta's webhooks carry each contact's business-scoped user id
+(``contacts[].user_id``, e.g. ``US.13491208655302741918``) and, when it has one
+to give, the phone number (``wa_id``); a contact who chose a username may write
+in with no phone at all. :class:`WhatsAppContact` remembers, per account and
+environment, what Meta has told about each contact who wrote in.
+
+A conversation (the messages' ``to_address`` / ``from_address``) is keyed by its
+**address**: the contact's phone number when Meta gave one the first time the
+contact was seen, otherwise its user id. The address never changes afterwards,
+so a history never splits: when a contact first seen by user id later shows its
+phone, the phone is recorded beside it and addresses the same conversation.
+:func:`resolve` turns what a caller gives (a phone, a user id) into that
+address; :func:`remember` records an inbound message's contact and says which
+address the message belongs to.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tidings.core.environments import Environment
+from tidings.db.base import Base, UtcDateTime
+
+# Meta's business-scoped user id: a two-letter country code, a dot, then up to 128
+# letters and digits (a parent id reads ``US.ENT.…``).
+USER_ID = re.compile(r"^[A-Z]{2}\.[A-Za-z0-9.]{1,140}$")
+USER_ID_MAX = 160
+
+
+def is_user_id(value: str) -> bool:
+    return USER_ID.match(value) is not None
+
+
+class WhatsAppContact(Base):
+    """One contact who wrote in on WhatsApp, under its conversation's address."""
+
+    __tablename__ = "whatsapp_contacts"
+    __table_args__ = (
+        UniqueConstraint("account_id", "environment", "user_id"),
+        Index("ix_whatsapp_contacts_phone", "account_id", "environment", "phone"),
+    )
+
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    environment: Mapped[str] = mapped_column(String(16), primary_key=True)
+    address: Mapped[str] = mapped_column(String(USER_ID_MAX), primary_key=True)
+    user_id: Mapped[str | None] = mapped_column(String(USER_ID_MAX))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    username: Mapped[str | None] = mapped_column(String(100))
+    name: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+@dataclass(frozen=True, slots=True)
+class SeenContact:
+    """What one inbound message says of its sender."""
+
+    phone: str | None
+    user_id: str | None
+    username: str | None = None
+    name: str | None = None
+
+
+async def _find(
+    session: AsyncSession,
+    account_id: str,
+    environment: Environment,
+    *,
+    phone: str | None,
+    user_id: str | None,
+) -> WhatsAppContact | None:
+    """The contact known by this user id, else by this phone (user id first: a
+    number can pass to someone else, a user id cannot)."""
+    keys = []
+    if user_id:
+        keys.append(WhatsAppContact.user_id == user_id)
+    if phone:
+        keys.extend([WhatsAppContact.address == phone, WhatsAppContact.phone == phone])
+    if not keys:
+        return None
+    found = list(
+        await session.scalars(
+            select(WhatsAppContact).where(
+                WhatsAppContact.account_id == account_id,
+                WhatsAppContact.environment == environment.value,
+                or_(*keys),
+            )
+        )
+    )
+    if user_id:
+        for contact in found:
+            if contact.user_id == user_id:
+                return contact
+    # A phone first seen without a user id is the address of its own row.
+    return next((c for c in found if c.address == phone), found[0] if found else None)
+
+
+async def resolve(
+    session: AsyncSession, account_id: str, environment: Environment, given: str
+) -> str:
+    """The conversation address for a phone (E.164) or a user id a caller gave: the
+    address of the contact Meta told us about, else what was given."""
+    user_id = given if is_user_id(given) else None
+    contact = await _find(
+        session, account_id, environment, phone=None if user_id else given, user_id=user_id
+    )
+    return contact.address if contact is not None else given
+
+
+async def remember(
+    session: AsyncSession,
+    account_id: str,
+    environment: Environment,
+    seen: SeenContact,
+    at: datetime,
+) -> str:
+    """Record what an inbound message says of its contact; its conversation address."""
+    contact = await _find(session, account_id, environment, phone=seen.phone, user_id=seen.user_id)
+    if contact is None:
+        address = seen.phone or seen.user_id
+        if address is None:
+            raise ValueError("a WhatsApp contact has a phone, a user id, or both")
+        contact = WhatsAppContact(
+            account_id=account_id,
+            environment=environment.value,
+            address=address,
+            user_id=seen.user_id,
+            phone=seen.phone,
+            username=seen.username,
+            name=seen.name,
+            updated_at=at,
+        )
+        session.add(contact)
+        return address
+    # A user id seen for the first time beside a known phone, or a phone beside a
+    # known user id, joins the contact (Meta's newest word wins for the rest).
+    if seen.user_id and contact.user_id is None:
+        contact.user_id = seen.user_id
+    if seen.phone:
+        contact.phone = seen.phone
+    contact.username = seen.username or contact.username
+    contact.name = seen.name or contact.name
+    contact.updated_at = at
+    return contact.address
