@@ -44,6 +44,7 @@ from tidings.auth.state_cache import TokenStateCache
 from tidings.auth.throttle import LoginThrottle
 from tidings.auth.tokens import TokenCodec
 from tidings.channels.phone_reading import PhoneReadingMiddleware
+from tidings.console import install_console
 from tidings.context import AppContext
 from tidings.core.clock import Clock, SystemClock
 from tidings.core.secrets import jwt_signing_key, secrets_key_ring
@@ -195,6 +196,7 @@ def create_app(
     app.include_router(providers_router)
     app.include_router(inbound_router)
     install_widget(app)
+    install_console(app)
     install_docs(app, title="Tidings API", version=__version__, description=DESCRIPTION)
 
     app.add_middleware(UnexpectedErrorMiddleware)

@@ -1,0 +1,51 @@
+"""Adding the console to an application: its pages, static files, error pages and
+headers. ``create_app`` calls :func:`install_console` once.
+
+A new page module adds its router to :data:`PAGE_ROUTERS` (and, if it is a top-level
+page, an entry to :mod:`tidings.console.nav`).
+"""
+
+from __future__ import annotations
+
+import os
+
+from fastapi import APIRouter, FastAPI
+from starlette.staticfiles import StaticFiles
+
+from tidings.console.errors import install_error_pages
+from tidings.console.headers import ConsoleHeadersMiddleware
+from tidings.console.pages import messages, overview, sign_in
+from tidings.console.paths import STATIC_PATH
+from tidings.console.session import console_keys
+
+PAGE_ROUTERS: tuple[APIRouter, ...] = (
+    sign_in.router,
+    overview.router,
+    messages.router,
+)
+STATIC_FILES = frozenset({"console.css", "console.js"})
+
+
+class _ConsoleStaticFiles(StaticFiles):
+    """The listed files only (a typo'd or probing path is a plain 404)."""
+
+    def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
+        if path not in STATIC_FILES:
+            return "", None
+        return super().lookup_path(path)
+
+
+def install_console(app: FastAPI) -> None:
+    app.state.console_keys = console_keys(app.state.ctx)
+    for router in PAGE_ROUTERS:
+        app.include_router(router)
+    app.mount(
+        STATIC_PATH,
+        _ConsoleStaticFiles(packages=[("tidings.console", "static")]),
+        name="console-static",
+    )
+    install_error_pages(app)
+    # Added before create_app's own middleware, so it runs innermost, inside the
+    # environment middleware (it sees the path below /sandbox). The unexpected-error
+    # middleware's 500 is answered outside it: a problem document, not a page.
+    app.add_middleware(ConsoleHeadersMiddleware)
