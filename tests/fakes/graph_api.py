@@ -4,7 +4,9 @@ It speaks Graph JSON at ``http://127.0.0.1:<port>/<version>/...`` and acts what
 the real API does to a business that sends:
 
 - ``POST /{phone-number-id}/messages`` checks the bearer token (190, HTTP 401,
-  when wrong), validates the body's shape (100 with the field when wrong), mints
+  when wrong), validates the body's shape (100 with the field when wrong): the
+  recipient is ``to`` (a phone number's digits) or ``recipient`` (a business-scoped
+  user id, ``US.13491208655302741918``), ``to`` winning when both are given; it mints
   ``wamid.`` ids, refuses free-form messages outside the 24-hour window with
   131047 (the window opens when :meth:`contact_writes`), refuses the numbers in
   :attr:`undeliverable` with 131026, limits the number's throughput with a token
@@ -22,6 +24,17 @@ the real API does to a business that sends:
   posts a contact's message the same way; every webhook is signed with the app
   secret as Meta signs (HMAC-SHA256 of the exact bytes posted).
 
+Contacts with a user id (:meth:`contact_writes_as_user`) write in as Meta's
+webhooks show them since the usernames rollout: ``contacts[].user_id`` always,
+``wa_id`` and the message's ``from`` only when their phone may be shown,
+``from_user_id`` always. A send by user id is answered with ``contacts[].user_id``
+and no ``wa_id``; its status webhooks carry ``recipient_user_id`` (and
+``recipient_id`` only when the phone may be shown), and the ``sent``, ``delivered``
+and ``read`` ones a ``contacts[]`` with the user id (``failed`` ones none). One
+person's window is the same whether addressed by phone or by user id.
+:meth:`close_window` makes the fake's clock pass the 24 hours (Meta answers
+131047 from then on, until the contact writes again).
+
 Errors have Graph's shape: ``{"error": {"message", "type", "code",
 "error_data": {"messaging_product", "details"}, "fbtrace_id"}}``.
 """
@@ -34,6 +47,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -56,6 +70,8 @@ VERIFY_TOKEN = "verify-me-please"
 MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
 CAPTIONED = ("image", "video", "document")
 WINDOW_SECONDS = 24 * 3600
+# A business-scoped user id (``US.13491208655302741918``) or a parent one (``US.ENT.…``).
+USER_ID = re.compile(r"^[A-Z]{2}\.(ENT\.)?[A-Za-z0-9]{1,128}$")
 # Failures Meta reports in ``failed`` status webhooks: title and details.
 FAILURES = {
     131026: ("Message undeliverable", "Message undeliverable."),
@@ -140,6 +156,8 @@ class GraphApi:
     throttled: int = 0
     port: int = 0
     _last_inbound: dict[str, float] = field(default_factory=dict)
+    # Users known by user id: their phone's digits, or None when it may not be shown.
+    users: dict[str, str | None] = field(default_factory=dict)
     _bucket: float = 0.0
     _bucket_at: float = 0.0
     _pairs: dict[str, tuple[float, float]] = field(default_factory=dict)
@@ -311,7 +329,7 @@ class GraphApi:
         if (
             self.enforce_window
             and body["type"] != "template"
-            and time.time() - self._last_inbound.get(recipient, 0) > WINDOW_SECONDS
+            and time.time() - self._last_inbound.get(self._person(recipient), 0) > WINDOW_SECONDS
         ):
             return graph_error(
                 400,
@@ -321,8 +339,8 @@ class GraphApi:
                 "customer last replied to this number.",
             )
         wamid = mint_wamid()
-        contact: dict[str, str] = {"input": recipient}
-        if "to" in body:
+        contact: dict[str, str] = {"input": str(body.get("to") or body.get("recipient"))}
+        if body.get("to"):
             contact["wa_id"] = recipient
         else:
             contact["user_id"] = recipient
@@ -338,11 +356,16 @@ class GraphApi:
 
     def _validate(self, body: dict[str, Any]) -> str:
         to, user_id = body.get("to"), body.get("recipient")
-        if bool(to) == bool(user_id):
-            raise _Invalid("Give exactly one of to and recipient.")
+        if not to and not user_id:
+            raise _Invalid("The parameter to or recipient is required.")
+        if body.get("recipient_type", "individual") != "individual":
+            raise _Invalid("recipient_type must be individual.")
+        if to is not None and not (isinstance(to, str) and to.lstrip("+").isdigit()):
+            raise _Invalid("to must be a phone number (a user id goes in recipient).")
+        if user_id is not None and not (isinstance(user_id, str) and USER_ID.match(user_id)):
+            raise _Invalid("recipient must be a business-scoped user id.")
+        # Both given: Meta sends to the phone number.
         recipient = str(to or user_id)
-        if to is not None and not str(to).lstrip("+").isdigit():
-            raise _Invalid("to must be a phone number.")
         kind = body.get("type")
         if kind not in ("text", "template", *MEDIA_TYPES):
             raise _Invalid(f"Unsupported message type {kind!r}.")
@@ -400,6 +423,20 @@ class GraphApi:
                 or not str(component.get("index", "")).isdigit()
             ):
                 raise _Invalid("A button component needs sub_type and index.")
+
+    def _person(self, recipient: str) -> str:
+        """Who a phone's digits or a user id is: the user id when Meta knows one."""
+        if recipient in self.users:
+            return recipient
+        for user_id, phone in self.users.items():
+            if phone == recipient:
+                return user_id
+        return recipient
+
+    def close_window(self, contact: str) -> None:
+        """More than 24 hours pass, as Meta counts them, since ``contact`` (a phone or
+        a user id) last wrote: free-form sends get 131047 until it writes again."""
+        self._last_inbound.pop(self._person(contact.lstrip("+")), None)
 
     def _take_number_token(self) -> bool:
         now = time.monotonic()
@@ -502,7 +539,7 @@ class GraphApi:
     ) -> str:
         """A contact writes to the business number: the window opens; the wamid."""
         digits = phone.lstrip("+")
-        self._last_inbound[digits] = time.time()
+        self._last_inbound[self._person(digits)] = time.time()
         wamid = mint_wamid()
         value = self.messages_value(
             contacts=[{"profile": {"name": name}, "wa_id": digits}],
@@ -520,6 +557,41 @@ class GraphApi:
         assert answer.status_code == 200, answer.text
         return wamid
 
+    async def contact_writes_as_user(
+        self,
+        user_id: str,
+        text: str = "Hi there",
+        *,
+        phone: str | None = None,
+        name: str = "Sheena",
+        username: str | None = None,
+    ) -> str:
+        """A contact known by its business-scoped user id writes in (its phone shown
+        only when ``phone`` is given): the window opens; the wamid."""
+        assert USER_ID.match(user_id), user_id
+        digits = phone.lstrip("+") if phone else None
+        self.users[user_id] = digits
+        self._last_inbound[user_id] = time.time()
+        wamid = mint_wamid()
+        profile: dict[str, str] = {"name": name}
+        if username:
+            profile["username"] = username
+        contact: dict[str, Any] = {"profile": profile, "user_id": user_id}
+        message: dict[str, Any] = {
+            "from_user_id": user_id,
+            "id": wamid,
+            "timestamp": str(int(time.time())),
+            "type": "text",
+            "text": {"body": text},
+        }
+        if digits:
+            contact["wa_id"] = digits
+            message["from"] = digits
+        value = self.messages_value(contacts=[contact], messages=[message])
+        answer = await self.post_webhook(self.envelope(value))
+        assert answer.status_code == 200, answer.text
+        return wamid
+
     def status_value(
         self, wamid: str, recipient: str, status: str, callback: str | None = None
     ) -> dict[str, Any]:
@@ -527,8 +599,13 @@ class GraphApi:
             "id": wamid,
             "status": status,
             "timestamp": str(int(time.time())),
-            "recipient_id": recipient,
         }
+        person = self._person(recipient)
+        phone = self.users.get(person) if person in self.users else recipient
+        if phone:
+            item["recipient_id"] = phone
+        if person in self.users:
+            item["recipient_user_id"] = person
         if callback:
             item["biz_opaque_callback_data"] = callback
         if status in ("sent", "delivered", "read"):
@@ -551,6 +628,11 @@ class GraphApi:
                     "href": "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/",
                 }
             ]
+        if person in self.users and item["status"] != "failed":
+            contact: dict[str, Any] = {"user_id": person}
+            if phone:
+                contact["wa_id"] = phone
+            return self.messages_value(contacts=[contact], statuses=[item])
         return self.messages_value(statuses=[item])
 
     def _owe_statuses(self, wamid: str, recipient: str, callback: Any) -> None:

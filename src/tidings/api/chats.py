@@ -15,7 +15,8 @@ from fastapi import APIRouter, Depends, Path
 from pydantic import Field
 
 from tidings.api.deps import ContextDep, PrincipalDep, SessionDep
-from tidings.channels.whatsapp.chats import chat_id, contact_of
+from tidings.channels.whatsapp.chats import MAX_CHAT_ID, address_of, chat_id
+from tidings.channels.whatsapp.contacts import known
 from tidings.channels.whatsapp.window import Window, window_from
 from tidings.core.pagination import Page, PageParams, next_cursor, page_params
 from tidings.http.openapi_responses import AUTHENTICATED, problem_responses
@@ -38,7 +39,20 @@ class LastMessage(ApiModel):
 
 class ChatOut(ApiModel):
     id: str = Field(examples=["chat_393331234567"])
-    contact: str = Field(examples=["+393331234567"])
+    contact: str = Field(
+        description="The contact's address: its number, or its WhatsApp user id when "
+        "WhatsApp gave no number the first time it wrote in.",
+        examples=["+393331234567"],
+    )
+    phone: str | None = Field(
+        default=None, description="The contact's number, when known.", examples=["+393331234567"]
+    )
+    user_id: str | None = Field(
+        default=None,
+        description="The contact's business-scoped WhatsApp user id, when WhatsApp gave one.",
+        examples=["US.13491208655302741918"],
+    )
+    username: str | None = Field(default=None, description="The contact's WhatsApp username.")
     last_message: LastMessage
     last_activity_at: datetime
     unread_count: int = Field(
@@ -79,19 +93,31 @@ async def list_chats(
     provider = await ctx.runtime.providers.find(
         principal.account_id, principal.environment, "whatsapp"
     )
+    profiles = await known(
+        session, principal.account_id, principal.environment, [row.contact for row in shown]
+    )
     chats = []
     for row in shown:
         message = last[row.last_message_id]
         if provider is not None:
             window = await window_from(
-                row.last_inbound_at, provider, ctx.clock, contact=row.contact
+                row.last_inbound_at,
+                provider,
+                ctx.clock,
+                contact=row.contact,
+                closed_at=row.window_closed_at,
             )
         else:
             window = Window(row.last_inbound_at, None, False)
+        profile = profiles.get(row.contact)
         chats.append(
             ChatOut(
                 id=chat_id(row.contact),
                 contact=row.contact,
+                phone=(profile.phone if profile else None)
+                or (row.contact if row.contact.startswith("+") else None),
+                user_id=profile.user_id if profile else None,
+                username=profile.username if profile else None,
                 last_message=LastMessage(
                     id=message.id,
                     direction=message.direction,
@@ -120,8 +146,9 @@ async def chat_messages(
     ctx: ContextDep,
     page: Annotated[PageParams, Depends(page_params)],
     id: str = Path(
-        max_length=40,
-        description="The contact's number (E.164, + optional) or a chat_ id.",
+        max_length=MAX_CHAT_ID,
+        description="The contact's number (E.164, + optional), its WhatsApp user id "
+        "(US.13491208655302741918) or a chat_ id.",
         examples=["+393331234567"],
     ),
 ) -> Page[MessageOut]:
@@ -129,7 +156,13 @@ async def chat_messages(
     provider = await ctx.runtime.providers.find(
         principal.account_id, principal.environment, "whatsapp"
     )
-    contact = contact_of(id, extra_valid=provider.test_numbers if provider else frozenset())
+    contact = await address_of(
+        session,
+        principal.account_id,
+        principal.environment,
+        id,
+        extra_valid=provider.test_numbers if provider else frozenset(),
+    )
     rows = await ConversationRepository(session).messages(
         principal.account_id, principal.environment, contact, limit=page.limit, after=page.after
     )

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tidings.api.deps import ContextDep, PrincipalDep
 from tidings.api.sending import send
 from tidings.api.sms import SEND_RESPONSES
+from tidings.channels.whatsapp.chats import MAX_CHAT_ID
 from tidings.http.schemas import ApiRequest
 from tidings.messages.drafts import Draft
 from tidings.messages.rules.whatsapp import whatsapp_draft
@@ -46,14 +47,17 @@ async def send_whatsapp(
     ctx: ContextDep,
     principal: PrincipalDep,
     id: str = Path(
-        max_length=40,
-        description="The contact's number (E.164, + optional) or a chat_ id.",
+        max_length=MAX_CHAT_ID,
+        description="The contact's number (E.164, + optional), its WhatsApp user id "
+        "(US.13491208655302741918: a contact WhatsApp knows by no number) or a chat_ id.",
         examples=["+393331234567"],
     ),
 ) -> JSONResponse:
     """A free-form message, allowed within 24 hours of the contact's last message;
     outside that window the answer is 422 ``outside_customer_service_window`` and a
-    template notification is the way."""
+    template notification is the way. When WhatsApp refuses a message as outside
+    the window (its clock wins), the window stays closed until the contact writes
+    again."""
 
     async def prepare(session: AsyncSession) -> Draft:
         provider = await ctx.runtime.providers.require(

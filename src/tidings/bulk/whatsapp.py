@@ -24,6 +24,7 @@ from tidings.channels.whatsapp.window import WINDOW
 from tidings.core.clock import Clock
 from tidings.core.environments import Environment
 from tidings.core.errors import ApiError
+from tidings.messages.conversations import ConversationRepository
 from tidings.messages.repository import MessageRepository
 from tidings.providers.registry import Capabilities
 from tidings.settings import Settings
@@ -86,6 +87,8 @@ async def free_form_rules(
     stored = await MessageRepository(session).last_inbound_by_contact(
         account_id, environment, "whatsapp"
     )
+    # WhatsApp's refusals as outside the window (131047) close it until the contact writes.
+    closed = await ConversationRepository(session).windows_closed(account_id, environment)
     now = clock.now()
     normalise = phone_normaliser(provider.test_numbers)
     refuse_opted = opt_out_refusal(opted, "WhatsApp")
@@ -98,7 +101,12 @@ async def free_form_rules(
         last = stored.get(to)
         known = simulated.get(to)
         moments = [moment for moment in (last, known) if moment is not None]
-        if not moments or max(moments) + WINDOW <= now:
+        shut = closed.get(to)
+        if (
+            not moments
+            or max(moments) + WINDOW <= now
+            or (shut is not None and shut >= max(moments))
+        ):
             return Rejected(
                 "outside_customer_service_window",
                 f"{to}'s 24-hour window is closed: send a template instead.",

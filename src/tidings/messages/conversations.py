@@ -10,6 +10,11 @@ correlated count, the unread messages.
 Unread rule: the contact's inbound messages newer than the account's last
 outbound message to it. Replying marks a conversation read; there is no other
 read marker.
+
+The window's closing by WhatsApp is read from the same rows: the newest outbound
+message that failed with ``outside_customer_service_window`` (Meta's 131047,
+answered at once or in a later ``failed`` status) says when WhatsApp last found
+the window closed (see :mod:`tidings.channels.whatsapp.window`).
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from tidings.messages.models import Message
 # which PostgreSQL matches only when the two are textually identical.
 _INBOUND: ColumnElement[str] = literal_column("'inbound'")
 _OUTBOUND: ColumnElement[str] = literal_column("'outbound'")
+# The error of a free-form message WhatsApp refused because the window was closed.
+WINDOW_CLOSED = "outside_customer_service_window"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +45,7 @@ class ConversationRow:
     last_message_id: str
     last_inbound_at: datetime | None
     unread: int
+    window_closed_at: datetime | None = None
 
 
 def _scope(
@@ -71,6 +79,18 @@ class ConversationRepository:
                     func.max(case((Message.direction == _INBOUND, Message.created_at))),
                     UtcDateTime(),
                 ).label("last_in_at"),
+                type_coerce(
+                    func.max(
+                        case(
+                            (
+                                (Message.direction == _OUTBOUND)
+                                & (Message.error_code == WINDOW_CLOSED),
+                                Message.updated_at,
+                            )
+                        )
+                    ),
+                    UtcDateTime(),
+                ).label("closed_at"),
             )
             .where(*_scope(Message, account_id, environment))
             .group_by(contact)
@@ -89,7 +109,11 @@ class ConversationRepository:
             .scalar_subquery()
         )
         query = select(
-            summary.c.contact, summary.c.last_id, summary.c.last_in_at, unread.label("unread")
+            summary.c.contact,
+            summary.c.last_id,
+            summary.c.last_in_at,
+            unread.label("unread"),
+            summary.c.closed_at,
         ).where(summary.c.contact.is_not(None))
         if after is not None:
             query = query.where(summary.c.last_id < after)
@@ -97,7 +121,9 @@ class ConversationRepository:
             query.order_by(summary.c.last_id.desc()).limit(limit + 1)
         )
         return [
-            ConversationRow(row.contact, row.last_id, row.last_in_at, int(row.unread))
+            ConversationRow(
+                row.contact, row.last_id, row.last_in_at, int(row.unread), row.closed_at
+            )
             for row in rows
         ]
 
@@ -122,3 +148,32 @@ class ConversationRepository:
             query = query.where(Message.id < after)
         rows = await self._session.scalars(query.order_by(Message.id.desc()).limit(limit + 1))
         return list(rows)
+
+    async def window_closed_at(
+        self, account_id: str, environment: Environment, contact: str
+    ) -> datetime | None:
+        """When WhatsApp last refused a free-form message to ``contact`` because the
+        window was closed (None: never)."""
+        return await self._session.scalar(
+            select(type_coerce(func.max(Message.updated_at), UtcDateTime())).where(
+                *_scope(Message, account_id, environment),
+                Message.to_address == contact,
+                Message.direction == "outbound",
+                Message.error_code == WINDOW_CLOSED,
+            )
+        )
+
+    async def windows_closed(
+        self, account_id: str, environment: Environment
+    ) -> dict[str, datetime]:
+        """:meth:`window_closed_at` for every contact WhatsApp ever refused, in one query."""
+        rows = await self._session.execute(
+            select(Message.to_address, type_coerce(func.max(Message.updated_at), UtcDateTime()))
+            .where(
+                *_scope(Message, account_id, environment),
+                Message.direction == "outbound",
+                Message.error_code == WINDOW_CLOSED,
+            )
+            .group_by(Message.to_address)
+        )
+        return {address: at for address, at in rows}

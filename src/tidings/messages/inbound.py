@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tidings.channels.whatsapp.contacts import remember, seen_of
 from tidings.contacts.optouts import OptOutRepository, keyword
 from tidings.contacts.suppressions import SUPPRESSING_EVENTS, SuppressionRepository
 from tidings.core.clock import Clock
@@ -184,6 +185,12 @@ async def record_inbound(
     provider_id: str | None,
 ) -> Message:
     """Record a contact's message; STOP and START change its SMS opt-out."""
+    sender = inbound.sender
+    if inbound.channel == "whatsapp":
+        # WhatsApp names a contact by user id, phone or both: the conversation's address.
+        sender = await remember(
+            session, account_id, environment, seen_of(sender, inbound.content), inbound.at
+        )
     message = Message(
         id=new_id("msg"),
         account_id=account_id,
@@ -191,7 +198,7 @@ async def record_inbound(
         channel=inbound.channel,
         direction="inbound",
         to_address=inbound.recipient or "",
-        from_address=inbound.sender,
+        from_address=sender,
         body=inbound.body,
         content=inbound.content,
         credits=0,

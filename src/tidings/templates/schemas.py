@@ -197,5 +197,10 @@ class NotificationTemplate(ApiRequest):
 
 
 class NotificationRequest(ApiRequest):
-    to: str = Field(max_length=40, examples=["+393331234567"])
+    to: str = Field(
+        max_length=160,
+        description="The contact's number (E.164), or its WhatsApp user id "
+        "(US.13491208655302741918) for a contact WhatsApp knows by no number.",
+        examples=["+393331234567"],
+    )
     template: NotificationTemplate

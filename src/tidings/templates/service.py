@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tidings.channels.phone import to_e164
+from tidings.channels.whatsapp.chats import address_of
 from tidings.context import AppContext
 from tidings.core.clock import Clock
 from tidings.core.environments import Environment
@@ -219,7 +219,10 @@ async def notification_draft(
     parameters: TemplateParameters | dict[str, Any],
 ) -> Draft:
     """The draft of a template notification, or the 404/422 that refuses it."""
-    contact = to_e164(to, "to", extra_valid=provider.test_numbers)
+    # A number or a WhatsApp user id, resolved to the contact's conversation.
+    contact = await address_of(
+        session, account_id, environment, to, extra_valid=provider.test_numbers, field="to"
+    )
     template = await approved_template(session, account_id, environment, name, language)
     rendered = render(shape_of(template.components), parameters)
     await check_not_opted_out(session, account_id, environment, "whatsapp", contact)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -151,3 +152,36 @@ async def remember(
     contact.name = seen.name or contact.name
     contact.updated_at = at
     return contact.address
+
+
+async def known(
+    session: AsyncSession, account_id: str, environment: Environment, addresses: list[str]
+) -> dict[str, WhatsAppContact]:
+    """The contacts Meta told us about, by conversation address (for a page of chats)."""
+    if not addresses:
+        return {}
+    rows = await session.scalars(
+        select(WhatsAppContact).where(
+            WhatsAppContact.account_id == account_id,
+            WhatsAppContact.environment == environment.value,
+            WhatsAppContact.address.in_(addresses),
+        )
+    )
+    return {row.address: row for row in rows}
+
+
+def seen_of(sender: str, content: dict[str, Any]) -> SeenContact:
+    """What an inbound message says of its contact: the sender (a phone or, with no
+    phone, the user id) and the profile Meta sent beside it (``content.contact``:
+    ``waId``, ``userId``, ``name``, ``username``)."""
+    profile = content.get("contact")
+    profile = profile if isinstance(profile, dict) else {}
+    user_id = profile.get("userId") or (sender if is_user_id(sender) else None)
+    wa_id = profile.get("waId")
+    phone = sender if not is_user_id(sender) else (f"+{wa_id}" if wa_id else None)
+    return SeenContact(
+        phone=phone,
+        user_id=str(user_id) if user_id else None,
+        username=str(profile["username"])[:100] if profile.get("username") else None,
+        name=str(profile["name"])[:200] if profile.get("name") else None,
+    )

@@ -1,4 +1,11 @@
-"""The rules of a free-form WhatsApp send: contact, content, reply, the window."""
+"""The rules of a free-form WhatsApp send: contact, content, reply, the window.
+
+The contact is a phone number or a business-scoped user id, resolved to its
+conversation's address (:mod:`tidings.channels.whatsapp.contacts`). The window is
+the contact's last message plus 24 hours, unless WhatsApp refused a free-form
+message since then because it found the window closed (131047): then it stays
+closed until the contact writes again.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +13,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tidings.channels.whatsapp.chats import contact_of
+from tidings.channels.whatsapp.chats import address_of
 from tidings.channels.whatsapp.window import InboundKnowledge, Window, window_from
 from tidings.core.clock import Clock
 from tidings.core.environments import Environment
 from tidings.core.errors import FieldError, Unprocessable
+from tidings.messages.conversations import ConversationRepository
 from tidings.messages.drafts import Draft
 from tidings.messages.repository import MessageRepository
 from tidings.messages.rules.sms import check_not_opted_out
@@ -34,7 +42,9 @@ async def whatsapp_draft(
     reply_to: str | None,
     preview_url: bool,
 ) -> Draft:
-    contact = contact_of(chat, extra_valid=provider.test_numbers)
+    contact = await address_of(
+        session, account_id, environment, chat, extra_valid=provider.test_numbers
+    )
     if not body and not media:
         raise Unprocessable(
             "A message needs a body, media, or both.",
@@ -55,14 +65,18 @@ async def whatsapp_draft(
         content["replyToProviderId"] = replied.provider_message_id
     await check_not_opted_out(session, account_id, environment, "whatsapp", contact)
     window = await customer_window(
-        repo, provider, clock, account_id=account_id, environment=environment, contact=contact
+        session, provider, clock, account_id=account_id, environment=environment, contact=contact
     )
     if not window.open:
-        since = (
-            f"last wrote in at {window.last_inbound_at.isoformat()}"
-            if window.last_inbound_at
-            else "has never written in"
-        )
+        if window.last_inbound_at is None:
+            since = "has never written in"
+        elif window.closed_by_whatsapp_at is not None:
+            since = (
+                "has not written in since WhatsApp refused a free-form message to it as "
+                f"outside the window at {window.closed_by_whatsapp_at.isoformat()}"
+            )
+        else:
+            since = f"last wrote in at {window.last_inbound_at.isoformat()}"
         raise Unprocessable(
             f"{contact} {since}, so the 24-hour customer service window is closed: "
             f"send an approved template with POST {TEMPLATE_ENDPOINT}.",
@@ -80,7 +94,7 @@ async def whatsapp_draft(
 
 
 async def customer_window(
-    repo: MessageRepository,
+    session: AsyncSession,
     provider: InboundKnowledge,
     clock: Clock,
     *,
@@ -89,8 +103,13 @@ async def customer_window(
     contact: str,
 ) -> Window:
     return await window_from(
-        await repo.last_inbound_at(account_id, environment, "whatsapp", contact),
+        await MessageRepository(session).last_inbound_at(
+            account_id, environment, "whatsapp", contact
+        ),
         provider,
         clock,
         contact=contact,
+        closed_at=await ConversationRepository(session).window_closed_at(
+            account_id, environment, contact
+        ),
     )

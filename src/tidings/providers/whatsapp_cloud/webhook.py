@@ -202,6 +202,19 @@ def _body(message: dict[str, Any]) -> str | None:
     return None
 
 
+def _contact_of(message: dict[str, Any], contacts: Any) -> dict[str, Any] | None:
+    """The ``contacts[]`` item of the message's sender (a batch may carry several):
+    matched by phone (``wa_id`` = ``from``) or user id (``user_id`` = ``from_user_id``),
+    else the first one."""
+    found = [c for c in contacts or [] if isinstance(c, dict)]
+    for contact in found:
+        if (message.get("from") and contact.get("wa_id") == message.get("from")) or (
+            message.get("from_user_id") and contact.get("user_id") == message.get("from_user_id")
+        ):
+            return contact
+    return found[0] if found else None
+
+
 def _inbound(message: dict[str, Any], metadata: Mapping[str, Any], contacts: Any) -> InboundMessage:
     kind = str(message.get("type") or "unsupported")
     content: dict[str, Any] = {"type": kind}
@@ -210,10 +223,9 @@ def _inbound(message: dict[str, Any], metadata: Mapping[str, Any], contacts: Any
         content[kind] = message[kind]
     if isinstance(message.get("context"), dict):
         content["context"] = message["context"]
-    contact = next(
-        (c for c in contacts or [] if isinstance(c, dict)),
-        None,
-    )
+    contact = _contact_of(message, contacts)
+    if contact is None and message.get("from_user_id"):
+        contact = {}
     if contact is not None:
         profile = contact.get("profile") or {}
         content["contact"] = {
@@ -222,7 +234,8 @@ def _inbound(message: dict[str, Any], metadata: Mapping[str, Any], contacts: Any
                 "name": profile.get("name"),
                 "username": profile.get("username"),
                 "waId": contact.get("wa_id"),
-                "userId": contact.get("user_id"),
+                "userId": contact.get("user_id") or message.get("from_user_id"),
+                "parentUserId": contact.get("parent_user_id"),
             }.items()
             if value
         }
