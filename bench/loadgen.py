@@ -4,12 +4,16 @@ bench that starts servers shares (a free loopback port, waiting for a server).
 httpx costs more CPU per request than the endpoints being measured, and on a
 two-core machine the client shares the CPU with the server; this keeps the
 client's share small, so ratios between endpoints stay meaningful. Keep-alive
-connections, one request in flight per connection.
+connections, one request in flight per connection. Given the server's process id,
+it also reads the server's CPU time (user + system, from ``/proc``) over the measured
+stretch: CPU per request is much less sensitive to other work on a shared machine
+than the rate is.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import statistics
 import time
@@ -46,6 +50,8 @@ class Result:
     errors: int
     seconds: float
     latencies: list[float]
+    # The server's CPU seconds over the measured stretch, when its pid was given.
+    server_cpu: float | None = None
 
     @property
     def throughput(self) -> float:
@@ -56,6 +62,13 @@ class Result:
             return float("nan")
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    @property
+    def cpu_us(self) -> float:
+        """The server's CPU time per answered request, in microseconds."""
+        if self.server_cpu is None or not self.requests:
+            return float("nan")
+        return self.server_cpu / self.requests * 1e6
 
     @property
     def p50_ms(self) -> float:
@@ -72,6 +85,13 @@ def build_request(
     lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}", f"Content-Length: {len(body)}"]
     lines += [f"{name}: {value}" for name, value in headers.items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) the process ``pid`` has used, from ``/proc``."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _read_response(reader: asyncio.StreamReader) -> int:
@@ -97,6 +117,7 @@ async def run(
     seconds: float,
     warmup: float = 1.0,
     method: str = "POST",
+    server_pid: int | None = None,
 ) -> Result:
     request = build_request(host, port, path, body, headers, method)
     latencies: list[float] = []
@@ -124,5 +145,16 @@ async def run(
         finally:
             writer.close()
 
-    await asyncio.gather(*(connection() for _ in range(concurrency)))
-    return Result(concurrency, counts["ok"], counts["errors"], seconds, latencies)
+    cpu: list[float] = []
+
+    async def cpu_meter() -> None:
+        if server_pid is None:
+            return
+        await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
+        cpu.append(process_cpu(server_pid))
+        await asyncio.sleep(max(0.0, stop_at - time.perf_counter()))
+        cpu.append(process_cpu(server_pid))
+
+    await asyncio.gather(cpu_meter(), *(connection() for _ in range(concurrency)))
+    server_cpu = cpu[1] - cpu[0] if len(cpu) == 2 else None
+    return Result(concurrency, counts["ok"], counts["errors"], seconds, latencies, server_cpu)

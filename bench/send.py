@@ -5,9 +5,15 @@ fresh SQLite data directory in the embedded mode), then sends sandbox SMS to
 ``POST /sandbox/api/v4/sms/send`` (each answer waits for the simulated
 provider's verdict, as a real client sees it) and the same JSON to the bare
 endpoint, at 1, 16 and 64 concurrent clients. Prints requests per second, p50
-and p99 latency, and Tidings' throughput as a ratio of the bare endpoint's.
+and p99 latency, the server's CPU time per request (microseconds, from ``/proc``),
+and Tidings' throughput as a ratio of the bare endpoint's.
 
     .venv/bin/python bench/send.py [--seconds 5] [--concurrency 1,16,64]
+        [--only send,healthz] [--py-spy DIR]
+
+``--py-spy DIR`` samples the server with py-spy during each of Tidings' rows and
+writes the samples, collapsed (``DIR/<row>-<clients>.txt``, one stack a line with
+its count), for reading or a flame graph.
 """
 
 from __future__ import annotations
@@ -37,12 +43,31 @@ def tidings(args: list[str], env: dict[str, str]) -> str:
     return done.stdout.strip()
 
 
+def sample(folder: Path, row: str, level: int, pid: int, seconds: float) -> subprocess.Popen[bytes]:
+    """Start py-spy on the server for ``seconds``, writing collapsed stacks."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / f"{row.replace(', ', '-')}-{level}.txt"
+    spy = Path(PYTHON).parent / "py-spy"
+    command = [str(spy), "record", "--pid", str(pid), "--format", "raw", "--rate", "200"]
+    command += ["--duration", str(int(seconds)), "--output", str(out), "--nonblocking"]
+    return subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--concurrency", default="1,16,64")
+    parser.add_argument(
+        "--only", default="", help="Comma-separated rows to run besides bare (send,async,healthz)."
+    )
+    parser.add_argument("--py-spy", dest="py_spy", type=Path, default=None)
     options = parser.parse_args()
     levels = [int(x) for x in options.concurrency.split(",")]
+    only = {name.strip() for name in options.only.split(",") if name.strip()}
 
     data = Path(tempfile.mkdtemp(prefix="tidings-bench-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
@@ -91,7 +116,7 @@ def main() -> None:
 
         print(
             f"{'clients':>7} {'endpoint':>12} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-            f"{'errors':>6} {'ratio':>6}"
+            f"{'cpu us':>7} {'errors':>6} {'ratio':>6}"
         )
         # (name, port, path, body, headers, method); the first is the baseline.
         targets = [
@@ -107,9 +132,19 @@ def main() -> None:
             ),
             ("healthz", tidings_port, "/healthz", b"", {}, "GET"),
         ]
+        if only:
+            targets = [
+                target
+                for target in targets
+                if target[0] == "bare" or target[0].replace("send, ", "") in only
+            ]
+        pids = {bare_port: bare.pid, tidings_port: server.pid}
         for level in levels:
             baseline: Result | None = None
             for name, port, path, payload, headers, method in targets:
+                spy = None
+                if options.py_spy is not None and port == tidings_port:
+                    spy = sample(options.py_spy, name, level, server.pid, options.seconds + 1)
                 result: Result = asyncio.run(
                     run(
                         "127.0.0.1",
@@ -120,15 +155,18 @@ def main() -> None:
                         concurrency=level,
                         seconds=options.seconds,
                         method=method,
+                        server_pid=pids[port],
                     )
                 )
                 ratio = (
                     "" if baseline is None else f" {result.throughput / baseline.throughput:>6.2f}"
                 )
                 baseline = baseline or result
+                if spy is not None:
+                    spy.wait()
                 print(
                     f"{level:>7} {name:>12} {result.throughput:>9.0f} {result.p50_ms:>8.2f} "
-                    f"{result.p99_ms:>8.2f} {result.errors:>6}{ratio}"
+                    f"{result.p99_ms:>8.2f} {result.cpu_us:>7.0f} {result.errors:>6}{ratio}"
                 )
     finally:
         for process in (bare, server):
