@@ -274,6 +274,9 @@ class Settings(BaseSettings):
 
     dispatch: bool = True
     send_wait_seconds: float = Field(default=10.0, ge=0)
+    # Scale-out mode: how often a waiting send also reads its message itself (the
+    # verdict is pushed by NOTIFY; this only bounds the delay of one that was lost).
+    send_wait_poll_seconds: float = Field(default=5.0, gt=0)
     sms_max_segments: int = Field(default=10, ge=1, le=255)
     # ISO 3166 country that numbers written without + or 00 are also read in (nationally);
     # unset: such digits are international, as WhatsApp reads them.

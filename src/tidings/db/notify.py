@@ -1,15 +1,19 @@
-"""Waking dispatchers in other processes when work is committed (PostgreSQL).
+"""Telling other processes that something was committed (PostgreSQL).
 
 On PostgreSQL, ``NOTIFY`` on a channel per schema tells every listening worker
 to look for due rows now; each still polls on a short interval, so a lost
 notification only delays work. SQLite (the embedded mode, one process) needs
 none of this: the in-process wake is enough.
+
+:func:`postgres_dsn` and :func:`channel_name` are shared with the verdict feed
+(:mod:`tidings.messages.verdict_feed`), which tells API processes of verdicts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Callable
 
@@ -20,13 +24,32 @@ from tidings.settings import Settings
 
 log = logging.getLogger("tidings.notify")
 
+# PostgreSQL's identifiers (and so channel names) are at most 63 bytes.
+_MAX_CHANNEL = 63
+
+
+def postgres_dsn(settings: Settings) -> str | None:
+    """The database as a plain asyncpg DSN, or None when it is not PostgreSQL."""
+    url = make_url(settings.effective_database_url)
+    if url.get_backend_name() != "postgresql":
+        return None
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def channel_name(topic: str, settings: Settings) -> str:
+    """``tidings_<topic>_<schema or public>``: one channel per schema, so that
+    deployments sharing a server do not hear each other."""
+    schema = settings.database_schema or "public"
+    name = f"tidings_{topic}_{schema}"
+    if len(name) > _MAX_CHANNEL:
+        # pg_notify refuses a longer name where LISTEN would cut it: a digest instead.
+        name = f"tidings_{topic}_{hashlib.sha256(schema.encode()).hexdigest()[:32]}"
+    return name
+
 
 class WorkNotifier:
     def __init__(self, settings: Settings) -> None:
-        url = make_url(settings.effective_database_url)
-        self._dsn: str | None = None
-        if url.get_backend_name() == "postgresql":
-            self._dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._dsn = postgres_dsn(settings)
         self.channel = f"tidings_work_{settings.database_schema or 'public'}"
         self._sender: asyncpg.Connection | None = None
         self._listener: asyncpg.Connection | None = None

@@ -95,6 +95,7 @@ class Dispatcher:
         settings: DeliverySettings,
         providers: ProviderDirectory,
         waiters: VerdictWaiters,
+        verdict_channel: str | None = None,
         bulk: BulkSettings | None = None,
         metrics: ProviderMetrics | None = None,
         on_committed: Callable[[], None] = lambda: None,
@@ -130,7 +131,11 @@ class Dispatcher:
         self._pacer = ProviderPacer(writer)
         self._provider_slots: dict[str, tuple[int, asyncio.Semaphore]] = {}
         self._verdict_writer = VerdictWriter(
-            clock=clock, settings=settings, waiters=waiters, worker=self.owner
+            clock=clock,
+            settings=settings,
+            waiters=waiters,
+            worker=self.owner,
+            channel=verdict_channel,
         )
         self._stopping = False
         # Whether due rows may be waiting for capacity: a claim came back full, or

@@ -52,9 +52,6 @@ from tidings.messages.schemas import message_out
 from tidings.messages.status import PENDING, Status
 from tidings.messages.waiters import Answer
 
-POLL_SECONDS = 0.5
-
-
 Prepare = Callable[[AsyncSession], Awaitable[Draft]]
 
 
@@ -215,10 +212,11 @@ class SendFlow:
             while (remaining := deadline - loop.time()) > 0:
                 try:
                     return await asyncio.wait_for(
-                        asyncio.shield(future), min(remaining, POLL_SECONDS)
+                        asyncio.shield(future),
+                        min(remaining, self._ctx.runtime.waiters.poll_seconds),
                     )
                 except TimeoutError:
-                    # Delivery may run in another process (scale-out): look for ourselves.
+                    # A verdict nobody told us of (a lost notification): look ourselves.
                     if await self._settled(message_id):
                         return None
             return None

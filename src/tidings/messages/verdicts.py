@@ -9,6 +9,10 @@
   after which it ends ``failed`` (``provider_unavailable``), so nothing waits for ever;
 - permanent error (or attempts used up): ``failed`` with the provider's reason.
 
+On PostgreSQL the transaction also notifies the single sends that left the queue
+(:func:`tidings.messages.verdict_feed.notify_verdicts`): the API process whose
+request waits for one hears of it when the verdict commits.
+
 Every attempt names the provider that took it (``provider_id`` on the row, and
 ``providerId`` in a retry event's detail).
 
@@ -35,6 +39,7 @@ from tidings.messages.models import MessageEvent
 from tidings.messages.rows import Row, answer, events_of, load_rows
 from tidings.messages.status import Status
 from tidings.messages.status_writer import RowChange
+from tidings.messages.verdict_feed import notify_verdicts
 from tidings.messages.waiters import VerdictWaiters
 from tidings.providers.base import ProviderRef, RawReport
 from tidings.providers.errors import (
@@ -75,7 +80,9 @@ class VerdictWriter:
         settings: DeliverySettings,
         waiters: VerdictWaiters,
         worker: str,
+        channel: str | None = None,
     ) -> None:
+        self._channel = channel
         self._clock = clock
         self._settings = settings
         self._waiters = waiters
@@ -201,6 +208,13 @@ class VerdictWriter:
         await BatchRepository(session).mark_started(sorted(started), at)
         await session.flush()
         settled = [change.row for change in applied if change.settles]
+        if self._channel is not None:
+            # A batch's messages are not waited for; a late "sent" may be.
+            await notify_verdicts(
+                session,
+                self._channel,
+                [change.row["id"] for change in applied if change.row["batch_id"] is None],
+            )
         return await self._answers(session, settled)
 
     def _retry(

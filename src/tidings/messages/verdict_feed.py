@@ -1,0 +1,224 @@
+"""Verdicts pushed to the API processes that wait for them (PostgreSQL).
+
+In the scale-out mode the request that waits for a message's verdict runs in an
+API process, and the verdict is recorded by a worker. The worker's verdict
+transaction also runs :func:`notify_verdicts`: a ``pg_notify`` on the channel
+``tidings_verdicts_<schema or public>`` naming the messages that left the queue.
+PostgreSQL delivers a transaction's notifications when it commits, and only
+then, so no process hears of a verdict before it is committed.
+
+Every process on PostgreSQL keeps a :class:`VerdictFeed`: one connection that
+``LISTEN``s on the channel. The ids it hears that a request here waits for are
+read back from the database (the row and its events, the API's answer, as
+:func:`tidings.messages.rows.answer` builds it) and resolve their waiters. The
+connection is opened again with a backoff when it drops; once it listens again,
+every waiting message is read once, since verdicts committed meanwhile were told
+to nobody. Waiting requests still read their own message every
+``TIDINGS_SEND_WAIT_POLL_SECONDS``, so a notification lost in any other way only
+delays the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import asyncpg
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tidings.messages.rows import answer, events_of, load_rows
+from tidings.messages.status import PENDING, Status
+from tidings.messages.waiters import Answer, VerdictWaiters
+
+log = logging.getLogger("tidings.verdicts")
+
+# PostgreSQL refuses a payload of 8000 bytes or more; ids are ASCII.
+PAYLOAD_LIMIT = 7900
+# Ids read back in one query.
+READ_CHUNK = 500
+# Ids heard lately, kept for a request that registers its waiter after its
+# verdict's notification came (a worker may claim a message woken by another's).
+RECENT_IDS = 16_384
+BACKOFF_FIRST_SECONDS = 0.1
+BACKOFF_MAX_SECONDS = 5.0
+# A quiet listening connection is checked this often (a peer gone without a word).
+PING_SECONDS = 30.0
+CONNECT_TIMEOUT_SECONDS = 10.0
+
+_NOTIFY = text(
+    "SELECT pg_notify(:channel, payload) FROM unnest(CAST(:payloads AS text[])) AS payload"
+)
+
+
+def payloads(message_ids: Sequence[str]) -> list[str]:
+    """The ids, comma-separated, in as few payloads under the limit as they fit."""
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for message_id in message_ids:
+        added = len(message_id) + (1 if current else 0)
+        if current and size + added > PAYLOAD_LIMIT:
+            chunks.append(",".join(current))
+            current, size = [], 0
+            added = len(message_id)
+        current.append(message_id)
+        size += added
+    if current:
+        chunks.append(",".join(current))
+    return chunks
+
+
+async def notify_verdicts(session: AsyncSession, channel: str, message_ids: Sequence[str]) -> None:
+    """Tell the listening processes, when this transaction commits, that these
+    messages have their verdicts."""
+    if not message_ids:
+        return
+    await session.execute(_NOTIFY, {"channel": channel, "payloads": payloads(message_ids)})
+
+
+class VerdictFeed:
+    """The listening side: resolves this process's waiters from notifications."""
+
+    def __init__(
+        self,
+        *,
+        dsn: str,
+        channel: str,
+        sessions: async_sessionmaker[AsyncSession],
+        waiters: VerdictWaiters,
+    ) -> None:
+        self.channel = channel
+        self._dsn = dsn
+        self._sessions = sessions
+        self._waiters = waiters
+        # Ids heard (or to look at) that a request here waits for, not read yet.
+        self._due: set[str] = set()
+        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._reading = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        # Set while the connection listens (tests and /readyz-like checks look at it).
+        self.listening = asyncio.Event()
+        self.connections = 0
+
+    def start(self) -> None:
+        self._waiters.on_register = self._registered
+        self._tasks = [
+            asyncio.create_task(self._listen(), name="verdict-feed"),
+            asyncio.create_task(self._read(), name="verdict-reader"),
+        ]
+
+    async def close(self) -> None:
+        self._waiters.on_register = None
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+
+    # Hearing
+
+    def _heard(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
+        due = False
+        for message_id in payload.split(","):
+            if self._waiters.waiting(message_id):
+                self._due.add(message_id)
+                due = True
+            else:
+                self._recent[message_id] = None
+                if len(self._recent) > RECENT_IDS:
+                    self._recent.popitem(last=False)
+        if due:
+            self._reading.set()
+
+    def _registered(self, message_id: str) -> None:
+        """A request waits for ``message_id``: its verdict may have been heard already."""
+        if message_id in self._recent:
+            del self._recent[message_id]
+            self._due.add(message_id)
+            self._reading.set()
+
+    def _look_at_all(self) -> None:
+        """Every waiting message, read once (after the connection was down)."""
+        self._due.update(self._waiters.ids())
+        if self._due:
+            self._reading.set()
+
+    async def _listen(self) -> None:
+        delay = BACKOFF_FIRST_SECONDS
+        while True:
+            try:
+                await self._listen_once()
+                delay = BACKOFF_FIRST_SECONDS
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("verdict listener on %s: %s", self.channel, error)
+            finally:
+                self.listening.clear()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, BACKOFF_MAX_SECONDS)
+
+    async def _listen_once(self) -> None:
+        connection = await asyncpg.connect(
+            self._dsn,
+            timeout=CONNECT_TIMEOUT_SECONDS,
+            # Named after its channel, so operators (and tests) can tell it apart.
+            server_settings={"application_name": self.channel},
+        )
+        lost = asyncio.Event()
+        connection.add_termination_listener(lambda _connection: lost.set())
+        try:
+            await connection.add_listener(self.channel, self._heard)
+            self.connections += 1
+            self.listening.set()
+            if self.connections > 1:
+                log.info("verdict listener on %s is back", self.channel)
+            # Listening from here on: what was committed before is read now.
+            self._look_at_all()
+            while not lost.is_set() and not connection.is_closed():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(lost.wait(), PING_SECONDS)
+                if not lost.is_set():
+                    await connection.fetchval("SELECT 1", timeout=CONNECT_TIMEOUT_SECONDS)
+            log.warning("verdict listener on %s lost its connection", self.channel)
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.close(), 2)
+            if not connection.is_closed():
+                connection.terminate()
+
+    # Reading
+
+    async def _read(self) -> None:
+        while True:
+            await self._reading.wait()
+            self._reading.clear()
+            while self._due:
+                waited = [mid for mid in self._due if self._waiters.waiting(mid)][:READ_CHUNK]
+                self._due.difference_update(waited)
+                if not waited:
+                    self._due.clear()
+                    break
+                try:
+                    answers = await self._answers(waited)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    # The requests' own reads (the safety poll) still find them.
+                    log.exception("reading %d verdicts back failed", len(waited))
+                    continue
+                for message_id, resource in answers.items():
+                    self._waiters.resolve(message_id, resource)
+
+    async def _answers(self, message_ids: list[str]) -> dict[str, Answer]:
+        """The settled ones among these messages, as the API shows them."""
+        async with self._sessions() as session:
+            rows = await load_rows(session, message_ids, lock=False)
+            settled = [row for row in rows.values() if Status(row["status"]) not in PENDING]
+            events = await events_of(session, [row["id"] for row in settled])
+        return {row["id"]: answer(row, events.get(row["id"], [])) for row in settled}
