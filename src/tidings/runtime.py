@@ -3,7 +3,7 @@
 ``tidings serve`` (embedded mode) and ``tidings worker`` start it; ``tidings
 serve --no-dispatch`` keeps only what answering requests needs (the provider
 directory for routing questions, the inbox for providers' webhooks, and waiters
-that fall back to reading the database). Every loop runs under a
+told of verdicts by the verdict feed on PostgreSQL). Every loop runs under a
 :class:`~tidings.supervision.Supervisor`: one that dies is logged and restarted,
 and ``/readyz`` reports it meanwhile.
 """
@@ -19,13 +19,14 @@ from tidings.core.clock import Clock
 from tidings.core.environments import Environment
 from tidings.core.key_ring import KeyRing
 from tidings.db.group_commit import GroupCommitter
-from tidings.db.notify import WorkNotifier
+from tidings.db.notify import WorkNotifier, channel_name, postgres_dsn
 from tidings.domains.wiring import EmailRuntime
 from tidings.housekeeping import run_housekeeping
 from tidings.inbound.read_marks import ReadMarks
 from tidings.messages.dispatcher import Dispatcher, Lease
 from tidings.messages.inbound import InboundProcessor
 from tidings.messages.models import Message
+from tidings.messages.verdict_feed import VerdictFeed
 from tidings.messages.waiters import VerdictWaiters
 from tidings.providers.base import ProviderDeps
 from tidings.providers.circuit import CircuitBreaker
@@ -59,6 +60,18 @@ class DeliveryRuntime:
         self._clock = clock
         self._sessions = sessions
         self.waiters = VerdictWaiters()
+        # PostgreSQL: verdicts recorded by any process are pushed to the waiters here.
+        dsn = postgres_dsn(settings)
+        self.verdict_feed = (
+            VerdictFeed(
+                dsn=dsn,
+                channel=channel_name("verdicts", settings),
+                sessions=sessions,
+                waiters=self.waiters,
+            )
+            if dsn is not None
+            else None
+        )
         self.writer = GroupCommitter(sessions)
         self.notifier = notifier
         self.supervisor = Supervisor()
@@ -132,6 +145,7 @@ class DeliveryRuntime:
             settings=settings.delivery,
             providers=self.providers,
             waiters=self.waiters,
+            verdict_channel=self.verdict_feed.channel if self.verdict_feed else None,
             bulk=settings.bulk,
             metrics=self.metrics,
             on_reports=self._reports_stored,
@@ -200,8 +214,13 @@ class DeliveryRuntime:
         self.dispatcher.wake()
         self.inbox_processor.stored(0.0)
 
-    async def start(self, *, dispatch: bool) -> None:
+    async def start(self, *, dispatch: bool, serving: bool = True) -> None:
+        """Start the loops; ``serving`` is False where no request waits (``tidings worker``)."""
         self.dispatching = dispatch
+        if self.verdict_feed is not None and serving:
+            self.verdict_feed.start()
+            # Verdicts arrive by push; the requests' own reads are the safety net.
+            self.waiters.poll_seconds = self.settings.send_wait_poll_seconds
         if not dispatch:
             return
         await self.notifier.listen(self._woken)
@@ -238,6 +257,8 @@ class DeliveryRuntime:
             await stop("inbox", ask=self.inbox_processor.stop, grace=5.0)
             await self.supervisor.stop_all()
         await self.writer.close()
+        if self.verdict_feed is not None:
+            await self.verdict_feed.close()
         await self.notifier.close()
         await self.read_marks.close()
         await self.providers.close()

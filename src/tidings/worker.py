@@ -24,7 +24,8 @@ async def run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    await ctx.runtime.start(dispatch=True)
+    # No request waits here: the verdicts' notifications are for the API processes.
+    await ctx.runtime.start(dispatch=True, serving=False)
     log.info("worker %s started", ctx.runtime.dispatcher.owner)
     try:
         await stop.wait()
