@@ -35,6 +35,7 @@ from tidings.providers.inbox import Inbox, InboxProcessor
 from tidings.providers.metrics import ProviderMetrics
 from tidings.providers.registry import KindRegistry, default_kinds
 from tidings.providers.service import ProviderService
+from tidings.receipt_timeouts import run_receipt_timeouts
 from tidings.settings import Settings
 from tidings.supervision import Supervisor
 from tidings.templates.catalog import TemplateSync
@@ -233,6 +234,12 @@ class DeliveryRuntime:
         start(
             "batch-completion",
             lambda: run_completion_sweep(self.writer, self._sessions, self._clock),
+        )
+        start(
+            "receipt-timeouts",
+            lambda: run_receipt_timeouts(
+                self.writer, self._sessions, self._clock, self.providers.kinds
+            ),
         )
         start("webhook-fanout", self.webhook_fanout.run)
         start("webhook-dispatcher", self.webhook_dispatcher.run)

@@ -54,6 +54,10 @@ def _unlimited(config: Any) -> None:
     return None
 
 
+def _no_receipt_timeout(stored: dict[str, Any]) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class KindSpec:
     kind: str
@@ -79,6 +83,10 @@ class KindSpec:
     persistent: bool = False
     # Kinds with an HTTP webhook: how the inbound edge verifies and reads it.
     webhook: WebhookAdapter | None = None
+    # Kinds asked for delivery receipts: how long after ``sent`` a message with no
+    # receipt says so (``receipt_timeout`` event), read from the provider's stored
+    # public config (camelCase, no secrets); None: no receipt is awaited.
+    receipt_timeout: Callable[[dict[str, Any]], float | None] = _no_receipt_timeout
 
     @property
     def secret_fields(self) -> frozenset[str]:

@@ -10,8 +10,10 @@ table (:mod:`.status_codes`).
 
 from __future__ import annotations
 
+from typing import Any
+
 from tidings.providers.registry import KindSpec
-from tidings.providers.smpp.config import SmppConfig
+from tidings.providers.smpp.config import RECEIPT_TIMEOUT_SECONDS, SmppConfig
 from tidings.providers.smpp.provider import SmppProvider
 from tidings.providers.smpp.receipts import parse_report
 
@@ -24,6 +26,14 @@ def _concurrency(config: SmppConfig) -> int:
     return config.window * config.binds
 
 
+def _receipt_timeout(stored: dict[str, Any]) -> float | None:
+    """Seconds a message waits for its receipt, when the provider asks for them.
+    A provider stored before the setting existed has the default."""
+    if not stored.get("registeredDelivery", True):
+        return None
+    return float(stored.get("receiptTimeoutSeconds", RECEIPT_TIMEOUT_SECONDS))
+
+
 SMPP = KindSpec(
     kind="smpp",
     channels=frozenset({"sms"}),
@@ -34,6 +44,7 @@ SMPP = KindSpec(
     rate=_rate,
     concurrency=_concurrency,
     persistent=True,
+    receipt_timeout=_receipt_timeout,
 )
 
 __all__ = ["SMPP", "SmppConfig", "SmppProvider"]

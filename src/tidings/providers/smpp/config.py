@@ -3,13 +3,19 @@
 Defaults are spec section 13's. ``binds`` is per process: N processes that
 dispatch (the embedded ``serve`` and each ``tidings worker``) open ``binds`` x N
 sessions, which must stay within what the SMSC allows for the ``systemId``.
-``receiptIdBase``, ``responseTimeoutSeconds`` and ``throttleWaitSeconds`` are ours
-beyond the spec's table. ``receiptIdBase``: some SMSCs print in their receipt
-text, in decimal, the id their ``submit_sm_resp`` gave in hex (an SMPP 3.3
-legacy), or the other way round; it says how to read the text's id (``same``: as
-given; ``decimal``: the text shows in decimal what was hex; ``hex``: the text
-shows in hex what was decimal). The ``receipted_message_id`` TLV is always read
-as given.
+``receiptIdBase``, ``responseTimeoutSeconds``, ``throttleWaitSeconds`` and
+``receiptTimeoutSeconds`` are ours beyond the spec's table.
+
+``receiptIdBase``: some SMSCs print in their receipt text, in decimal, the id
+their ``submit_sm_resp`` gave in hex (an SMPP 3.3 legacy), or the other way
+round; it says how to read the text's id (``same``: as given; ``decimal``: the
+text shows in decimal what was hex; ``hex``: the text shows in hex what was
+decimal). The ``receipted_message_id`` TLV is always read as given.
+
+``receiptTimeoutSeconds`` (48 h, the validity operators commonly give an SMS): a
+message asked for a receipt that is still ``sent`` that long after the SMSC took
+it gets a ``receipt_timeout`` event and error, and stays ``sent``
+(:mod:`tidings.receipt_timeouts`).
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 
 from tidings.providers.registry import KindConfig
+
+RECEIPT_TIMEOUT_SECONDS = 48 * 3600.0
 
 
 class SmppConfig(KindConfig):
@@ -44,3 +52,6 @@ class SmppConfig(KindConfig):
     # to the dispatcher ("throttled": attempt given back, pace halved); keep it below
     # TIDINGS_DELIVERY__SEND_TIMEOUT_SECONDS. 0: hand back at once.
     throttle_wait_seconds: float = Field(default=5, ge=0, le=120)
+    # How long after ``sent`` a message with no receipt says so (registeredDelivery
+    # on); a late receipt still delivers it.
+    receipt_timeout_seconds: float = Field(default=RECEIPT_TIMEOUT_SECONDS, gt=0, le=30 * 86400)
