@@ -14,7 +14,7 @@ from starlette.staticfiles import StaticFiles
 
 from tidings.console.errors import install_error_pages
 from tidings.console.headers import ConsoleHeadersMiddleware
-from tidings.console.pages import messages, overview, sign_in
+from tidings.console.pages import message, messages, overview, sign_in
 from tidings.console.paths import STATIC_PATH
 from tidings.console.session import console_keys
 
@@ -22,6 +22,7 @@ PAGE_ROUTERS: tuple[APIRouter, ...] = (
     sign_in.router,
     overview.router,
     messages.router,
+    message.router,
 )
 STATIC_FILES = frozenset({"console.css", "console.js"})
 
