@@ -535,11 +535,12 @@ class GraphApi:
         return answer
 
     async def contact_writes(
-        self, phone: str, text: str = "Hi there", *, name: str = "Sheena"
+        self, phone: str, text: str = "Hi there", *, name: str = "Sheena", ago: float = 0
     ) -> str:
-        """A contact writes to the business number: the window opens; the wamid."""
+        """A contact writes to the business number (``ago`` seconds before the
+        webhook reaches Tidings): the window opens; the wamid."""
         digits = phone.lstrip("+")
-        self._last_inbound[self._person(digits)] = time.time()
+        self._last_inbound[self._person(digits)] = time.time() - ago
         wamid = mint_wamid()
         value = self.messages_value(
             contacts=[{"profile": {"name": name}, "wa_id": digits}],
@@ -547,7 +548,7 @@ class GraphApi:
                 {
                     "from": digits,
                     "id": wamid,
-                    "timestamp": str(int(time.time())),
+                    "timestamp": str(int(time.time() - ago)),
                     "type": "text",
                     "text": {"body": text},
                 }
@@ -565,13 +566,15 @@ class GraphApi:
         phone: str | None = None,
         name: str = "Sheena",
         username: str | None = None,
+        ago: float = 0,
     ) -> str:
         """A contact known by its business-scoped user id writes in (its phone shown
-        only when ``phone`` is given): the window opens; the wamid."""
+        only when ``phone`` is given; ``ago`` seconds before the webhook reaches
+        Tidings): the window opens; the wamid."""
         assert USER_ID.match(user_id), user_id
         digits = phone.lstrip("+") if phone else None
         self.users[user_id] = digits
-        self._last_inbound[user_id] = time.time()
+        self._last_inbound[user_id] = time.time() - ago
         wamid = mint_wamid()
         profile: dict[str, str] = {"name": name}
         if username:
@@ -580,7 +583,7 @@ class GraphApi:
         message: dict[str, Any] = {
             "from_user_id": user_id,
             "id": wamid,
-            "timestamp": str(int(time.time())),
+            "timestamp": str(int(time.time() - ago)),
             "type": "text",
             "text": {"body": text},
         }

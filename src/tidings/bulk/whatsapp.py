@@ -18,9 +18,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.bulk.channels import ChannelRules, opt_out_refusal, phone_normaliser
-from tidings.bulk.planning import PlannedMessage, Rejected
+from tidings.bulk.planning import Normalise, PlannedMessage, Rejected
 from tidings.bulk.rendering import Template as Text
-from tidings.channels.whatsapp.window import WINDOW
+from tidings.channels.whatsapp.contacts import aliases, is_user_id
+from tidings.channels.whatsapp.window import WINDOW, closed_since
 from tidings.core.clock import Clock
 from tidings.core.environments import Environment
 from tidings.core.errors import ApiError
@@ -45,6 +46,18 @@ def fill(value: Any, variables: Mapping[str, str]) -> Any:
     return value
 
 
+def whatsapp_normaliser(extra_valid: frozenset[str], known: Mapping[str, str]) -> Normalise:
+    """A recipient is a number or a WhatsApp user id, resolved to its conversation's
+    address (``known``: :func:`tidings.channels.whatsapp.contacts.aliases`)."""
+    phone = phone_normaliser(extra_valid)
+
+    def normalise(to: str) -> str:
+        given = to if is_user_id(to) else phone(to)
+        return known.get(given, given)
+
+    return normalise
+
+
 def template_rules(
     *,
     settings: Settings,
@@ -52,6 +65,7 @@ def template_rules(
     parameters: dict[str, Any],
     extra_valid: frozenset[str],
     opted: frozenset[str],
+    known: Mapping[str, str] | None = None,
 ) -> ChannelRules:
     shape = shape_of(template.components)
     # Placeholders stand in for their values here: the shape is checked once.
@@ -69,7 +83,9 @@ def template_rules(
             cost=price,
         )
 
-    return ChannelRules(phone_normaliser(extra_valid), build, opt_out_refusal(opted, "WhatsApp"))
+    return ChannelRules(
+        whatsapp_normaliser(extra_valid, known or {}), build, opt_out_refusal(opted, "WhatsApp")
+    )
 
 
 async def free_form_rules(
@@ -90,7 +106,9 @@ async def free_form_rules(
     # WhatsApp's refusals as outside the window (131047) close it until the contact writes.
     closed = await ConversationRepository(session).windows_closed(account_id, environment)
     now = clock.now()
-    normalise = phone_normaliser(provider.test_numbers)
+    normalise = whatsapp_normaliser(
+        provider.test_numbers, await aliases(session, account_id, environment)
+    )
     refuse_opted = opt_out_refusal(opted, "WhatsApp")
     simulated: dict[str, datetime | None] = {}
 
@@ -102,11 +120,7 @@ async def free_form_rules(
         known = simulated.get(to)
         moments = [moment for moment in (last, known) if moment is not None]
         shut = closed.get(to)
-        if (
-            not moments
-            or max(moments) + WINDOW <= now
-            or (shut is not None and shut >= max(moments))
-        ):
+        if not moments or max(moments) + WINDOW <= now or closed_since(shut, max(moments)):
             return Rejected(
                 "outside_customer_service_window",
                 f"{to}'s 24-hour window is closed: send a template instead.",

@@ -185,3 +185,23 @@ def seen_of(sender: str, content: dict[str, Any]) -> SeenContact:
         username=str(profile["username"])[:100] if profile.get("username") else None,
         name=str(profile["name"])[:200] if profile.get("name") else None,
     )
+
+
+async def aliases(
+    session: AsyncSession, account_id: str, environment: Environment
+) -> dict[str, str]:
+    """Every user id and phone that addresses another conversation than its own
+    text (a phone whose contact was first seen by user id, a user id whose contact
+    is its phone), for resolving a bulk's many recipients without a query each."""
+    rows = await session.execute(
+        select(WhatsAppContact.address, WhatsAppContact.user_id, WhatsAppContact.phone).where(
+            WhatsAppContact.account_id == account_id,
+            WhatsAppContact.environment == environment.value,
+        )
+    )
+    found: dict[str, str] = {}
+    for address, user_id, phone in rows:
+        for alias in (user_id, phone):
+            if alias and alias != address:
+                found[alias] = address
+    return found

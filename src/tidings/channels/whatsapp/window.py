@@ -70,6 +70,14 @@ def window_of(last: datetime | None, clock: Clock, *, closed_at: datetime | None
     if last is None:
         return Window(None, None, False)
     expires = last + WINDOW
-    if closed_at is not None and closed_at >= last:
+    if closed_at is not None and closed_since(closed_at, last):
         return Window(last, min(expires, closed_at), False, closed_at)
     return Window(last, expires, clock.now() < expires)
+
+
+def closed_since(closed_at: datetime | None, last: datetime) -> bool:
+    """Whether WhatsApp's refusal at ``closed_at`` came after the contact's last
+    message. Meta stamps messages in whole seconds: a refusal in the same second
+    as the message counts as before it (open is the cheaper mistake: a wrong send
+    is refused again and closes the window, a wrong refusal stops a reply)."""
+    return closed_at is not None and closed_at.replace(microsecond=0) > last
