@@ -22,10 +22,14 @@ router = APIRouter(prefix="/api/v4/whatsapp", tags=["WhatsApp"])
 
 
 class WhatsAppMedia(ApiRequest):
-    type: Literal["image", "document", "audio", "video"]
+    # Audio and stickers take no caption on WhatsApp: their text follows them as a
+    # second message (one message for Tidings, with one id).
+    type: Literal["image", "document", "audio", "video", "sticker"]
     url: HttpUrl = Field(examples=["https://example.com/receipt.pdf"])
     caption: str | None = Field(default=None, max_length=1024)
-    filename: str | None = Field(default=None, max_length=240)
+    filename: str | None = Field(
+        default=None, max_length=240, description="A document's file name, as shown."
+    )
 
 
 class WhatsAppMessageRequest(ApiRequest):

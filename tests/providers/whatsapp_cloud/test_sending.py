@@ -255,3 +255,26 @@ async def test_a_graph_5xx_or_131000_is_retried(
     done = await until(client, business, message["id"], "read")
     # Two refused attempts, then the one Graph took (waits for the circuit use none).
     assert done["attempts"] == 3
+
+
+async def test_a_sticker_goes_without_caption_its_text_after_it(
+    client: httpx.AsyncClient, graph: GraphApi, business: Business
+) -> None:
+    await graph.contact_writes(CONTACT)
+
+    async def accepted() -> bool:
+        answer = await say(
+            client,
+            business,
+            body="Thanks!",
+            media={"type": "sticker", "url": "https://cdn.example.com/thanks.webp"},
+        )
+        return answer.status_code == 202
+
+    await eventually(accepted, "window open")
+    (message,) = await _messages(client, business)
+    done = await until(client, business, message["id"], "read")
+    sticker, text = graph.sent()
+    assert sticker["sticker"] == {"link": "https://cdn.example.com/thanks.webp"}
+    assert text["text"]["body"] == "Thanks!"
+    assert sticker["biz_opaque_callback_data"] == text["biz_opaque_callback_data"] == done["id"]
