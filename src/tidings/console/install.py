@@ -14,7 +14,14 @@ from starlette.staticfiles import StaticFiles
 
 from tidings.console.errors import install_error_pages
 from tidings.console.headers import ConsoleHeadersMiddleware
-from tidings.console.pages import message, messages, overview, sign_in
+from tidings.console.pages import (
+    message,
+    messages,
+    overview,
+    providers,
+    sign_in,
+    webhooks,
+)
 from tidings.console.paths import STATIC_PATH
 from tidings.console.session import console_keys
 
@@ -23,6 +30,8 @@ PAGE_ROUTERS: tuple[APIRouter, ...] = (
     overview.router,
     messages.router,
     message.router,
+    providers.router,
+    webhooks.router,
 )
 STATIC_FILES = frozenset({"console.css", "console.js"})
 

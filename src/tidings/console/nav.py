@@ -23,4 +23,6 @@ class NavEntry:
 NAV: tuple[NavEntry, ...] = (
     NavEntry("Overview", ""),
     NavEntry("Messages", "/messages"),
+    NavEntry("Providers", "/providers"),
+    NavEntry("Webhooks", "/webhooks"),
 )

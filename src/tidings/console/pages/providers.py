@@ -156,13 +156,16 @@ async def create_provider(
     fields = config_fields(spec.config) if spec else []
     try:
         try:
-            body = ProviderCreate(
-                channel=channel,  # type: ignore[arg-type]
-                kind=kind,
-                name=form.get("name", "").strip(),
-                priority=form.get("priority", "1").strip() or 1,  # type: ignore[arg-type]
-                enabled="enabled" in form,
-                config=config_from_form(fields, form, editing=False),
+            # Validated as the API validates its body (the text of a number too).
+            body = ProviderCreate.model_validate(
+                {
+                    "channel": channel,
+                    "kind": kind,
+                    "name": form.get("name", "").strip(),
+                    "priority": form.get("priority", "1").strip() or 1,
+                    "enabled": "enabled" in form,
+                    "config": config_from_form(fields, form, editing=False),
+                }
             )
         except ValidationError as invalid:
             raise Unprocessable(
@@ -259,11 +262,13 @@ async def update_provider(
     fields = config_fields(spec.config) if spec else []
     try:
         try:
-            patch = ProviderUpdate(
-                name=form.get("name", "").strip(),
-                priority=form.get("priority", "").strip() or None,  # type: ignore[arg-type]
-                enabled="enabled" in form,
-                config=config_from_form(fields, form, editing=True),
+            patch = ProviderUpdate.model_validate(
+                {
+                    "name": form.get("name", "").strip(),
+                    "priority": form.get("priority", "").strip() or None,
+                    "enabled": "enabled" in form,
+                    "config": config_from_form(fields, form, editing=True),
+                }
             )
         except ValidationError as invalid:
             raise Unprocessable(

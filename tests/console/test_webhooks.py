@@ -1,0 +1,136 @@
+"""The webhooks pages: the secret shown once, a test event and its attempts, a failed
+delivery sent again and replayed, the URL policy's refusal next to its field, scoping
+and CSRF."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import httpx
+from fastapi import FastAPI
+
+from tests.console.support import sign_in, signed_in_token
+from tests.support.users import TestUser, create_test_user
+from tests.webhooks.hook_receiver import Receiver
+
+SECRET = re.compile(r'<code id="new-secret">(whsec_[^<]+)</code>')
+
+
+async def _create(client: httpx.AsyncClient, token: str, url: str, base: str = "/sandbox") -> str:
+    made = await client.post(
+        f"{base}/console/webhooks",
+        data={"csrf": token, "url": url, "events": "message.*", "description": "x"},
+    )
+    assert made.status_code == 200, made.text
+    found = re.search(r'<dd class="mono">(whk_[^<]+)</dd>', made.text)
+    assert found and SECRET.search(made.text)
+    return found.group(1)
+
+
+async def _wait_for(client: httpx.AsyncClient, path: str, text: str) -> str:
+    for _ in range(200):
+        page = await client.get(path)
+        if text in page.text:
+            return page.text
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{text!r} never showed on {path}")
+
+
+async def test_secret_once_test_event_retry_and_replay(
+    client: httpx.AsyncClient, user: TestUser, receiver: Receiver
+) -> None:
+    await sign_in(client, user, base="/sandbox")
+    token = await signed_in_token(client, "/sandbox")
+    endpoint = await _create(client, token, receiver.url)
+    page = f"/sandbox/console/webhooks/{endpoint}"
+    shown = await client.get(page)
+    assert shown.status_code == 200
+    assert not SECRET.search(shown.text) and "whsec_" not in shown.text
+
+    # The receiver refuses everything: the test event fails after its retries.
+    receiver.answer = lambda _request: (500, {}, b"down")
+    tested = await client.post(f"{page}/test", data={"csrf": token})
+    assert tested.status_code == 303
+    delivery_id = tested.headers["location"].split("tested=")[1]
+    text = await _wait_for(client, f"{page}/deliveries", '<span class="status bad">failed</span>')
+    # Seven attempts (the first and six retries), each with its answer.
+    assert text.count(": HTTP 500, ") == 7 and "7 attempts" in text
+    assert 'data-refresh="' not in text  # nothing pending: the log stops refreshing
+
+    receiver.answer = lambda _request: (200, {}, b"ok")
+    retried = await client.post(f"{page}/deliveries/{delivery_id}/retry", data={"csrf": token})
+    assert retried.status_code == 303
+    await _wait_for(client, f"{page}/deliveries", '<span class="status good">delivered</span>')
+    assert len(receiver.delivered()) == 1
+
+    # Replay: every failed delivery since a time.
+    receiver.answer = lambda _request: (500, {}, b"down")
+    await client.post(f"{page}/test", data={"csrf": token})
+    await _wait_for(client, f"{page}/deliveries?failed=1", '<span class="status bad">failed</span>')
+    receiver.answer = lambda _request: (200, {}, b"ok")
+    replayed = await client.post(
+        f"{page}/replay", data={"csrf": token, "since": "2020-01-01T00:00"}
+    )
+    assert replayed.status_code == 303
+    assert "replayed=1" in replayed.headers["location"]
+    await _wait_for(client, f"{page}/deliveries?failed=1", "No delivery that failed yet.")
+
+    rotated = await client.post(f"{page}/rotate-secret", data={"csrf": token})
+    assert SECRET.search(rotated.text)
+    assert "Deliveries are signed with the old secret too" in rotated.text
+
+
+async def test_refused_url_and_events_are_shown_by_their_fields(
+    client: httpx.AsyncClient, user: TestUser
+) -> None:
+    await sign_in(client, user)
+    token = await signed_in_token(client)
+    refused = await client.post(
+        "/console/webhooks",
+        data={"csrf": token, "url": "http://127.0.0.1:9/hook", "events": "message.*"},
+    )
+    assert refused.status_code == 422
+    assert 'id="f-url-note"><span class="field-error">' in refused.text
+    assert 'value="http://127.0.0.1:9/hook"' in refused.text
+    unknown = await client.post(
+        "/console/webhooks",
+        data={"csrf": token, "url": "https://example.com/hook", "events": "message.*, nope"},
+    )
+    assert unknown.status_code == 422
+    assert 'id="f-events-note"><span class="field-error">&#39;nope&#39; is not' in unknown.text
+
+
+async def test_scoped_and_csrf(
+    app: FastAPI, client: httpx.AsyncClient, user: TestUser, receiver: Receiver
+) -> None:
+    other = await create_test_user(app, "grace@example.com")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 50001)),
+        base_url="http://127.0.0.1:8000",
+    ) as theirs_client:
+        await sign_in(theirs_client, other, base="/sandbox")
+        their_token = await signed_in_token(theirs_client, "/sandbox")
+        theirs = await _create(theirs_client, their_token, receiver.url)
+
+    await sign_in(client, user, base="/sandbox")
+    token = await signed_in_token(client, "/sandbox")
+    mine = await _create(client, token, receiver.url)
+    assert (await client.get(f"/sandbox/console/webhooks/{theirs}")).status_code == 404
+    assert (await client.get(f"/sandbox/console/webhooks/{theirs}/deliveries")).status_code == 404
+    assert (await client.get(f"/console/webhooks/{mine}")).status_code == 404
+    for action in ("", "/test", "/rotate-secret", "/delete", "/deliveries/dlv_x/retry"):
+        answer = await client.post(
+            f"/sandbox/console/webhooks/{theirs}{action}", data={"csrf": token}
+        )
+        assert answer.status_code == 404, action
+    listed = await client.get("/sandbox/console/webhooks")
+    assert mine in listed.text and theirs not in listed.text
+
+    assert (
+        await client.post(f"/sandbox/console/webhooks/{mine}/delete", data={})
+    ).status_code == 403
+    assert (
+        await client.post(f"/sandbox/console/webhooks/{mine}/delete", data={"csrf": token})
+    ).status_code == 303
+    assert (await client.get(f"/sandbox/console/webhooks/{mine}")).status_code == 404
