@@ -15,6 +15,7 @@ from starlette.staticfiles import StaticFiles
 from tidings.console.errors import install_error_pages
 from tidings.console.headers import ConsoleHeadersMiddleware
 from tidings.console.pages import (
+    domains,
     message,
     messages,
     overview,
@@ -31,6 +32,7 @@ PAGE_ROUTERS: tuple[APIRouter, ...] = (
     messages.router,
     message.router,
     providers.router,
+    domains.router,
     webhooks.router,
 )
 STATIC_FILES = frozenset({"console.css", "console.js"})

@@ -24,5 +24,6 @@ NAV: tuple[NavEntry, ...] = (
     NavEntry("Overview", ""),
     NavEntry("Messages", "/messages"),
     NavEntry("Providers", "/providers"),
+    NavEntry("Domains", "/domains"),
     NavEntry("Webhooks", "/webhooks"),
 )
