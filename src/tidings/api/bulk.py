@@ -30,7 +30,7 @@ from tidings.bulk.service import BulkFlow, BulkSpec, PrepareRules
 from tidings.bulk.whatsapp import free_form_rules, template_rules
 from tidings.channels.email.addresses import parse_mailbox
 from tidings.channels.email.mime import validate_custom_headers
-from tidings.channels.whatsapp.contacts import aliases
+from tidings.contacts.whatsapp import aliases
 from tidings.context import AppContext
 from tidings.core.collection import paused_during_request
 from tidings.core.errors import FieldError, Unprocessable

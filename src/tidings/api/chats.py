@@ -15,9 +15,9 @@ from fastapi import APIRouter, Depends, Path
 from pydantic import Field
 
 from tidings.api.deps import ContextDep, PrincipalDep, SessionDep
-from tidings.channels.whatsapp.chats import MAX_CHAT_ID, address_of, chat_id
-from tidings.channels.whatsapp.contacts import known
+from tidings.channels.whatsapp.chats import MAX_CHAT_ID, chat_id
 from tidings.channels.whatsapp.window import Window, window_from
+from tidings.contacts.whatsapp import address_of, known
 from tidings.core.pagination import Page, PageParams, next_cursor, page_params
 from tidings.http.openapi_responses import AUTHENTICATED, problem_responses
 from tidings.http.schemas import ApiModel

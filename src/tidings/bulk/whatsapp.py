@@ -20,8 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tidings.bulk.channels import ChannelRules, opt_out_refusal, phone_normaliser
 from tidings.bulk.planning import Normalise, PlannedMessage, Rejected
 from tidings.bulk.rendering import Template as Text
-from tidings.channels.whatsapp.contacts import aliases, is_user_id
+from tidings.channels.whatsapp.chats import is_user_id
 from tidings.channels.whatsapp.window import WINDOW, closed_since
+from tidings.contacts.whatsapp import aliases
 from tidings.core.clock import Clock
 from tidings.core.environments import Environment
 from tidings.core.errors import ApiError
@@ -48,7 +49,7 @@ def fill(value: Any, variables: Mapping[str, str]) -> Any:
 
 def whatsapp_normaliser(extra_valid: frozenset[str], known: Mapping[str, str]) -> Normalise:
     """A recipient is a number or a WhatsApp user id, resolved to its conversation's
-    address (``known``: :func:`tidings.channels.whatsapp.contacts.aliases`)."""
+    address (``known``: :func:`tidings.contacts.whatsapp.aliases`)."""
     phone = phone_normaliser(extra_valid)
 
     def normalise(to: str) -> str:

@@ -3,9 +3,9 @@
 from tidings.accounts.models import Account, User
 from tidings.auth.models import RevokedToken
 from tidings.bulk.models import Batch, PaceSlot, SharedContent
-from tidings.channels.whatsapp.contacts import WhatsAppContact
 from tidings.contacts.models import Contact, ContactList, ListMember, OptOut
 from tidings.contacts.suppressions import Suppression
+from tidings.contacts.whatsapp import WhatsAppContact
 from tidings.credits.models import CreditBalance, CreditEntry
 from tidings.db.base import Base
 from tidings.domains.models import EmailDomain

@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tidings.channels.whatsapp.contacts import remember, seen_of
 from tidings.contacts.optouts import OptOutRepository, keyword
 from tidings.contacts.suppressions import SUPPRESSING_EVENTS, SuppressionRepository
+from tidings.contacts.whatsapp import remember, seen_of
 from tidings.core.clock import Clock
 from tidings.core.environments import Environment
 from tidings.core.ids import new_id

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tidings.channels.whatsapp.chats import address_of
+from tidings.contacts.whatsapp import address_of
 from tidings.context import AppContext
 from tidings.core.clock import Clock
 from tidings.core.environments import Environment

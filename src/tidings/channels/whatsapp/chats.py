@@ -2,22 +2,28 @@
 
 The address is the contact's phone number (``chat_393331234567``) or, for a
 contact WhatsApp knows only by its business-scoped user id, that user id
-(``chat_US.13491208655302741918``); see :mod:`tidings.channels.whatsapp.contacts`.
-The endpoints take a number (E.164, ``+`` optional), a user id, or a chat id, so
-a client that keeps chat ids, numbers or Meta's user ids all work.
+(``chat_US.13491208655302741918``); which one a contact has is decided where the
+contacts are kept (:mod:`tidings.contacts.whatsapp`). The endpoints take a number
+(E.164, ``+`` optional), a user id, or a chat id, so a client that keeps chat ids,
+numbers or Meta's user ids all work.
 """
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
+import re
 
 from tidings.channels.phone import invalid_phone, to_e164
-from tidings.channels.whatsapp.contacts import is_user_id, resolve
-from tidings.core.environments import Environment
 
 PREFIX = "chat_"
 # A chat id, a number or a user id (``CC.`` and up to 128 letters and digits).
 MAX_CHAT_ID = 160
+# Meta's business-scoped user id: a two-letter country code, a dot, then up to 128
+# letters and digits (a parent id reads ``US.ENT.…``).
+USER_ID = re.compile(r"^[A-Z]{2}\.[A-Za-z0-9.]{1,140}$")
+
+
+def is_user_id(value: str) -> bool:
+    return USER_ID.match(value) is not None
 
 
 def chat_id(address: str) -> str:
@@ -38,19 +44,3 @@ def contact_of(identifier: str, *, extra_valid: frozenset[str], field: str = "id
     if is_user_id(identifier):
         return identifier
     return to_e164(identifier, field, extra_valid=extra_valid)
-
-
-async def address_of(
-    session: AsyncSession,
-    account_id: str,
-    environment: Environment,
-    identifier: str,
-    *,
-    extra_valid: frozenset[str],
-    field: str = "id",
-) -> str:
-    """The conversation address for what a caller gave: a contact first seen by its
-    user id keeps it as its address, even when addressed by the phone it showed
-    later, and a user id whose phone is the address finds that phone."""
-    given = contact_of(identifier, extra_valid=extra_valid, field=field)
-    return await resolve(session, account_id, environment, given)

@@ -1,7 +1,7 @@
 """The rules of a free-form WhatsApp send: contact, content, reply, the window.
 
 The contact is a phone number or a business-scoped user id, resolved to its
-conversation's address (:mod:`tidings.channels.whatsapp.contacts`). The window is
+conversation's address (:mod:`tidings.contacts.whatsapp`). The window is
 the contact's last message plus 24 hours, unless WhatsApp refused a free-form
 message since then because it found the window closed (131047): then it stays
 closed until the contact writes again.
@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tidings.channels.whatsapp.chats import address_of
 from tidings.channels.whatsapp.window import InboundKnowledge, Window, window_from
+from tidings.contacts.whatsapp import address_of
 from tidings.core.clock import Clock
 from tidings.core.environments import Environment
 from tidings.core.errors import FieldError, Unprocessable

@@ -19,17 +19,15 @@ client.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from tidings.channels.whatsapp.chats import is_user_id
 from tidings.providers.base import Accepted, OutboundMessage, ProviderDeps, ProviderRef
 from tidings.providers.errors import PermanentDeliveryError, RetryableDeliveryError
 from tidings.providers.registry import ProviderIdentity
 from tidings.providers.whatsapp_cloud.client import GraphClient
 from tidings.providers.whatsapp_cloud.config import WhatsAppCloudConfig
 
-# A business-scoped user id: a country code, a dot, and up to 128 letters or digits.
-USER_ID = re.compile(r"^[A-Z]{2}\.[A-Za-z0-9.]{1,140}$")
 CAPTIONED = frozenset({"image", "video", "document"})
 MEDIA_TYPES = CAPTIONED | {"audio", "sticker"}
 TEMPLATE_FIELDS = "name,status,category,language,components,parameter_format,rejected_reason"
@@ -41,7 +39,7 @@ MAX_TEMPLATE_PAGES = 200
 
 def recipient_fields(to: str) -> dict[str, str]:
     """``to`` for a phone number (digits, no ``+``), ``recipient`` for a user id."""
-    if USER_ID.match(to):
+    if is_user_id(to):
         return {"recipient": to}
     digits = to.removeprefix("+")
     if not digits.isdigit():

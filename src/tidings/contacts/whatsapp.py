@@ -12,13 +12,14 @@ contact was seen, otherwise its user id. The address never changes afterwards,
 so a history never splits: when a contact first seen by user id later shows its
 phone, the phone is recorded beside it and addresses the same conversation.
 :func:`resolve` turns what a caller gives (a phone, a user id) into that
-address; :func:`remember` records an inbound message's contact and says which
-address the message belongs to.
+address (:func:`address_of` reads a chat id too); :func:`remember` records an
+inbound message's contact and says which address the message belongs to. The
+chat ids and the user ids' form are pure channel knowledge
+(:mod:`tidings.channels.whatsapp.chats`).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,17 +28,10 @@ from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from tidings.channels.whatsapp.chats import MAX_CHAT_ID as USER_ID_MAX
+from tidings.channels.whatsapp.chats import contact_of, is_user_id
 from tidings.core.environments import Environment
 from tidings.db.base import Base, UtcDateTime
-
-# Meta's business-scoped user id: a two-letter country code, a dot, then up to 128
-# letters and digits (a parent id reads ``US.ENT.…``).
-USER_ID = re.compile(r"^[A-Z]{2}\.[A-Za-z0-9.]{1,140}$")
-USER_ID_MAX = 160
-
-
-def is_user_id(value: str) -> bool:
-    return USER_ID.match(value) is not None
 
 
 class WhatsAppContact(Base):
@@ -205,3 +199,20 @@ async def aliases(
             if alias and alias != address:
                 found[alias] = address
     return found
+
+
+async def address_of(
+    session: AsyncSession,
+    account_id: str,
+    environment: Environment,
+    identifier: str,
+    *,
+    extra_valid: frozenset[str],
+    field: str = "id",
+) -> str:
+    """The conversation address for what a caller gave (a number, a user id or a
+    chat id): a contact first seen by its user id keeps it as its address, even when
+    addressed by the phone it showed later, and a user id whose phone is the
+    address finds that phone."""
+    given = contact_of(identifier, extra_valid=extra_valid, field=field)
+    return await resolve(session, account_id, environment, given)
