@@ -15,6 +15,7 @@ from starlette.staticfiles import StaticFiles
 from tidings.console.errors import install_error_pages
 from tidings.console.headers import ConsoleHeadersMiddleware
 from tidings.console.pages import (
+    batches,
     domains,
     message,
     messages,
@@ -34,6 +35,7 @@ PAGE_ROUTERS: tuple[APIRouter, ...] = (
     providers.router,
     domains.router,
     webhooks.router,
+    batches.router,
 )
 STATIC_FILES = frozenset({"console.css", "console.js"})
 

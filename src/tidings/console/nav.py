@@ -26,4 +26,5 @@ NAV: tuple[NavEntry, ...] = (
     NavEntry("Providers", "/providers"),
     NavEntry("Domains", "/domains"),
     NavEntry("Webhooks", "/webhooks"),
+    NavEntry("Batches", "/batches"),
 )
