@@ -30,7 +30,8 @@ async def test_progress_until_completed(client: httpx.AsyncClient, user: TestUse
     batch_id = await _bulk(client, token)
     await sign_in(client, user, base="/sandbox")
     listed = await client.get("/sandbox/console/batches")
-    assert f'href="/sandbox/console/batches/{batch_id}"' in listed.text and ">News</a>" in listed.text
+    assert f'href="/sandbox/console/batches/{batch_id}"' in listed.text
+    assert ">News</a>" in listed.text
     page = await client.get(f"/sandbox/console/batches/{batch_id}")
     assert page.status_code == 200
     assert 'id="progress"' in page.text

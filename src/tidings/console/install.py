@@ -22,6 +22,7 @@ from tidings.console.pages import (
     overview,
     providers,
     sign_in,
+    templates,
     webhooks,
 )
 from tidings.console.paths import STATIC_PATH
@@ -36,6 +37,7 @@ PAGE_ROUTERS: tuple[APIRouter, ...] = (
     domains.router,
     webhooks.router,
     batches.router,
+    templates.router,
 )
 STATIC_FILES = frozenset({"console.css", "console.js"})
 

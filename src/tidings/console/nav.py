@@ -27,4 +27,5 @@ NAV: tuple[NavEntry, ...] = (
     NavEntry("Domains", "/domains"),
     NavEntry("Webhooks", "/webhooks"),
     NavEntry("Batches", "/batches"),
+    NavEntry("Templates", "/templates"),
 )
