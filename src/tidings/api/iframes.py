@@ -16,7 +16,8 @@ from fastapi import APIRouter, Request
 from pydantic import Field
 
 from tidings.api.deps import ContextDep, PrincipalDep
-from tidings.channels.whatsapp.chats import contact_of
+from tidings.channels.whatsapp.chats import MAX_CHAT_ID
+from tidings.contacts.whatsapp import address_of
 from tidings.core.errors import FieldError, Unprocessable
 from tidings.docs_site.urls import site_roots
 from tidings.http.openapi_responses import AUTHENTICATED, problem_responses
@@ -31,8 +32,9 @@ router = APIRouter(prefix="/api/v4/iframes", tags=["Chat widget"])
 class ChatBoxRequest(ApiRequest):
     chat_id: str = Field(
         min_length=1,
-        max_length=40,
-        description="The contact's number (E.164, + optional) or a chat_ id.",
+        max_length=MAX_CHAT_ID,
+        description="The contact's number (E.164, + optional), its WhatsApp user id, "
+        "or a chat_ id.",
         examples=["+393331234567"],
     )
     expires_in: int | None = Field(
@@ -99,9 +101,14 @@ async def create_chat_box(
     provider = await ctx.runtime.providers.find(
         principal.account_id, principal.environment, "whatsapp"
     )
-    contact = contact_of(
-        body.chat_id, extra_valid=provider.test_numbers if provider else frozenset()
-    )
+    async with ctx.sessions() as session:
+        contact = await address_of(
+            session,
+            principal.account_id,
+            principal.environment,
+            body.chat_id,
+            extra_valid=provider.test_numbers if provider else frozenset(),
+        )
     token, claims = widget_codec(ctx).issue(
         user_id=principal.user_id,
         account_id=principal.account_id,

@@ -15,6 +15,7 @@ from pydantic import Field
 from tidings.channels.whatsapp.window import Window, window_from
 from tidings.context import AppContext
 from tidings.http.schemas import ApiModel
+from tidings.messages.conversations import ConversationRepository
 from tidings.messages.models import Message
 from tidings.messages.repository import MessageRepository
 from tidings.messages.status import Status
@@ -70,10 +71,16 @@ async def window_state(ctx: AppContext, claims: WidgetClaims) -> WindowState:
         last = await MessageRepository(session).last_inbound_at(
             claims.account_id, claims.environment, "whatsapp", claims.contact
         )
+        # WhatsApp refusing a message as outside the window closes it (131047).
+        closed_at = await ConversationRepository(session).window_closed_at(
+            claims.account_id, claims.environment, claims.contact
+        )
     if provider is None:
         window = Window(last, None, False)
     else:
-        window = await window_from(last, provider, ctx.clock, contact=claims.contact)
+        window = await window_from(
+            last, provider, ctx.clock, contact=claims.contact, closed_at=closed_at
+        )
     return WindowState(
         open=window.open, expires_at=window.expires_at, last_inbound_at=window.last_inbound_at
     )

@@ -114,6 +114,14 @@ async def test_a_contact_with_no_phone_is_a_chat_by_its_user_id(
     assert chat["username"] == "sheena.k"
     assert chat["windowOpen"] is True
 
+    # A chat box opens on it by user id.
+    box = await client.post(
+        "/api/v4/iframes/whatsapp/chat-box",
+        json={"chatId": USER_ID},
+        headers=bearer(business.token),
+    )
+    assert box.status_code == 200, box.text
+
     history = await client.get(
         f"/api/v4/whatsapp/chats/chat_{USER_ID}/messages", headers=bearer(business.token)
     )

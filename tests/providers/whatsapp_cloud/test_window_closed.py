@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -116,6 +117,17 @@ async def test_a_131047_answer_closes_the_window_until_the_contact_writes(
     (chat,) = await chats(client, business)
     assert chat["windowOpen"] is False
     assert chat["windowExpiresAt"] is not None
+    # The embeddable chat box shows it closed too.
+    box = await client.post(
+        "/api/v4/iframes/whatsapp/chat-box",
+        json={"chatId": CONTACT},
+        headers=bearer(business.token),
+    )
+    assert box.status_code == 200, box.text
+    widget = parse_qs(urlsplit(box.json()["url"]).query)["token"][0]
+    shown = await client.get("/widget/api/chat", headers=bearer(widget))
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["window"]["open"] is False
 
     # Template notifications still go.
     template = await notify(client, business, CONTACT)
