@@ -8,13 +8,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.api.creating import create_once
 from tidings.api.deps import ContextDep, PrincipalDep, SessionDep
 from tidings.contacts import service
-from tidings.contacts.csv_import import CsvImport
 from tidings.contacts.fields import Rejection, check_email, check_phone, unprocessable
 from tidings.contacts.lists import list_not_found
 from tidings.contacts.models import Contact
@@ -27,7 +25,6 @@ from tidings.contacts.schemas import (
     ImportAnswer,
     contact_out,
 )
-from tidings.contacts.upsert import ContactInput, Upserted, upsert_contacts
 from tidings.core.errors import UnsupportedMediaType
 from tidings.core.pagination import Page, PageParams, next_cursor, page_params
 from tidings.http.openapi_responses import AUTHENTICATED, problem_responses
@@ -209,41 +206,10 @@ async def import_contacts(
             f"Content-Type {kind!r} is not accepted here; send text/csv, or "
             "multipart/form-data with the file as 'file'."
         )
-    if list_id is not None:
-        async with ctx.sessions() as session:
-            if await ListRepository(session, account, environment).get(list_id) is None:
-                raise list_not_found(list_id)
-
-    async def write(rows: list[ContactInput]) -> list[Upserted | Rejection]:
-        async def unit(session: AsyncSession) -> list[Upserted | Rejection]:
-            now = ctx.clock.now()
-            lists = ListRepository(session, account, environment)
-            if list_id is not None and await lists.get(list_id) is None:
-                raise list_not_found(list_id)
-            outcomes = await upsert_contacts(
-                session, account_id=account, environment=environment, rows=rows, at=now
-            )
-            if list_id is not None:
-                joined = [o.contact_id for o in outcomes if isinstance(o, Upserted)]
-                await lists.add_members(list_id, joined, now)
-            return outcomes
-
-        try:
-            return await ctx.runtime.writer.submit(unit)
-        except IntegrityError:
-            # Another process wrote one of these contacts meanwhile: read again.
-            return await ctx.runtime.writer.submit(unit)
-
     source: AsyncIterator[bytes] = request.stream()
     if kind == "multipart/form-data":
         source = file_field(source, boundary_of(media))
-    importer = CsvImport(
-        write=write,
-        extra_valid=await service.test_numbers(ctx, account, environment),
-        max_rows=ctx.settings.import_max_rows,
-        errors_listed=ctx.settings.bulk.errors_listed,
-    )
-    report = await importer.run(source)
+    report = await service.import_csv(ctx, account, environment, source, list_id)
     return ImportAnswer.model_validate(
         {
             "rows": report.rows,

@@ -16,6 +16,7 @@ from tidings.console.errors import install_error_pages
 from tidings.console.headers import ConsoleHeadersMiddleware
 from tidings.console.pages import (
     batches,
+    contacts,
     domains,
     message,
     messages,
@@ -38,6 +39,7 @@ PAGE_ROUTERS: tuple[APIRouter, ...] = (
     webhooks.router,
     batches.router,
     templates.router,
+    contacts.router,
 )
 STATIC_FILES = frozenset({"console.css", "console.js"})
 

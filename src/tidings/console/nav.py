@@ -28,4 +28,5 @@ NAV: tuple[NavEntry, ...] = (
     NavEntry("Webhooks", "/webhooks"),
     NavEntry("Batches", "/batches"),
     NavEntry("Templates", "/templates"),
+    NavEntry("Contacts", "/contacts"),
 )
