@@ -160,3 +160,27 @@ async def test_next_never_leads_to_another_site(client: httpx.AsyncClient, user:
             },
         )
         assert answer.headers["location"] == "/console"
+
+
+async def test_a_token_of_another_session_is_refused(
+    app: FastAPI, client: httpx.AsyncClient, user: TestUser
+) -> None:
+    await sign_in(client, user)
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50001))
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as other:
+        await sign_in(other, user)
+        foreign = await signed_in_token(other)
+    assert foreign != await signed_in_token(client)
+    answer = await client.post("/console/sign-out", data={"csrf": foreign})
+    assert answer.status_code == 403
+    assert (await client.get("/console")).status_code == 200
+
+
+async def test_a_refresh_after_the_session_ended_asks_for_a_reload(
+    client: httpx.AsyncClient, user: TestUser
+) -> None:
+    answer = await client.get(
+        "/sandbox/console/messages/msg_x/timeline", headers={"X-Console-Refresh": "1"}
+    )
+    assert answer.status_code == 401
+    assert "location" not in answer.headers

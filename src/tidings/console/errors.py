@@ -15,6 +15,9 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
+# Sent by console.js with the requests that refresh part of a page.
+REFRESH_HEADER = "x-console-refresh"
+
 
 class ConsoleError(Exception):
     status = 500
@@ -63,6 +66,13 @@ async def _answer(request: Request, error: Exception) -> Response:
 
     assert isinstance(error, ConsoleError)
     if isinstance(error, SignInRequired):
+        if request.headers.get(REFRESH_HEADER):
+            # The page's script refreshing a part of it: it reloads the whole page,
+            # which then leads to sign-in and back to that page (not to the part).
+            answer = Response(status_code=401)
+            if error.clear:
+                clear_session_cookie(request, answer)
+            return answer
         links = page_links(request)
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         back = local_target(request, target)

@@ -19,7 +19,10 @@
   function refresh(element) {
     var url = element.getAttribute("data-refresh");
     if (!url || !element.isConnected) { return; }
-    fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+    fetch(url, {
+      credentials: "same-origin",
+      headers: { "Accept": "text/html", "X-Console-Refresh": "1" }
+    })
       .then(function (response) {
         if (response.redirected || response.status === 401 || response.status === 403) {
           window.location.reload();
