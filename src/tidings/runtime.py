@@ -69,6 +69,8 @@ class DeliveryRuntime:
                 channel=channel_name("verdicts", settings),
                 sessions=sessions,
                 waiters=self.waiters,
+                # Verdicts arrive by push; the requests' own reads are the safety net.
+                poll_seconds=settings.send_wait_poll_seconds,
             )
             if dsn is not None
             else None
@@ -219,9 +221,7 @@ class DeliveryRuntime:
         """Start the loops; ``serving`` is False where no request waits (``tidings worker``)."""
         self.dispatching = dispatch
         if self.verdict_feed is not None and serving:
-            self.verdict_feed.start()
-            # Verdicts arrive by push; the requests' own reads are the safety net.
-            self.waiters.poll_seconds = self.settings.send_wait_poll_seconds
+            await self.verdict_feed.start()
         if not dispatch:
             return
         await self.notifier.listen(self._woken)

@@ -14,8 +14,9 @@ read back from the database (the row and its events, the API's answer, as
 connection is opened again with a backoff when it drops; once it listens again,
 every waiting message is read once, since verdicts committed meanwhile were told
 to nobody. Waiting requests still read their own message every
-``TIDINGS_SEND_WAIT_POLL_SECONDS``, so a notification lost in any other way only
-delays the answer.
+``TIDINGS_SEND_WAIT_POLL_SECONDS`` while the feed listens (so a notification lost
+in any other way only delays the answer), and every 0.5 s, as without it, while it
+does not (the database refusing one more connection, say).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tidings.messages.rows import answer, events_of, load_rows
 from tidings.messages.status import PENDING, Status
-from tidings.messages.waiters import Answer, VerdictWaiters
+from tidings.messages.waiters import LOCAL_POLL_SECONDS, Answer, VerdictWaiters
 
 log = logging.getLogger("tidings.verdicts")
 
@@ -48,6 +49,8 @@ BACKOFF_MAX_SECONDS = 5.0
 # A quiet listening connection is checked this often (a peer gone without a word).
 PING_SECONDS = 30.0
 CONNECT_TIMEOUT_SECONDS = 10.0
+# How long a starting process waits for its first LISTEN before it serves anyway.
+START_WAIT_SECONDS = 10.0
 
 _NOTIFY = text(
     "SELECT pg_notify(:channel, payload) FROM unnest(CAST(:payloads AS text[])) AS payload"
@@ -90,8 +93,10 @@ class VerdictFeed:
         channel: str,
         sessions: async_sessionmaker[AsyncSession],
         waiters: VerdictWaiters,
+        poll_seconds: float,
     ) -> None:
         self.channel = channel
+        self._poll_seconds = poll_seconds
         self._dsn = dsn
         self._sessions = sessions
         self._waiters = waiters
@@ -104,12 +109,16 @@ class VerdictFeed:
         self.listening = asyncio.Event()
         self.connections = 0
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Start listening; returns once the feed listens (or after a bound: the
+        requests' reads cover the time until it does)."""
         self._waiters.on_register = self._registered
         self._tasks = [
             asyncio.create_task(self._listen(), name="verdict-feed"),
             asyncio.create_task(self._read(), name="verdict-reader"),
         ]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.listening.wait(), START_WAIT_SECONDS)
 
     async def close(self) -> None:
         self._waiters.on_register = None
@@ -160,6 +169,8 @@ class VerdictFeed:
                 log.warning("verdict listener on %s: %s", self.channel, error)
             finally:
                 self.listening.clear()
+                # Nothing is pushed meanwhile: the requests read as often as without it.
+                self._waiters.poll_seconds = LOCAL_POLL_SECONDS
             await asyncio.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX_SECONDS)
 
@@ -176,6 +187,7 @@ class VerdictFeed:
             await connection.add_listener(self.channel, self._heard)
             self.connections += 1
             self.listening.set()
+            self._waiters.poll_seconds = self._poll_seconds
             if self.connections > 1:
                 log.info("verdict listener on %s is back", self.channel)
             # Listening from here on: what was committed before is read now.
