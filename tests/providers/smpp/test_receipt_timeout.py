@@ -4,11 +4,14 @@ its receipts (``hold_receipts``: kept until the ESME binds again), through the
 API, with the sweep the application runs under its supervisor. A receipt that
 comes after the timeout still delivers the message and clears the error; a
 message is never marked twice; a provider that asks for no receipts, or a
-message already delivered, is left alone. On SQLite and PostgreSQL."""
+message already delivered, is left alone; the timeout that passed while no process
+ran is found by the next one (the sweep is a query, not a timer). On SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +22,11 @@ from sqlalchemy import func, select
 
 from tests.conftest import make_settings
 from tests.fakes.smsc import PASSWORD, SYSTEM_ID, DeliveryReceiptSMSC, FakeSMSC, HappySMSC
-from tests.providers.helpers import FAST, app_running, eventually, production_token
+from tests.providers.helpers import FAST, app_running, eventually, http, production_token
 from tests.support.messages import wait_for
 from tests.support.providers import add_provider
-from tests.support.users import TestUser, bearer
+from tests.support.users import TestUser, bearer, create_test_user
+from tidings.core.clock import FrozenClock
 from tidings.messages.models import MessageEvent
 from tidings.providers.registry import KindRegistry
 from tidings.providers.simulator import SIMULATOR
@@ -154,3 +158,28 @@ async def test_providers_without_receipts_and_delivered_messages_are_left_alone(
         assert not_asking not in waiting
         assert await sweep(app, asking) == 0
         assert await timeout_events(app, message_id) == 0
+
+
+async def test_a_timeout_that_passed_while_nothing_ran_is_found_after_a_restart(
+    settings: Settings,
+) -> None:
+    kinds = KindRegistry([SIMULATOR, SMPP])
+    async with HappySMSC(receipts="both", hold_receipts=True) as smsc:
+        async with app_running(settings, kinds=kinds) as first, http(first) as client:
+            user = await create_test_user(first)
+            config = smpp_config(smsc, receiptTimeoutSeconds=3600)
+            await add_provider(first, user.account_id, "sms", "smpp", config=config)
+            token = await production_token(first, client, user)
+            message_id = await send_sms(client, token, "Sent before the stop")
+            await wait_for(client, token, message_id, {"sent"}, base="")
+            assert await timeout_events(first, message_id) == 0
+        # Two hours later (the clock of the next process says so), another process.
+        later = FrozenClock(datetime.now(UTC) + timedelta(hours=2))
+        async with app_running(settings, kinds=kinds, clock=later) as second:
+            await eventually(
+                lambda: _marked(second, message_id), "the receipt_timeout event after a restart"
+            )
+
+
+async def _marked(app: FastAPI, message_id: str) -> bool:
+    return await timeout_events(app, message_id) == 1
