@@ -121,6 +121,15 @@ def _hint(info: FieldInfo, kind: InputKind) -> str:
     return ", ".join(parts)
 
 
+def kind_notes(model: type[BaseModel]) -> str | None:
+    """What the kind's config model says about itself (its own docstring, not one it
+    inherits), as plain text."""
+    doc = model.__dict__.get("__doc__")
+    if not doc:
+        return None
+    return " ".join(doc.replace("``", "").split())
+
+
 def config_fields(model: type[BaseModel]) -> list[ConfigField]:
     """The inputs of ``model``'s form, in the model's order."""
     fields = []

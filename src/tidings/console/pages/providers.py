@@ -22,7 +22,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from tidings.api.deps import ContextDep
-from tidings.console.config_form import ConfigField, config_fields, config_from_form, field_errors
+from tidings.console.config_form import (
+    ConfigField,
+    config_fields,
+    config_from_form,
+    field_errors,
+    kind_notes,
+)
 from tidings.console.csrf import CheckedFormDep
 from tidings.console.errors import PageNotFound
 from tidings.console.paths import CONSOLE, page_links
@@ -126,6 +132,7 @@ def _new_form(
         channel=channel,
         kind=kind,
         spec=spec,
+        notes=kind_notes(spec.config) if spec else None,
         fields=fields,
         values=values
         or {"priority": "1", "enabled": "on", **{f.form_name: f.shown(None) for f in fields}},
@@ -219,6 +226,7 @@ def _provider_page(
         provider=provider,
         circuit=_circuit(ctx, provider.id),
         spec=spec,
+        notes=kind_notes(spec.config) if spec else None,
         fields=fields,
         values=values,
         stored_secrets=frozenset(
