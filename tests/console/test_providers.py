@@ -138,6 +138,19 @@ async def test_the_sandbox_refuses_changes_and_says_why(
     assert refused.status_code == 409
     assert "cannot be changed" in refused.text
 
+    # A simulated provider's page: its check answers, and no form changes it.
+    page = await client.get("/sandbox/console/providers/prv_sandbox_sms")
+    assert page.status_code == 200
+    assert "Check the connection" in page.text and "Save" not in page.text
+    checked = await client.post(
+        "/sandbox/console/providers/prv_sandbox_sms/check", data={"csrf": token}
+    )
+    assert "The sandbox&#39;s simulated network is always there." in checked.text
+    refused_delete = await client.post(
+        "/sandbox/console/providers/prv_sandbox_sms/delete", data={"csrf": token}
+    )
+    assert refused_delete.status_code == 409
+
 
 async def test_scoped_to_account_and_environment_and_csrf(
     app: FastAPI, client: httpx.AsyncClient, user: TestUser
