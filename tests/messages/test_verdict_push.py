@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,16 +22,21 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
+from tests.conftest import make_settings
 from tests.support.databases import (
     POSTGRES_DSN,
     PostgresSchema,
+    migrate_to_head,
     postgres_available,
     require_or_skip,
 )
 from tests.support.load import make_login, token_for
 from tests.support.processes import TIDINGS, cli_env, free_port, stop, wait_ready
+from tests.support.users import create_test_user
+from tidings.app import create_app
 from tidings.messages.verdict_feed import PAYLOAD_LIMIT, notify_verdicts, payloads
 
 pytestmark = pytest.mark.postgres
@@ -219,3 +224,92 @@ def test_notifications_leave_with_the_commit() -> None:
     before, heard = asyncio.run(asyncio.wait_for(run(), 60))
     assert before == []
     assert [mid for payload in heard for mid in payload.split(",")] == ids
+
+
+def _in_process(test: Callable[[FastAPI, str, str], Awaitable[None]], tmp_path: Path) -> None:
+    """``test(app, message_id, schema)`` with an API process's app (dispatch off, the
+    requests' reads an hour apart) on a fresh schema, and one message queued in it."""
+    require_or_skip(postgres_available(), "PostgreSQL")
+    with PostgresSchema() as schema:
+        settings = make_settings(
+            tmp_path / "data",
+            (schema.url, schema.name),
+            dispatch=False,
+            send_wait_poll_seconds=3600,
+        )
+
+        async def run() -> None:
+            app = create_app(settings)
+            await migrate_to_head(app)
+            user = await create_test_user(app)
+            async with app.router.lifespan_context(app):
+                transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+                async with httpx.AsyncClient(
+                    transport=transport, base_url="http://127.0.0.1"
+                ) as client:
+                    token = await client.post(
+                        "/sandbox/api/v4/auth/token",
+                        json={"username": user.username, "password": user.password},
+                    )
+                    stored = await client.post(
+                        "/sandbox/api/v4/sms/send",
+                        json={"to": "+393331234567", "body": "hello"},
+                        headers={
+                            "Authorization": f"Bearer {token.json()['token']}",
+                            "Prefer": "respond-async",
+                        },
+                    )
+                    assert stored.status_code == 202, stored.text
+                    await asyncio.wait_for(test(app, stored.json()["id"], schema.name), 60)
+
+        asyncio.run(run())
+
+
+async def _mark_sent(schema: str, message_id: str, *, notify: str | None) -> None:
+    """What a worker's verdict does to the row, by hand (and its notification)."""
+    connection = await asyncpg.connect(
+        POSTGRES_DSN, timeout=10, server_settings={"search_path": schema}
+    )
+    try:
+        async with connection.transaction():
+            await connection.execute(
+                "UPDATE messages SET status = 'sent' WHERE id = $1", message_id
+            )
+            if notify is not None:
+                await connection.execute("SELECT pg_notify($1, $2)", notify, message_id)
+    finally:
+        await connection.close()
+
+
+def test_a_verdict_heard_before_its_request_waits(tmp_path: Path) -> None:
+    """A worker may record a verdict before the request registers its waiter."""
+
+    async def test(app: FastAPI, message_id: str, schema: str) -> None:
+        runtime = app.state.ctx.runtime
+        feed = runtime.verdict_feed
+        await _mark_sent(schema, message_id, notify=feed.channel)
+        while feed.heard == 0:
+            await asyncio.sleep(0.01)
+        answer = await runtime.waiters.register(message_id)
+        assert answer is not None
+        assert (answer["id"], answer["status"]) == (message_id, "sent")
+
+    _in_process(test, tmp_path)
+
+
+def test_a_verdict_told_to_nobody_is_found_when_the_listener_is_back(tmp_path: Path) -> None:
+    """Verdicts committed while the listener is away are read once it listens again."""
+
+    async def test(app: FastAPI, message_id: str, schema: str) -> None:
+        runtime = app.state.ctx.runtime
+        feed = runtime.verdict_feed
+        waiting = runtime.waiters.register(message_id)
+        await _mark_sent(schema, message_id, notify=None)
+        [pid] = await _listeners(feed.channel)
+        await _terminate(pid)
+        answer = await waiting
+        assert answer is not None
+        assert (answer["id"], answer["status"]) == (message_id, "sent")
+        assert feed.connections == 2
+
+    _in_process(test, tmp_path)

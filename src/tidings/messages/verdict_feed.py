@@ -108,6 +108,8 @@ class VerdictFeed:
         # Set while the connection listens (tests and /readyz-like checks look at it).
         self.listening = asyncio.Event()
         self.connections = 0
+        # Ids heard so far, waited for here or not.
+        self.heard = 0
 
     async def start(self) -> None:
         """Start listening; returns once the feed listens (or after a bound: the
@@ -133,7 +135,9 @@ class VerdictFeed:
 
     def _heard(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
         due = False
-        for message_id in payload.split(","):
+        ids = payload.split(",")
+        self.heard += len(ids)
+        for message_id in ids:
             if self._waiters.waiting(message_id):
                 self._due.add(message_id)
                 due = True
