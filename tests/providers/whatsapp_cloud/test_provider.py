@@ -182,6 +182,31 @@ def test_messages_of_every_type_read_back(
     assert report.content["contact"]["userId"] == USER_ID
 
 
+def test_each_message_of_a_batch_keeps_its_own_contact() -> None:
+    contacts = [
+        {"profile": {"name": "Ada"}, "wa_id": "16505551234", "user_id": "US.1111"},
+        {"profile": {"name": "Bo", "username": "bo"}, "user_id": USER_ID},
+    ]
+    messages = [
+        {"id": f"wamid.{index}", "timestamp": "1750090702", "type": "text", "text": {"body": "x"}}
+        | sender
+        for index, sender in enumerate(
+            [{"from_user_id": USER_ID}, {"from": "16505551234", "from_user_id": "US.1111"}]
+        )
+    ]
+    payloads = _stored({"metadata": METADATA, "contacts": contacts, "messages": messages})
+    (bo,), (ada,) = (parse_report(payload) for payload in payloads)
+    assert isinstance(bo, InboundMessage) and isinstance(ada, InboundMessage)
+    assert (bo.sender, bo.content["contact"]) == (
+        USER_ID,
+        {"name": "Bo", "username": "bo", "userId": USER_ID},
+    )
+    assert (ada.sender, ada.content["contact"]) == (
+        "+16505551234",
+        {"name": "Ada", "waId": "16505551234", "userId": "US.1111"},
+    )
+
+
 def test_statuses_read_back_with_pricing_and_meta_codes() -> None:
     statuses = [
         {
