@@ -17,12 +17,23 @@ server) makes a statement wait for up to the busy timeout, blocking the loop
 meanwhile; that is the price of the embedded mode's single file, and why the
 scale-out mode uses PostgreSQL. ``TIDINGS_SQLITE_DRIVER=thread`` selects
 aiosqlite instead.
+
+The one call that does not run inline is the commit of a transaction that wrote:
+with ``synchronous=FULL`` it waits for the write-ahead log to reach the disk (an
+``fsync``, a fraction of a millisecond to several under load), time in which the
+loop could serve other requests. It runs in a thread of its own (``sqlite3`` lets
+the GIL go meanwhile), and the caller resumes once it is durable. While it runs,
+another connection that tries to write waits for the lock on the loop's thread, for
+no longer than that sync: in practice none does, as the hot-path writes all go
+through the group committer, which starts its next transaction after this commit.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable, Generator, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from sqlite3 import (  # noqa: F401 - the DBAPI surface SQLAlchemy's dialect reads
     DatabaseError,
     Error,
@@ -37,6 +48,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
+
+# Commits that sync to disk, one at a time (SQLite has one writer anyway).
+_commits = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-commit")
 
 
 class Cursor:
@@ -128,7 +142,17 @@ class Connection:
         return await self.cursor().execute(sql, parameters)
 
     async def commit(self) -> None:
-        self._conn.commit()
+        if not self._conn.in_transaction:
+            # Nothing written (a read-only session): nothing to sync.
+            return
+        done = asyncio.get_running_loop().run_in_executor(_commits, self._conn.commit)
+        try:
+            await asyncio.shield(done)
+        except asyncio.CancelledError:
+            # The commit goes on in its thread whatever happens to the caller: the
+            # connection is not used again (rolled back, returned) before it ends.
+            await asyncio.wait([done])
+            raise
 
     async def rollback(self) -> None:
         self._conn.rollback()
