@@ -48,6 +48,10 @@ async def test_progress_until_completed(client: httpx.AsyncClient, user: TestUse
     assert "data-refresh" not in fragment.text
     assert '<strong id="batch-done">5 of 5</strong>' in fragment.text
     assert f"/sandbox/console/messages?batch={batch_id}&amp;status=delivered" in fragment.text
+    # The list's table stops refreshing once no batch is unfinished.
+    table = await client.get("/sandbox/console/batches/table")
+    assert table.text.startswith("<div") and "data-refresh" not in table.text
+    assert "5 of 5 final" in table.text
 
 
 async def test_cancel_a_scheduled_batch_scoped_and_csrf(

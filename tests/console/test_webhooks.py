@@ -76,6 +76,16 @@ async def test_secret_once_test_event_retry_and_replay(
     assert "replayed=1" in replayed.headers["location"]
     await _wait_for(client, f"{page}/deliveries?failed=1", "No delivery that failed yet.")
 
+    # Changed: disabled, with another description and events.
+    saved = await client.post(
+        page,
+        data={"csrf": token, "url": receiver.url, "events": "message.failed", "description": "y"},
+    )
+    assert saved.status_code == 303
+    changed = await client.get(saved.headers["location"])
+    assert "Saved." in changed.text and '<span class="status bad">disabled</span>' in changed.text
+    assert "<dd>message.failed</dd>" in changed.text
+
     rotated = await client.post(f"{page}/rotate-secret", data={"csrf": token})
     assert SECRET.search(rotated.text)
     assert "Deliveries are signed with the old secret too" in rotated.text

@@ -5,7 +5,8 @@ scoped by account and environment, :func:`~tidings.bulk.progress.batch_out`), an
 canceled as the API cancels it (:func:`~tidings.bulk.progress.cancel_batch` in one
 unit of the group committer, then the dispatcher is woken). The progress is also
 served alone (``.../progress``) for the page's script, which refreshes it until the
-batch is finished.
+batch is finished, and so is the list's table (``/batches/table``) while one of its
+batches is unfinished.
 """
 
 from __future__ import annotations
@@ -53,9 +54,8 @@ def _done(batch: BatchOut) -> int:
     return batch.accepted - batch.pending
 
 
-@router.get("")
-async def batches_page(
-    request: Request, user: ConsoleUserDep, ctx: ContextDep, session: SessionDep
+async def _listed(
+    request: Request, user: ConsoleUser, ctx: AppContext, session: AsyncSession, template: str
 ) -> HTMLResponse:
     after = request.query_params.get("after", "")[:40] or None
     rows = await BatchRepository(session).page(
@@ -65,12 +65,30 @@ async def batches_page(
     batches = [await _out(ctx, session, batch) for batch in shown]
     return render(
         request,
-        "batches.html",
+        template,
         user=user,
         batches=batches,
         done=_done,
+        after=after,
         next_after=shown[-1].id if len(rows) > PAGE_SIZE else None,
+        live=any(b.finished_at is None and b.status != "scheduled" for b in batches),
+        refresh_seconds=REFRESH_SECONDS,
     )
+
+
+@router.get("")
+async def batches_page(
+    request: Request, user: ConsoleUserDep, ctx: ContextDep, session: SessionDep
+) -> HTMLResponse:
+    return await _listed(request, user, ctx, session, "batches.html")
+
+
+@router.get("/table")
+async def batches_table(
+    request: Request, user: ConsoleUserDep, ctx: ContextDep, session: SessionDep
+) -> HTMLResponse:
+    """The table alone, for the page's refresh while a batch is unfinished."""
+    return await _listed(request, user, ctx, session, "batches_table.html")
 
 
 def _batch_page(
