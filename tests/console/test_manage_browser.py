@@ -1,8 +1,9 @@
 """The console's management pages in Chromium against ``tidings serve``: a
 ``simulator`` provider made through its form in production and its check answering,
 a failed webhook delivery replayed (a receiver answering 500, then 200) with the
-delivery log updating by itself, a record copied from a domain's page, the pages on
-a phone's width, and axe-core on every page (no serious or critical violation).
+delivery log updating by itself, a record copied from a domain's page, a CSV file
+imported with its report, the pages on a phone's width, and axe-core on every page (no
+serious or critical violation).
 
 One server for the module; its webhooks give up after the first failed attempt
 (``TIDINGS_WEBHOOKS__RETRY_SCHEDULE`` empty), so a delivery the receiver refuses is
@@ -188,6 +189,7 @@ async def test_the_other_pages_are_accessible_and_fit_a_phone(
         "/sandbox/console/providers",
         "/sandbox/console/providers/new",
         "/sandbox/console/domains",
+        "/sandbox/console/domains/dom_sandbox",
         "/sandbox/console/webhooks",
         "/sandbox/console/batches",
         f"/sandbox/console/batches/{batch_id}",
@@ -207,5 +209,24 @@ async def test_the_other_pages_are_accessible_and_fit_a_phone(
     await seen.open(f"/sandbox/console/batches/{batch_id}")
     await expect(page.locator("#batch-status")).to_have_text("completed")
     await expect(page.locator("#batch-done")).to_have_text("1 of 1")
+
+    # A CSV file uploaded from the browser, and its report.
+    await seen.open("/sandbox/console/contacts")
+    await page.get_by_label("File (required)").set_input_files(
+        files=[
+            {
+                "name": "people.csv",
+                "mimeType": "text/csv",
+                "buffer": b"phone,name\n+393331234567,Ada\nnope,Bob\n",
+            }
+        ]
+    )
+    await page.get_by_role("button", name="Import").click()
+    report = page.locator("#import-report")
+    await expect(report).to_contain_text("2 rows read")
+    await expect(report).to_contain_text("1 created")
+    await expect(report).to_contain_text("invalid_phone_number")
+    await expect(page.get_by_role("region", name="Contacts")).to_contain_text("Ada")
+    await assert_accessible(page)
     seen.assert_clean()
     await seen.close()
