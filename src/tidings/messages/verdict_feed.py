@@ -39,8 +39,9 @@ log = logging.getLogger("tidings.verdicts")
 
 # PostgreSQL refuses a payload of 8000 bytes or more; ids are ASCII.
 PAYLOAD_LIMIT = 7900
-# Ids read back in one query.
+# Ids read back in one query, and the pause before a failed read is tried again.
 READ_CHUNK = 500
+READ_RETRY_SECONDS = 0.5
 # Ids heard lately, kept for a request that registers its waiter after its
 # verdict's notification came (a worker may claim a message woken by another's).
 RECENT_IDS = 16_384
@@ -105,7 +106,7 @@ class VerdictFeed:
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._reading = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        # Set while the connection listens (tests and /readyz-like checks look at it).
+        # Set while the connection listens; connections counts the times it started.
         self.listening = asyncio.Event()
         self.connections = 0
         # Ids heard so far, waited for here or not.
@@ -225,8 +226,10 @@ class VerdictFeed:
                 except asyncio.CancelledError:
                     raise
                 except Exception:
-                    # The requests' own reads (the safety poll) still find them.
+                    # Tried again shortly, for as long as their requests wait.
                     log.exception("reading %d verdicts back failed", len(waited))
+                    self._due.update(waited)
+                    await asyncio.sleep(READ_RETRY_SECONDS)
                     continue
                 for message_id, resource in answers.items():
                     self._waiters.resolve(message_id, resource)
