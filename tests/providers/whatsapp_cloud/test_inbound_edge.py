@@ -6,6 +6,7 @@ and routing by ``phone_number_id``."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ from tests.providers.helpers import eventually
 from tests.providers.whatsapp_cloud import meta_examples
 from tests.providers.whatsapp_cloud.conftest import Business, outbox
 from tests.support.providers import add_provider
+from tidings.inbound.router import CONFIG_TTL_SECONDS
 from tidings.messages.models import Message
 from tidings.providers.models import InboxEvent
 
@@ -289,6 +291,7 @@ async def test_a_flood_of_posts_costs_one_read_per_provider(
 
     engine = app.state.ctx.engine.sync_engine
     event.listen(engine, "before_cursor_execute", count)
+    started = time.monotonic()
     try:
         for path in (business.inbound_path, "/inbound/whatsapp/prv_01M95NOTAPROVIDER0000000000"):
             for _ in range(20):
@@ -298,7 +301,10 @@ async def test_a_flood_of_posts_costs_one_read_per_provider(
         assert (await _post(client, "/inbound/whatsapp/x' OR 1=1", b"{}", None)).status_code == 404
     finally:
         event.remove(engine, "before_cursor_execute", count)
-    assert len(reads) == 2, reads
+    # One read per provider per CONFIG_TTL_SECONDS (a loaded machine may take longer
+    # than one period over the 41 posts), never one per post.
+    periods = 1 + int((time.monotonic() - started) // CONFIG_TTL_SECONDS)
+    assert 2 <= len(reads) <= 2 * periods, reads
 
 
 async def test_meta_sized_payloads_are_taken_and_larger_refused(
