@@ -14,13 +14,24 @@ and reports:
   (no HTTP, no database), the ceiling the SMPP side allows;
 - the ratio of Tidings' end-to-end rate to the raw loop's;
 - ``sim/s``: the accept rate of the same requests for an account whose provider is
-  the simulator (the HTTP and database side alone, for comparison).
+  the simulator (the HTTP and database side alone, for comparison);
+- with receipts on, ``dlvd/s``: messages / (the last one ``delivered`` - first
+  request), every receipt applied (read from the database every 50 ms);
+- ``cpu ms``: the serving process's CPU time (user + system, from ``/proc``) from
+  the first request until every message is at the SMSC (and, with receipts,
+  ``delivered``), per message: less sensitive to a busy machine than the rates.
+
+``--wait`` sends without ``Prefer: respond-async`` (the request waits for the
+SMSC's answer); ``--no-raw`` and ``--no-sim`` skip the comparisons (a shorter run);
+``--py-spy DIR`` samples the serving process during each level into
+``DIR/smpp-c<clients>.txt`` (py-spy's collapsed stacks).
 
 If Jasmin runs as /work/shared/peers/jasmin/README.md sets it up (HTTP on
 127.0.0.1:1401), its own ``bench.py`` is run with the same N and concurrency and
 its output printed beside ours; otherwise the bench says so.
 
     .venv/bin/python bench/smpp.py [-n 5000] [--concurrency 16,64] [--receipts both|off]
+        [--wait] [--no-raw] [--no-sim] [--py-spy DIR]
 """
 
 from __future__ import annotations
@@ -30,6 +41,7 @@ import asyncio
 import json
 import os
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -129,16 +141,14 @@ def smsc_stats(stats_port: int, command: str = "") -> dict[str, Any]:
 
 
 async def send_all(
-    port: int, token: str, count: int, concurrency: int, tag: str
+    port: int, token: str, count: int, concurrency: int, tag: str, wait: bool = False
 ) -> tuple[float, list[float], int]:
     """POST ``count`` SMS over keep-alive connections; (seconds, latencies, errors)."""
     from loadgen import _read_response, build_request  # type: ignore[import-not-found]
 
-    headers = {
-        "Content-Type": "application/json",
-        "Authorization": f"Bearer {token}",
-        "Prefer": "respond-async",
-    }
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    if not wait:
+        headers["Prefer"] = "respond-async"
     numbers = iter(range(count))
     latencies: list[float] = []
     errors = 0
@@ -179,6 +189,36 @@ def wait_for_smsc(stats_port: int, count: int, receipts: bool, idle: float = 30)
             seen, changed = progress, time.monotonic()
         elif time.monotonic() - changed > idle:
             return stats
+        time.sleep(0.05)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of the process ``pid``, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def delivered(database: Path, account: str) -> int:
+    """How many of the account's messages are ``delivered`` (read-only, beside the server)."""
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5) as db:
+        row = db.execute(
+            "SELECT count(*) FROM messages WHERE account_id = ? AND status = 'delivered'",
+            (account,),
+        ).fetchone()
+    return int(row[0])
+
+
+def wait_delivered(database: Path, account: str, target: int, idle: float = 30) -> float | None:
+    """When ``target`` of the account's messages were ``delivered`` (None: stalled)."""
+    seen, changed = -1, time.monotonic()
+    while True:
+        count = delivered(database, account)
+        if count >= target:
+            return time.time()
+        if count != seen:
+            seen, changed = count, time.monotonic()
+        elif time.monotonic() - changed > idle:
+            return None
         time.sleep(0.05)
 
 
@@ -245,6 +285,10 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=10)
     parser.add_argument("--binds", type=int, default=1)
     parser.add_argument("--smsc", nargs=3, metavar=("PORT", "STATS", "RECEIPTS"))
+    parser.add_argument("--wait", action="store_true", help="waiting sends, not respond-async")
+    parser.add_argument("--no-raw", dest="raw", action="store_false")
+    parser.add_argument("--no-sim", dest="sim", action="store_false")
+    parser.add_argument("--py-spy", dest="py_spy", type=Path, default=None)
     options = parser.parse_args()
     if options.smsc:
         port, stats, receipts = options.smsc
@@ -315,24 +359,53 @@ def main() -> None:
         )
         print(
             f"smpp bench: n={options.n}, receipts={options.receipts}, window={options.window}, "
-            f"binds={options.binds}; fake SMSC on 127.0.0.1:{smsc_port}"
+            f"binds={options.binds}, {'waiting' if options.wait else 'respond-async'} sends; "
+            f"fake SMSC on 127.0.0.1:{smsc_port}"
         )
+        database = data / "tidings.db"
         # Warm-up: the bind, the first requests' imports and caches.
         smsc_stats(stats_port, "reset")
-        asyncio.run(send_all(http_port, token, 200, 16, "warmup"))
+        asyncio.run(send_all(http_port, token, 200, 16, "warmup", options.wait))
         wait_for_smsc(stats_port, 200, receipts_on)
+        done = 0
+        if receipts_on:
+            done = 200
+            wait_delivered(database, account, done)
         header = (
             f"{'clients':>7} {'accept/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'e2e/s':>7} "
-            f"{'rcpt/s':>7} {'raw/s':>7} {'ratio':>6} {'lost':>5} {'errors':>6} {'sim/s':>7}"
+            f"{'rcpt/s':>7} {'dlvd/s':>7} {'cpu ms':>6} {'raw/s':>7} {'ratio':>6} "
+            f"{'lost':>5} {'errors':>6} {'sim/s':>7}"
         )
         print(header)
         for level in levels:
             smsc_stats(stats_port, "reset")
+            spy = None
+            if options.py_spy is not None:
+                options.py_spy.mkdir(parents=True, exist_ok=True)
+                out = options.py_spy / f"smpp-c{level}.txt"
+                command = [str(Path(PYTHON).parent / "py-spy"), "record", "--pid", str(server.pid)]
+                command += ["--format", "raw", "--rate", "200", "--nonblocking"]
+                spy = subprocess.Popen(
+                    [*command, "--output", str(out)],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            cpu_before = cpu_seconds(server.pid)
             started = time.time()
             seconds, latencies, errors = asyncio.run(
-                send_all(http_port, token, options.n, level, f"c{level}")
+                send_all(http_port, token, options.n, level, f"c{level}", options.wait)
             )
             stats = wait_for_smsc(stats_port, options.n, receipts_on)
+            delivered_rate = float("nan")
+            if receipts_on:
+                done += options.n
+                finished = wait_delivered(database, account, done)
+                if finished is not None:
+                    delivered_rate = options.n / max(1e-9, finished - started)
+            cpu_ms = (cpu_seconds(server.pid) - cpu_before) * 1000 / options.n
+            if spy is not None:
+                spy.send_signal(2)
+                spy.wait(timeout=60)
             e2e = stats["submitted"] / max(1e-9, (stats["last"] or started) - started)
             receipt_rate = (
                 stats["receipts"] / max(1e-9, (stats["last_receipt"] or started) - started)
@@ -340,19 +413,24 @@ def main() -> None:
                 else float("nan")
             )
             smsc_stats(stats_port, "reset")
-            raw_seconds = asyncio.run(raw_loop(smsc_port, options.n, options.window))
-            raw = options.n / raw_seconds
-            sim_seconds, sim_latencies, _ = asyncio.run(
-                send_all(http_port, base_token, options.n, level, f"s{level}")
-            )
+            raw = float("nan")
+            if options.raw:
+                raw_seconds = asyncio.run(raw_loop(smsc_port, options.n, options.window))
+                raw = options.n / raw_seconds
+            sim = float("nan")
+            if options.sim:
+                sim_seconds, sim_latencies, _ = asyncio.run(
+                    send_all(http_port, base_token, options.n, level, f"s{level}", options.wait)
+                )
+                sim = len(sim_latencies) / sim_seconds
             ordered = sorted(latencies)
             p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000
             print(
                 f"{level:>7} {len(latencies) / seconds:>9.0f} "
                 f"{statistics.median(latencies) * 1000:>7.1f} {p99:>7.1f} {e2e:>7.0f} "
-                f"{receipt_rate:>7.0f} {raw:>7.0f} {e2e / raw:>6.2f} "
-                f"{options.n - stats['submitted']:>5} {errors:>6} "
-                f"{len(sim_latencies) / sim_seconds:>7.0f}"
+                f"{receipt_rate:>7.0f} {delivered_rate:>7.0f} {cpu_ms:>6.2f} "
+                f"{raw:>7.0f} {e2e / raw:>6.2f} "
+                f"{options.n - stats['submitted']:>5} {errors:>6} {sim:>7.0f}"
             )
         for level in levels:
             print(run_jasmin(options.n, level))
