@@ -81,10 +81,14 @@ async def require_live(ctx: AppContext, user_id: str, jti: str, *, gone: str, re
     """Refuse a token whose user is gone or disabled (``gone``) or that was revoked."""
     if ctx.token_states.is_known_good(jti):
         return
-    # A session of its own, closed at once: the request may run long (a send waits
-    # for its verdict) and must not hold a database connection meanwhile.
-    async with ctx.sessions() as session:
-        state = await TokenRepository(session).principal_state(user_id, jti)
+
+    async def read() -> tuple[bool, bool] | None:
+        # A session of its own, closed at once: the request may run long (a send
+        # waits for its verdict) and must not hold a database connection meanwhile.
+        async with ctx.sessions() as session:
+            return await TokenRepository(session).principal_state(user_id, jti)
+
+    state = await ctx.token_states.read_once(jti, read)
     if state is None or state[0]:
         raise Unauthorized(gone)
     if state[1]:

@@ -5,11 +5,20 @@ is remembered for a couple of seconds; revoking in this process forgets it at
 once, and other processes notice within that time (documented in
 docs/operations.md). Negative answers are never cached: they are rare, and must
 stay exact.
+
+When a remembered answer runs out under load, every request of that token in flight
+would read the database at once (about seven per expiry at 64 clients, measured):
+:meth:`TokenStateCache.read_once` lets them share the one read in progress.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 TTL_SECONDS = 2.0
 MAX_ENTRIES = 100_000
@@ -19,6 +28,7 @@ class TokenStateCache:
     def __init__(self, ttl: float = TTL_SECONDS) -> None:
         self._ttl = ttl
         self._valid_until: dict[str, float] = {}
+        self._reading: dict[str, asyncio.Future[Any]] = {}
 
     def is_known_good(self, jti: str) -> bool:
         until = self._valid_until.get(jti)
@@ -36,3 +46,22 @@ class TokenStateCache:
 
     def forget(self, jti: str) -> None:
         self._valid_until.pop(jti, None)
+        # A read that began before the revocation is not shared with later requests.
+        self._reading.pop(jti, None)
+
+    async def read_once(self, jti: str, read: Callable[[], Awaitable[T]]) -> T:
+        """``read()``'s result, shared with the requests that ask about the same token
+        while it runs."""
+        pending = self._reading.get(jti)
+        if pending is None:
+            started: asyncio.Future[Any] = asyncio.ensure_future(read())
+            self._reading[jti] = started
+
+            def done(_: object) -> None:
+                if self._reading.get(jti) is started:
+                    del self._reading[jti]
+
+            started.add_done_callback(done)
+            pending = started
+        result: T = await asyncio.shield(pending)
+        return result
