@@ -9,6 +9,7 @@ import httpx
 from fastapi import FastAPI
 
 from tests.console.support import sign_in, signed_in_token
+from tests.support.providers import add_provider
 from tests.support.users import TestUser, bearer, create_test_user, login
 
 TEMPLATES = "/sandbox/api/v4/notifications/whatsapp/templates"
@@ -63,3 +64,28 @@ async def test_production_sync_reads_no_business_account_without_a_provider(
     page = await client.get(synced.headers["location"])
     assert "Synced: 0 business accounts read, 0 templates added or changed." in page.text
     assert "No template." in page.text
+
+
+async def test_a_business_account_that_cannot_be_read_says_why(
+    app: FastAPI, client: httpx.AsyncClient, user: TestUser
+) -> None:
+    await add_provider(
+        app,
+        user.account_id,
+        "whatsapp",
+        "whatsapp_cloud",
+        config={
+            "phoneNumberId": "1234",
+            "businessAccountId": "5678",
+            "accessToken": "token",
+            "appSecret": "secret",
+            "verifyToken": "verify",
+            # Nothing listens there.
+            "baseUrl": "http://127.0.0.1:9",
+        },
+    )
+    await sign_in(client, user)
+    token = await signed_in_token(client)
+    answer = await client.post("/console/templates/sync", data={"csrf": token})
+    assert answer.status_code == 503
+    assert "The WhatsApp Business account&#39;s templates could not be read" in answer.text
