@@ -45,6 +45,7 @@ from tidings.auth.throttle import LoginThrottle
 from tidings.auth.tokens import TokenCodec
 from tidings.channels.phone_reading import PhoneReadingMiddleware
 from tidings.console import install_console
+from tidings.console.session import session_account_reader
 from tidings.context import AppContext
 from tidings.core.clock import Clock, SystemClock
 from tidings.core.secrets import jwt_signing_key, secrets_key_ring
@@ -220,6 +221,7 @@ def create_app(
         counter=ctx.rate_counter,
         callers=CallerResolver(partial(verify_bearer, ctx)),
         widget_account=widget_account_reader(ctx),
+        session_account=session_account_reader(ctx),
     )
     app.add_middleware(EnvironmentMiddleware, sandbox_hosts=settings.sandbox_hosts)
     app.add_middleware(

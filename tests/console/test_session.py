@@ -184,3 +184,23 @@ async def test_a_refresh_after_the_session_ended_asks_for_a_reload(
     )
     assert answer.status_code == 401
     assert "location" not in answer.headers
+
+
+async def test_signed_in_pages_count_against_the_account_not_the_address(
+    app: FastAPI, client: httpx.AsyncClient, user: TestUser
+) -> None:
+    limits = app.state.ctx.settings.rate_limit
+    assert limits.per_minute != limits.anonymous_per_minute
+    anonymous = await client.get("/console/sign-in")
+    assert anonymous.headers["ratelimit-limit"] == str(limits.anonymous_per_minute)
+    await sign_in(client, user)
+    for path in ("/console", "/sandbox/console"):
+        page = await client.get(path)
+        assert page.status_code == 200
+        assert page.headers["ratelimit-limit"] == str(limits.per_minute)
+    # The console's own stylesheet and script are never counted.
+    before = (await client.get("/console")).headers["ratelimit-remaining"]
+    static = await client.get("/console/static/console.css")
+    assert static.status_code == 200
+    after = (await client.get("/console")).headers["ratelimit-remaining"]
+    assert int(before) - int(after) == 1

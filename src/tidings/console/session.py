@@ -25,12 +25,15 @@ API's revocation uses, so a copied cookie stops working too.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.responses import Response
+from starlette.requests import cookie_parser
+from starlette.types import Scope
 
 from tidings.accounts.repository import AccountRepository
 from tidings.api.deps import Principal, client_address, require_live
@@ -102,6 +105,27 @@ class ConsoleUser:
             jti=self.session_id,
             expires_at=self.expires_at,
         )
+
+
+def session_account_reader(ctx: AppContext) -> Callable[[Scope], str | None]:
+    """For the rate limiter: the account of a request's session cookie whose signature
+    and expiry hold (the user and revocation are checked later, by the page)."""
+    codec = console_keys(ctx).sessions
+
+    def account_of(scope: Scope) -> str | None:
+        header = next((v for k, v in scope.get("headers", ()) if k == b"cookie"), None)
+        if header is None:
+            return None
+        name = SECURE_COOKIE if scope.get("scheme") == "https" else COOKIE
+        token = cookie_parser(header.decode("latin-1")).get(name)
+        if not token:
+            return None
+        try:
+            return codec.decode(token).account_id
+        except Unauthorized:
+            return None
+
+    return account_of
 
 
 def _context(request: Request) -> AppContext:

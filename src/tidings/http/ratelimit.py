@@ -15,7 +15,9 @@ generous ceiling for the whole server (``tracking_per_minute``).
 A chat-box token (in the ``Authorization`` header of the box's API calls, or the
 ``token`` query parameter of its page and stream) counts against the account that
 made it, so many chat boxes behind one office's address do not share that
-address's anonymous allowance.
+address's anonymous allowance. The web console's session cookie does the same for
+the console's pages (which refresh themselves while a message or batch is
+unfinished); its stylesheet and script are not counted.
 """
 
 from __future__ import annotations
@@ -40,15 +42,19 @@ UNCOUNTED_PREFIXES = (
     "/metrics",
     "/docs/assets/",
     "/widget/static/",
+    "/console/static/",
     "/inbound/",
 )
 WIDGET_PREFIX = "/widget/"
+CONSOLE_PREFIX = "/console"
 TRACKING_PREFIX = "/t/"
 # The counter key of the server-wide tracking ceiling.
 TRACKING_KEY = "tracking"
 
 # The account of a valid chat-box token, or None.
 WidgetAccount = Callable[[str], str | None]
+# The account of a request's valid console session cookie, or None.
+SessionAccount = Callable[[Scope], str | None]
 
 
 class RateLimitMiddleware:
@@ -60,12 +66,14 @@ class RateLimitMiddleware:
         counter: FixedWindowCounter,
         callers: CallerResolver,
         widget_account: WidgetAccount | None = None,
+        session_account: SessionAccount | None = None,
     ) -> None:
         self.app = app
         self._settings = settings
         self._counter = counter
         self._callers = callers
         self._widget_account = widget_account
+        self._session_account = session_account
 
     async def _key_and_limit(self, scope: Scope, route_path: str) -> tuple[str, int]:
         if route_path.startswith(TRACKING_PREFIX):
@@ -73,6 +81,11 @@ class RateLimitMiddleware:
         if self._widget_account is not None and route_path.startswith(WIDGET_PREFIX):
             widget_token = bearer_token(scope) or _query_token(scope)
             account = self._widget_account(widget_token) if widget_token else None
+            if account is not None:
+                environment = environment_of(scope).value
+                return f"acct:{account}:{environment}", self._settings.per_minute
+        if self._session_account is not None and route_path.startswith(CONSOLE_PREFIX):
+            account = self._session_account(scope)
             if account is not None:
                 environment = environment_of(scope).value
                 return f"acct:{account}:{environment}", self._settings.per_minute
