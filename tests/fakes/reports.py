@@ -19,6 +19,7 @@ def dsn(
         "failed": f"smtp; 550 {status} The email account that you tried to reach does not exist",
         "delayed": f"smtp; 451 {status} Try again later",
         "delivered": "smtp; 250 2.0.0 OK",
+        "relayed": "smtp; 250 2.0.0 relayed to a server that does not offer DSN",
     }[action]
     return f"""From: Mail Delivery System <MAILER-DAEMON@mx.example.net>
 To: undisclosed

@@ -15,21 +15,37 @@ local part         reply
 ``bigdata``        ``552 5.3.4`` after DATA
 ``slow``           DATA waits until :meth:`FakeRelay.release` is called
 ``drop-once``      the connection is dropped at DATA, once
+``flaky``          ``451 4.3.0`` at its first two RCPTs, then taken
 =================  ==================================================
+
+``refuse_all`` makes every RCPT answer that reply instead (a relay throttling the
+whole account). ``notices`` makes it act as the relay's DSN machinery: for each
+message taken, a ``delivered`` notice (RFC 3464) is mailed to the message's return
+path, at the listener on :attr:`FakeRelay.notice_port` (which stands in for the
+bounce domain's MX), retried while the listener answers 4xx, as an MTA does;
+``"hold"`` keeps them until :meth:`FakeRelay.send_held_notices`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import aiosmtplib
 import trustme
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from tests.fakes.reports import deliver, dsn
+
 USERNAME, PASSWORD = "relay", "secret"
+FLAKY_REFUSALS = 2
+
+log = logging.getLogger("tests.fakes.smtp")
 
 
 @dataclass
@@ -80,8 +96,14 @@ class _Handler:
             "unknown": "550 5.1.1 The email account that you tried to reach does not exist",
             "policy": "554 5.7.1 Message refused by policy",
         }
+        if self.relay.refuse_all is not None:
+            return self.relay.refuse_all
         if local in replies:
             return replies[local]
+        if local == "flaky":
+            self.relay.flaky_seen += 1
+            if self.relay.flaky_seen <= FLAKY_REFUSALS:
+                return "451 4.3.0 Temporary local problem, try again"
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(options)
         return "250 2.1.5 OK"
@@ -108,6 +130,7 @@ class _Handler:
             )
         )
         self.relay.arrived.set()
+        self.relay.owe_notices(self.relay.received[-1])
         return "250 2.0.0 Ok: queued"
 
 
@@ -135,6 +158,12 @@ class FakeRelay:
     _servers: dict[int, int] = field(default_factory=dict)
     _protocols: list[SMTP] = field(default_factory=list)
     _server: asyncio.Server | None = None
+    refuse_all: str | None = None
+    flaky_seen: int = 0
+    notices: Literal["none", "send", "hold"] = "none"
+    notice_port: int | None = None
+    held: list[Received] = field(default_factory=list)
+    _notifying: set[asyncio.Task[None]] = field(default_factory=set)
 
     def connection_of(self, server: SMTP) -> int:
         return self._servers[id(server)]
@@ -161,6 +190,42 @@ class FakeRelay:
         self._server = await loop.create_server(factory, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
 
+    def owe_notices(self, received: Received) -> None:
+        if self.notices == "hold" or (self.notices == "send" and self.notice_port is None):
+            self.held.append(received)
+        elif self.notices == "send":
+            self._notify(received)
+
+    def send_held_notices(self) -> None:
+        """Mail what was held to the listener on :attr:`notice_port`."""
+        held, self.held = self.held, []
+        for received in held:
+            self._notify(received)
+
+    def _notify(self, received: Received) -> None:
+        task = asyncio.create_task(self._mail_notices(received, self.notice_port))
+        self._notifying.add(task)
+        task.add_done_callback(self._notifying.discard)
+
+    async def _mail_notices(self, received: Received, port: int | None) -> None:
+        assert port is not None
+        envelope_id = next(
+            (o.partition("=")[2] for o in received.mail_options if o.upper().startswith("ENVID=")),
+            "",
+        )
+        for recipient in received.rcpt_tos:
+            notice = dsn(
+                recipient=recipient, action="delivered", status="2.0.0", envelope_id=envelope_id
+            )
+            # The listener answers 451 until the message's provider is recorded.
+            for _ in range(100):
+                try:
+                    await deliver(port, received.mail_from, notice)
+                    break
+                except (aiosmtplib.SMTPException, OSError) as error:
+                    log.debug("notice deferred: %s", error)
+                    await asyncio.sleep(0.05)
+
     def drop_connections(self) -> None:
         """Close every open connection from the relay's side (a restart, an idle timeout)."""
         for protocol in self._protocols:
@@ -184,6 +249,10 @@ class FakeRelay:
 
     async def stop(self) -> None:
         self.released.set()
+        for task in list(self._notifying):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -199,3 +268,28 @@ def relay_certificates(directory: Path) -> tuple[Path, ssl.SSLContext]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     cert.configure_cert(context)
     return ca_file, context
+
+
+class BlackHole:
+    """A socket that takes connections and never says a word (no SMTP greeting)."""
+
+    def __init__(self) -> None:
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+        self.port = 0
+
+    async def start(self) -> None:
+        async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self._writers.append(writer)
+            with contextlib.suppress(Exception):
+                while await reader.read(65536):
+                    pass
+
+        self._server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for writer in self._writers:
+            writer.close()

@@ -27,8 +27,14 @@ that end on their own, the config that makes the network work again); write its
 kind's own ``parse_report`` reads); give the settings under which its network keeps
 quiet; when its network must know the running app (where to post its webhooks, a
 contact who wrote in), an ``attach`` called whenever a provider of it is added or an
-app restarted; then add one ``KindCase(...)`` line to :data:`CASES`. Nothing else
-changes. The ``smpp`` and ``whatsapp_cloud`` cases live beside their kinds' tests.
+app restarted; when the kind needs more of the deployment around its network than a provider (a
+bounce domain with its listener, DNS resolvers, a verified sending domain for the
+account), a ``deployment``: an async context manager started once per test, around
+every app the test runs, yielding a :class:`Deployment` (settings sections merged
+into every app's settings, and a ``prepare`` run for the test's account once it has
+logged in); then add one ``KindCase(...)`` line to :data:`CASES`. Nothing else
+changes. The ``smpp``, ``whatsapp_cloud`` and ``smtp`` cases live beside their
+kinds' tests.
 """
 
 from __future__ import annotations
@@ -67,6 +73,13 @@ from tests.providers.helpers import (
     with_overrides,
 )
 from tests.providers.smpp.contract_case import provoke_smpp, smpp_report
+from tests.providers.smtp.contract_case import (
+    SMTP_ID,
+    attach_smtp,
+    provoke_smtp,
+    smtp_deployment,
+    smtp_report,
+)
 from tests.providers.whatsapp_cloud.contract_case import (
     attach_whatsapp,
     provoke_whatsapp,
@@ -108,6 +121,24 @@ class Provocation:
 
 Provoke = Callable[[str], AbstractAsyncContextManager[Provocation]]
 Attach = Callable[[FastAPI, httpx.AsyncClient, str, Provocation], Awaitable[None]]
+# Run for the test's account once it has a production token: (app, client, token).
+Prepare = Callable[[FastAPI, httpx.AsyncClient, str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What a kind needs of the deployment around its network, for one test."""
+
+    # Settings sections merged into the settings of every app the test runs (a
+    # case's quiet settings and a test's own overrides go on top).
+    settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # What the account must have before it sends (a verified sending domain).
+    prepare: Prepare | None = None
+
+
+@asynccontextmanager
+async def _nothing_more() -> AsyncIterator[Deployment]:
+    yield Deployment()
 
 
 @dataclass(frozen=True)
@@ -128,6 +159,8 @@ class KindCase:
     # webhooks) or the recipient to have written in (WhatsApp's window): called when
     # a provider is added, and when a test starts a new app for an existing one.
     attach: Attach | None = None
+    # What the deployment around its network must provide (see the module's docstring).
+    deployment: Callable[[], AbstractAsyncContextManager[Deployment]] = _nothing_more
 
     def __str__(self) -> str:
         return f"{self.kind}-{self.channel}"
@@ -199,6 +232,16 @@ CASES = [
         external_id=r"wamid\.[A-Za-z0-9+/]+",
         attach=attach_whatsapp,
     ),
+    KindCase(
+        "smtp",
+        "email",
+        provoke_smtp,
+        smtp_report,
+        (Status.DELIVERED,),
+        external_id=SMTP_ID,
+        attach=attach_smtp,
+        deployment=smtp_deployment,
+    ),
 ]
 
 
@@ -210,19 +253,56 @@ def case(request: pytest.FixtureRequest) -> KindCase:
     return request.param  # type: ignore[no-any-return]
 
 
+class Env:
+    """One test's case, data directory and running deployment: the settings of the
+    apps it starts."""
+
+    def __init__(self, case: KindCase, data_dir: Path, deployment: Deployment) -> None:
+        self.case, self.data_dir, self.deployment = case, data_dir, deployment
+
+    def settings(self, *, dispatch: bool = True, **sections: dict[str, Any]) -> Settings:
+        merged = {name: dict(values) for name, values in self.deployment.settings.items()}
+        for name, values in sections.items():
+            merged.setdefault(name, {}).update(values)
+        url = f"sqlite+aiosqlite:///{self.data_dir / 'tidings.db'}"
+        timings = with_overrides(FAST, **merged)
+        return make_settings(self.data_dir, (url, None), dispatch=dispatch, **timings)
+
+    def quiet(self, *, dispatch: bool = True, **sections: dict[str, Any]) -> Settings:
+        """Settings under which the case's network reports nothing by itself."""
+        merged = {name: dict(values) for name, values in self.case.quiet_settings.items()}
+        for name, values in sections.items():
+            merged.setdefault(name, {}).update(values)
+        return self.settings(dispatch=dispatch, **merged)
+
+
+@pytest.fixture
+async def env(case: KindCase, data_dir: Path) -> AsyncIterator[Env]:
+    async with case.deployment() as deployment:
+        yield Env(case, data_dir, deployment)
+
+
 class Harness:
     """One production account of one running app, for one case."""
 
     def __init__(
-        self, app: FastAPI, client: httpx.AsyncClient, user: TestUser, case: KindCase
+        self,
+        app: FastAPI,
+        client: httpx.AsyncClient,
+        user: TestUser,
+        case: KindCase,
+        deployment: Deployment,
     ) -> None:
         self.app, self.client, self.user, self.case = app, client, user, case
+        self.deployment = deployment
         self.token = ""
         # What each report stored by the test carried, by its dedupe key.
         self.payloads: dict[str, dict[str, Any]] = {}
 
     async def login(self) -> None:
         self.token = await production_token(self.app, self.client, self.user)
+        if self.deployment.prepare is not None:
+            await self.deployment.prepare(self.app, self.client, self.token)
 
     async def add(self, provocation: Provocation, priority: int = 1) -> str:
         provider_id = await add_provider(
@@ -280,37 +360,26 @@ class Harness:
 
 @asynccontextmanager
 async def harness(
-    settings: Settings, case: KindCase, user_name: str = "ada@example.com"
+    settings: Settings, case: KindCase | Env, user_name: str = "ada@example.com"
 ) -> AsyncIterator[Harness]:
+    """An app under ``settings`` and a logged-in account; given an :class:`Env`, its
+    deployment prepares the account."""
+    deployment = case.deployment if isinstance(case, Env) else Deployment()
+    kind_case = case.case if isinstance(case, Env) else case
     async with app_running(settings) as app, http(app) as client:
         user = await create_test_user(app, user_name)
-        running = Harness(app, client, user, case)
+        running = Harness(app, client, user, kind_case, deployment)
         await running.login()
         yield running
-
-
-def _settings(data_dir: Path, *, dispatch: bool = True, **sections: dict[str, Any]) -> Settings:
-    url = f"sqlite+aiosqlite:///{data_dir / 'tidings.db'}"
-    timings = with_overrides(FAST, **sections)
-    return make_settings(data_dir, (url, None), dispatch=dispatch, **timings)
-
-
-def _quiet(
-    case: KindCase, data_dir: Path, *, dispatch: bool = True, **sections: dict[str, Any]
-) -> Settings:
-    merged = {name: dict(values) for name, values in case.quiet_settings.items()}
-    for name, values in sections.items():
-        merged.setdefault(name, {}).update(values)
-    return _settings(data_dir, dispatch=dispatch, **merged)
 
 
 # -- the scenarios ------------------------------------------------------------------
 
 
 async def test_success_gives_a_provider_id_and_its_receipts_follow(
-    case: KindCase, data_dir: Path
+    case: KindCase, env: Env
 ) -> None:
-    async with case.provoke("success") as provocation, harness(_settings(data_dir), case) as h:
+    async with case.provoke("success") as provocation, harness(env.settings(), env) as h:
         pid = await h.add(provocation)
         sent = await h.send(provocation, wait=True)
         assert sent["status"] in ("sent", *(s.value for s in case.progress)), sent
@@ -329,11 +398,11 @@ async def test_success_gives_a_provider_id_and_its_receipts_follow(
         assert (await provider(h.client, h.token, pid))["health"] == "ok"
 
 
-async def test_a_retryable_error_is_retried(case: KindCase, data_dir: Path) -> None:
+async def test_a_retryable_error_is_retried(case: KindCase, env: Env) -> None:
     # A circuit that stays closed: every retry goes to the provider (the circuit
     # opening on a lone provider is the failover tests' business).
-    closed = _settings(data_dir, providers={"circuit_failures": 100})
-    async with case.provoke("retryable") as provocation, harness(closed, case) as h:
+    closed = env.settings(providers={"circuit_failures": 100})
+    async with case.provoke("retryable") as provocation, harness(closed, env) as h:
         pid = await h.add(provocation)
         sent = await h.send(provocation)
         done = await h.until(sent["id"], case.progress[-1])
@@ -344,9 +413,9 @@ async def test_a_retryable_error_is_retried(case: KindCase, data_dir: Path) -> N
 
 
 async def test_a_permanent_error_fails_and_is_never_tried_elsewhere(
-    case: KindCase, data_dir: Path
+    case: KindCase, env: Env
 ) -> None:
-    async with case.provoke("permanent") as provocation, harness(_settings(data_dir), case) as h:
+    async with case.provoke("permanent") as provocation, harness(env.settings(), env) as h:
         refusing = await h.add(provocation, priority=1)
         spare = await h.add(provocation, priority=2)
         sent = await h.send(provocation)
@@ -360,8 +429,8 @@ async def test_a_permanent_error_fails_and_is_never_tried_elsewhere(
         assert (await provider(h.client, h.token, refusing))["health"] != "failing"
 
 
-async def test_throttled_gives_the_attempt_back(case: KindCase, data_dir: Path) -> None:
-    async with case.provoke("throttled") as provocation, harness(_settings(data_dir), case) as h:
+async def test_throttled_gives_the_attempt_back(case: KindCase, env: Env) -> None:
+    async with case.provoke("throttled") as provocation, harness(env.settings(), env) as h:
         pid = await h.add(provocation)
         sent = await h.send(provocation)
 
@@ -382,12 +451,12 @@ async def test_throttled_gives_the_attempt_back(case: KindCase, data_dir: Path) 
 
 
 async def test_refused_credentials_fail_the_provider_and_the_message_waits(
-    case: KindCase, data_dir: Path
+    case: KindCase, env: Env
 ) -> None:
     async with (
         case.provoke("credentials_refused") as refused,
         case.provoke("success") as working,
-        harness(_settings(data_dir), case) as h,
+        harness(env.settings(), env) as h,
     ):
         bad = await h.add(refused)
         sent = await h.send(refused)
@@ -409,11 +478,11 @@ async def test_refused_credentials_fail_the_provider_and_the_message_waits(
 
 
 async def test_the_send_deadline_ends_an_attempt_that_gets_no_answer(
-    case: KindCase, data_dir: Path
+    case: KindCase, env: Env
 ) -> None:
     # Attempts to spare: the message must still be waiting when the network recovers.
-    patient = _settings(data_dir, delivery={"max_attempts": 20})
-    async with case.provoke("black_hole") as provocation, harness(patient, case) as h:
+    patient = env.settings(delivery={"max_attempts": 20})
+    async with case.provoke("black_hole") as provocation, harness(patient, env) as h:
         pid = await h.add(provocation)
         sent = await h.send(provocation)
 
@@ -437,8 +506,8 @@ async def _accepted(h: Harness, provocation: Provocation) -> tuple[str, dict[str
     return pid, sent
 
 
-async def test_receipts_duplicated_and_out_of_order(case: KindCase, data_dir: Path) -> None:
-    async with case.provoke("quiet") as provocation, harness(_quiet(case, data_dir), case) as h:
+async def test_receipts_duplicated_and_out_of_order(case: KindCase, env: Env) -> None:
+    async with case.provoke("quiet") as provocation, harness(env.quiet(), env) as h:
         pid, sent = await _accepted(h, provocation)
         external = sent["providerMessageId"]
         last = case.progress[-1]
@@ -464,9 +533,9 @@ async def test_receipts_duplicated_and_out_of_order(case: KindCase, data_dir: Pa
 
 
 async def test_a_receipt_that_comes_before_the_submission_is_recorded_waits(
-    case: KindCase, data_dir: Path
+    case: KindCase, env: Env
 ) -> None:
-    async with case.provoke("quiet") as provocation, harness(_quiet(case, data_dir), case) as h:
+    async with case.provoke("quiet") as provocation, harness(env.quiet(), env) as h:
         pid, sent = await _accepted(h, provocation)
         # Another id of the same message (the second part of a long SMS, say), whose
         # receipt arrives before the submission that gave that id is recorded.
@@ -504,10 +573,8 @@ async def test_a_receipt_that_comes_before_the_submission_is_recorded_waits(
         assert applied(done)[-1] == case.progress[0].value
 
 
-async def test_a_receipt_naming_no_message_is_listed_as_unmatched(
-    case: KindCase, data_dir: Path
-) -> None:
-    async with case.provoke("quiet") as provocation, harness(_quiet(case, data_dir), case) as h:
+async def test_a_receipt_naming_no_message_is_listed_as_unmatched(case: KindCase, env: Env) -> None:
+    async with case.provoke("quiet") as provocation, harness(env.quiet(), env) as h:
         pid, sent = await _accepted(h, provocation)
         other = await h.add(provocation, priority=2)
         unknown = f"unknown-{secrets.token_hex(4)}"
@@ -550,16 +617,16 @@ class ShiftedClock:
         return datetime.now(UTC) + self._ahead
 
 
-async def test_a_restart_finishes_the_messages_in_flight(case: KindCase, data_dir: Path) -> None:
+async def test_a_restart_finishes_the_messages_in_flight(case: KindCase, env: Env) -> None:
     async with case.provoke("quiet") as provocation:
         # Accepted by a server that does not deliver (serve --no-dispatch).
-        async with harness(_quiet(case, data_dir, dispatch=False), case) as h:
+        async with harness(env.quiet(dispatch=False), env) as h:
             pid = await h.add(provocation)
             token = h.token
             queued = [(await h.send(provocation))["id"] for _ in range(4)]
         # Submitted by the next, whose network's reports are stored and not yet due
         # when it stops.
-        async with app_running(_quiet(case, data_dir)) as app, http(app) as client:
+        async with app_running(env.quiet()) as app, http(app) as client:
             await case.connect(app, client, pid, provocation)
             for message_id in queued:
                 await wait_for(client, token, message_id, {"sent"}, base="")
@@ -570,7 +637,7 @@ async def test_a_restart_finishes_the_messages_in_flight(case: KindCase, data_di
             for message_id in sent:
                 await wait_for(client, token, message_id, {"sent"}, base="")
         every = queued + sent
-        with sqlite3.connect(data_dir / "tidings.db") as connection:
+        with sqlite3.connect(env.data_dir / "tidings.db") as connection:
             marks = ",".join("?" * len(every))
             found = connection.execute(
                 f"SELECT DISTINCT status FROM messages WHERE id IN ({marks})",  # noqa: S608
@@ -580,7 +647,7 @@ async def test_a_restart_finishes_the_messages_in_flight(case: KindCase, data_di
         assert found == [("sent",)], found
         # A new process, later: it applies what was stored, each report once.
         later = ShiftedClock(timedelta(hours=2))
-        async with app_running(_settings(data_dir), clock=later) as app, http(app) as client:
+        async with app_running(env.settings(), clock=later) as app, http(app) as client:
             await case.connect(app, client, pid, provocation)
             for message_id in every:
                 done = await wait_for(client, token, message_id, {case.progress[-1].value}, base="")
@@ -588,12 +655,10 @@ async def test_a_restart_finishes_the_messages_in_flight(case: KindCase, data_di
                 assert done["attempts"] == 1 and done["providerId"] == pid
 
 
-async def test_a_clean_shutdown_hands_back_what_it_was_sending(
-    case: KindCase, data_dir: Path
-) -> None:
+async def test_a_clean_shutdown_hands_back_what_it_was_sending(case: KindCase, env: Env) -> None:
     async with case.provoke("black_hole") as provocation:
-        hanging = _settings(data_dir, delivery={"send_timeout_seconds": 30.0})
-        async with harness(hanging, case) as h:
+        hanging = env.settings(delivery={"send_timeout_seconds": 30.0})
+        async with harness(hanging, env) as h:
             pid = await h.add(provocation)
             token = h.token
             sent = await h.send(provocation)
@@ -610,7 +675,7 @@ async def test_a_clean_shutdown_hands_back_what_it_was_sending(
         await choice.provider.close()
         await choice.provider.close()
         await directory.close()
-        async with app_running(_settings(data_dir)) as app, http(app) as client:
+        async with app_running(env.settings()) as app, http(app) as client:
             async with app.state.ctx.sessions() as session:
                 row = await session.get(Message, sent["id"])
                 assert row is not None

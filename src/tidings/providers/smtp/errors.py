@@ -84,7 +84,7 @@ def error_for(reply: Reply, *, stage: str) -> DeliveryError:
             or reply.code == 454
             or (reply.code in (450, 451, 452) and _SLOW_DOWN.search(reply.text))
         ):
-            return ThrottledError("relay_throttled", text, retry_after=_seconds_in(reply.text))
+            return ThrottledError("throttled", text, retry_after=_seconds_in(reply.text))
         return RetryableDeliveryError("relay_deferred", text, retry_after=_seconds_in(reply.text))
     if reply.code >= 500:
         # 5.1.x names the address of the stage: a recipient at RCPT, the sender at MAIL.

@@ -35,11 +35,13 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tidings.channels.email.addresses import parse_mailbox
 from tidings.core.clock import Clock
+from tidings.core.errors import Unprocessable
 from tidings.domains.verp import Verp
 from tidings.messages.models import Message
 from tidings.providers.base import RawReport, ReportSink
-from tidings.providers.models import ProviderRow
+from tidings.providers.models import ProviderRefRow, ProviderRow
 from tidings.providers.smtp.mailreports import read_mail
 from tidings.settings import InboundSmtpSettings
 
@@ -107,7 +109,7 @@ class ReportHandler:
         if owner is None:
             log.warning("a report names %s, which does not exist; dropped", message_id)
             return
-        provider_id, kind, primary = owner
+        provider_id, kind, primary, others = owner
         if provider_id is None:
             raise Refused("451 4.3.0 The message is not recorded yet; try again later")
         if kind != "smtp":
@@ -119,6 +121,8 @@ class ReportHandler:
             "mail": base64.b64encode(raw).decode(),
             "messageId": message_id,
             "primary": primary,
+            # A notice may name the other recipients (Cc, Bcc) too: their bounces count.
+            "others": others,
             "rcpt": address,
             "at": self._clock.now().isoformat(),
         }
@@ -140,18 +144,51 @@ class ReportHandler:
         match = _OUR_MESSAGE_ID.search(original.get("message-id", ""))
         return "msg_" + match.group(1)[4:].upper() if match else None
 
-    async def _owner(self, message_id: str) -> tuple[str | None, str | None, str] | None:
+    async def _owner(self, message_id: str) -> tuple[str | None, str | None, str, list[str]] | None:
+        """The provider that accepted the message (None while its verdict is not
+        recorded), that provider's kind, the message's own recipient and its others.
+
+        The provider is the one its ids (``provider_refs``) were recorded for, not the
+        message row's ``provider_id``: that one names the last provider *tried*, and a
+        notice may arrive while a message that failed over is still recorded under the
+        provider before (stored under that one, it would never match)."""
         async with self._sessions() as session:
             row = (
                 await session.execute(
-                    select(Message.provider_id, ProviderRow.kind, Message.to_address)
-                    .outerjoin(ProviderRow, ProviderRow.id == Message.provider_id)
-                    .where(Message.id == message_id)
+                    select(Message.to_address, Message.content).where(Message.id == message_id)
                 )
             ).first()
-        if row is None:
-            return None
-        return row[0], row[1], row[2]
+            if row is None:
+                return None
+            ref = (
+                await session.execute(
+                    select(ProviderRefRow.provider_id, ProviderRow.kind)
+                    .outerjoin(ProviderRow, ProviderRow.id == ProviderRefRow.provider_id)
+                    .where(ProviderRefRow.message_id == message_id)
+                    .limit(1)
+                )
+            ).first()
+        provider_id, kind = (ref[0], ref[1]) if ref is not None else (None, None)
+        return provider_id, kind, row[0], other_recipients(row[1], row[0])
+
+
+def other_recipients(content: Any, primary: str) -> list[str]:
+    """An email's envelope recipients besides ``primary`` (its other To, Cc, Bcc),
+    lower-cased, each once. The addresses are the message's own (never in a batch's
+    shared content)."""
+    if not isinstance(content, dict):
+        return []
+    found: list[str] = []
+    for field in ("to", "cc", "bcc"):
+        values = content.get(field) or []
+        for value in [values] if isinstance(values, str) else values:
+            try:
+                address = parse_mailbox(str(value), field).address.lower()
+            except Unprocessable:
+                continue
+            if address != primary.lower() and address not in found:
+                found.append(address)
+    return found
 
 
 class BounceListener:
