@@ -49,6 +49,9 @@ EMAIL_EVENTS = {
 
 # Events that happen once per message; opens and clicks repeat.
 ONCE = frozenset({"bounced", "complained", "unsubscribed"})
+# Of those, the ones that happen once per recipient: an email's Cc bounces apart
+# from its To (the event's detail names the recipient).
+PER_RECIPIENT = frozenset({"bounced"})
 # Events whose first occurrence is marked ("first": true in the detail).
 REPEATABLE = frozenset({"opened", "clicked"})
 
@@ -216,6 +219,11 @@ async def record_inbound(
 async def _apply(
     session: AsyncSession, message: Message, report: StatusReport, seen: set[str]
 ) -> None:
+    if report.recipient is not None:
+        # Another recipient of the message (a Cc's bounce): its event, not its status.
+        if report.event is not None:
+            await _email_event(session, message, report, report.event, seen)
+        return
     # An engagement report (opened, clicked...) implies its status too: an "opened"
     # that overtakes "delivered" still delivers the message.
     await status_writer.change(
@@ -237,23 +245,50 @@ async def _email_event(
     detail = dict(report.detail)
     if report.error_message:
         detail["error"] = report.error_message
-    recorded = _record_event(session, message, event, report.at, detail, seen)
-    # Only a hard bounce (the message is undelivered) suppresses; soft ones retry.
+    address = report.recipient or message.to_address
+    if event in PER_RECIPIENT:
+        # Once per recipient: the message's own bounce and each Cc's are different.
+        if await _recorded_for(session, message, event, address):
+            return
+        detail["recipient"] = address
+        recorded = _record_event(session, message, event, report.at, detail, seen, checked=True)
+    else:
+        recorded = _record_event(session, message, event, report.at, detail, seen)
+    # Only a hard bounce (undelivered, for its recipient) suppresses; soft ones retry.
     hard = event != "bounced" or report.status == Status.UNDELIVERED
     if recorded and hard:
-        await _suppress(session, message, event, report.at)
+        await _suppress(session, message, event, report.at, address)
 
 
-async def _suppress(session: AsyncSession, message: Message, event: str, at: datetime) -> None:
-    """A hard bounce, complaint or unsubscribe puts the recipient on the suppression
-    list, in the same transaction as its event (database calls only)."""
+async def _recorded_for(session: AsyncSession, message: Message, event: str, address: str) -> bool:
+    """Whether the message already has ``event`` for ``address`` (an event without a
+    recipient is its own recipient's). Bounces are rare: one small query each."""
+    details = await session.scalars(
+        select(MessageEvent.detail).where(
+            MessageEvent.message_id == message.id, MessageEvent.kind == event
+        )
+    )
+    wanted = address.strip().lower()
+    return any(
+        str((detail or {}).get("recipient") or message.to_address).strip().lower() == wanted
+        for detail in details
+    )
+
+
+async def _suppress(
+    session: AsyncSession, message: Message, event: str, at: datetime, address: str | None = None
+) -> None:
+    """A hard bounce, complaint or unsubscribe puts the recipient (the message's own,
+    or the Cc that bounced) on the suppression list, in the same transaction as its
+    event (database calls only)."""
     reason = SUPPRESSING_EVENTS.get(event)
-    if reason is None or message.channel != "email" or not message.to_address:
+    address = address or message.to_address
+    if reason is None or message.channel != "email" or not address:
         return
     await SuppressionRepository(session).add(
         message.account_id,
         message.environment,
-        message.to_address,
+        address,
         reason=reason,
         message_id=message.id,
         at=at,
@@ -267,12 +302,15 @@ def _record_event(
     at: datetime,
     detail: dict[str, Any],
     seen: set[str],
+    *,
+    checked: bool = False,
 ) -> bool:
     """Add an engagement event row and its outbox row; False when dropped (a repeat
-    of a once-only event). The first open and the first click of a message carry
-    ``"first": true``; repeats are recorded without it."""
+    of a once-only event; ``checked``: the caller has ruled that out per recipient).
+    The first open and the first click of a message carry ``"first": true``;
+    repeats are recorded without it."""
     if event in seen:
-        if event in ONCE:
+        if event in ONCE and not checked:
             return False
     elif event in REPEATABLE:
         detail = {**detail, "first": True}

@@ -98,6 +98,10 @@ class StatusReport:
     # Events that are not status changes (email opened, complained...).
     event: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    # Set when the report is about one of several recipients other than the message's
+    # own (an email's other To, Cc or Bcc): its event is recorded for that address,
+    # and suppresses that address; the message's status follows its own recipient.
+    recipient: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,8 +29,11 @@ that recipient's reply decides the outcome. Replies are read with :mod:`.errors`
   and needs no special case in the verdict writer.
 * other 5xx for the first recipient: :class:`PermanentDeliveryError` with the
   relay's reply text (``failed``).
-* a Cc or Bcc refused (even temporarily) does not change the outcome: retrying
-  the message would deliver it twice to those who took it; the refusal is logged.
+* a Cc or Bcc (or a second To) refused does not change the outcome: retrying the
+  message would deliver it twice to those who took it. A 5.1.x for one of them is
+  that recipient's hard bounce, stored in the inbox like the first's (a
+  ``bounced`` event naming it, the address suppressed, the message's status left
+  to its first ``to``); any other refusal of theirs is logged.
 
 A connection found dead when reused (the relay closed it while idle) is replaced
 once, before anything was handed over; a connection lost later is a retry of the
@@ -153,8 +156,13 @@ class SmtpProvider:
             if first is not None and not first.hard_bounce:
                 await self._rset(conn)
                 raise error_for(first, stage="rcpt")
+            bounced: list[RawReport] = []
             for address, reply in refused.items():
-                if address != primary:
+                if address == primary:
+                    continue
+                if reply.hard_bounce:
+                    bounced.append(self._bounce(message, reply, address))
+                else:
                     log.warning("%s: a recipient was refused: %s", message.id, reply.shown)
             if taken:
                 await self._data(conn, prepared.data)
@@ -162,7 +170,9 @@ class SmtpProvider:
                 await self._rset(conn)
             conn.messages += 1
         if first is not None:
-            await self._deps.inbox.store(self.id, [self._bounce(message, first)])
+            bounced.insert(0, self._bounce(message, first))
+        if bounced:
+            await self._deps.inbox.store(self.id, bounced)
         return Accepted(
             tuple(
                 ProviderRef(ref_id(message.id, address), recipient=address)
@@ -229,8 +239,12 @@ class SmtpProvider:
             return lost
         return RetryableDeliveryError(lost.code, lost.message)
 
-    def _bounce(self, message: OutboundMessage, reply: Reply) -> RawReport:
-        external_id = ref_id(message.id, message.to)
+    def _bounce(
+        self, message: OutboundMessage, reply: Reply, other: str | None = None
+    ) -> RawReport:
+        """A hard bounce at RCPT, as an inbox report: the message's own recipient's,
+        or ``other``'s (a Cc, a Bcc)."""
+        external_id = ref_id(message.id, other or message.to)
         payload: dict[str, Any] = {
             "type": "refusal",
             "id": external_id,
@@ -238,4 +252,6 @@ class SmtpProvider:
             "status": reply.enhanced,
             "at": self._deps.clock.now().isoformat(),
         }
+        if other is not None:
+            payload["recipient"] = other
         return RawReport(dedupe_key=f"{external_id}:refused"[:191], payload=payload)

@@ -2,12 +2,13 @@
 
 Two payloads are stored:
 
-* ``{"type": "refusal", "id", "reply", "status", "at"}``: the relay refused the
-  first recipient with 5.1.x at ``RCPT`` (a hard bounce during sending,
-  :mod:`.provider`);
+* ``{"type": "refusal", "id", "reply", "status", "at"}``: the relay refused a
+  recipient with 5.1.x at ``RCPT`` (a hard bounce during sending, :mod:`.provider`);
+  ``"recipient"`` names it when it is not the message's first ``to``;
 * ``{"type": "mail", "mail" (base64 of the raw message), "messageId", "primary",
-  "at"}``: a report that reached the listener (:mod:`.listener`) for a message's
-  VERP address or for ``fbl@``.
+  "others", "at"}``: a report that reached the listener (:mod:`.listener`) for a
+  message's VERP address or for ``fbl@``; ``others`` lists the message's other
+  envelope recipients (its other To, Cc and Bcc).
 
 What a mailed report means (spec section 14, protocols.md section 3):
 
@@ -24,13 +25,17 @@ ARF (any feedback type)            ``complained`` (suppressed)
 auto-reply, other mail             nothing
 =================================  ============================================
 
-Only the message's first ``to`` address (``primary``) moves it: a Cc's notice is
-kept in the inbox but changes nothing (the message row has one status).
+Only the message's first ``to`` address (``primary``) moves it (the message row has
+one status). Another recipient's hard bounce (a Cc, a Bcc, a second To: ``failed``
+with 5.x.x other than 5.7.x and 5.2.2) is a ``bounced`` event of the message naming
+that recipient, which suppresses that address and leaves the status alone; the
+other recipients' other notices change nothing.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -43,6 +48,7 @@ from tidings.providers.smtp.refs import ref_id
 def parse_report(payload: dict[str, Any]) -> list[Report]:
     at = datetime.fromisoformat(payload["at"])
     if payload["type"] == "refusal":
+        recipient = payload.get("recipient")
         return [
             StatusReport(
                 external_id=str(payload["id"]),
@@ -52,15 +58,23 @@ def parse_report(payload: dict[str, Any]) -> list[Report]:
                 error_message=payload.get("reply"),
                 event="bounced",
                 detail={"status": payload.get("status"), "source": "smtp"},
+                recipient=str(recipient) if recipient else None,
             )
         ]
     if payload["type"] != "mail":
         raise ValueError(f"unknown smtp payload type {payload['type']!r}")
     report = read_mail(base64.b64decode(payload["mail"], validate=True))
-    return reports_for(report, str(payload["messageId"]), str(payload["primary"]), at)
+    others = [str(address) for address in payload.get("others") or []]
+    return reports_for(report, str(payload["messageId"]), str(payload["primary"]), at, others)
 
 
-def reports_for(report: MailReport, message_id: str, primary: str, at: datetime) -> list[Report]:
+def reports_for(
+    report: MailReport,
+    message_id: str,
+    primary: str,
+    at: datetime,
+    others: Sequence[str] = (),
+) -> list[Report]:
     external_id = ref_id(message_id, primary)
     primary = primary.lower()
     if report.kind == "arf":
@@ -73,11 +87,41 @@ def reports_for(report: MailReport, message_id: str, primary: str, at: datetime)
                 detail={"feedbackType": report.feedback_type, "source": "arf"},
             )
         ]
+    other = {address.strip().lower() for address in others} - {primary}
+    found: list[Report] = []
     for recipient in report.recipients:
         if recipient.address == primary:
-            found = _from_status(external_id, recipient, at, report.kind)
-            return [found] if found is not None else []
-    return []
+            own = _from_status(external_id, recipient, at, report.kind)
+            found.extend([own] if own is not None else [])
+        elif recipient.address in other:
+            bounce = _other_recipient(message_id, recipient, at, report.kind)
+            found.extend([bounce] if bounce is not None else [])
+    return found
+
+
+def _other_recipient(
+    message_id: str, recipient: RecipientStatus, at: datetime, source: str
+) -> StatusReport | None:
+    """Another recipient's notice: only a hard bounce counts (an event for it, and it
+    is suppressed); its delivery, delays and policy refusals change nothing."""
+    status = recipient.status
+    if recipient.action != "failed" or not status.startswith("5."):
+        return None
+    if status.startswith("5.7.") or status == "5.2.2":
+        return None
+    detail: dict[str, Any] = {"status": status, "source": source}
+    if recipient.diagnostic:
+        detail["diagnostic"] = recipient.diagnostic
+    return StatusReport(
+        ref_id(message_id, recipient.address),
+        Status.UNDELIVERED,
+        at,
+        error_code="bounced",
+        error_message=recipient.diagnostic or f"failed {status}",
+        event="bounced",
+        detail=detail,
+        recipient=recipient.address,
+    )
 
 
 def _from_status(
