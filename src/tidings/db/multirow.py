@@ -7,16 +7,24 @@ this module converts values with the columns' own bind processors, once for
 the values every row shares and per row only for columns that need it, then
 hands plain tuples to the driver. PostgreSQL (asyncpg) gets the Core
 statement, whose ``executemany`` it runs efficiently.
+
+UTC timestamps, the commonest converted values, get a processor of their own
+(:func:`_utc_text`): the same text as SQLAlchemy's (a TypeDecorator around SQLite's
+``DATETIME``, which formats through a dict), in about half the time, and a batch's
+rows mostly share one timestamp object, which is converted once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Dialect, Table, bindparam, insert, update
+from sqlalchemy import Column, Dialect, Table, bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from tidings.db.base import UtcDateTime
 
 CHUNK = 5_000
 
@@ -76,6 +84,35 @@ def _converted(
     return prepared
 
 
+def _utc_text() -> Callable[[Any], Any]:
+    """A UtcDateTime column's bind processor on SQLite: naive UTC as
+    ``YYYY-MM-DD HH:MM:SS.ffffff``, as SQLAlchemy stores it; the last value's text
+    is kept, as the rows of a batch share their timestamp."""
+    last: list[tuple[Any, Any]] = [(None, None)]
+
+    def convert(value: Any) -> Any:
+        if value is None:
+            return None
+        seen, text = last[0]
+        if value is seen:
+            return text
+        if type(value) is not datetime:
+            raise TypeError(f"a UTC timestamp must be a datetime, not {type(value).__name__}")
+        moment = value if value.tzinfo is None or value.tzinfo is UTC else value.astimezone(UTC)
+        # isoformat adds "+00:00" to an aware value; the stored text is naive.
+        text = moment.isoformat(" ", "microseconds")[:26]
+        last[0] = (value, text)
+        return text
+
+    return convert
+
+
+def _processor(column: Column[Any], dialect: Dialect) -> Any:
+    if dialect.name == "sqlite" and isinstance(column.type, UtcDateTime):
+        return _utc_text()
+    return column.type._cached_bind_processor(dialect)
+
+
 @lru_cache(maxsize=256)
 def _insert_plan(table: Table, names: tuple[str, ...], dialect: Dialect) -> tuple[str, list[Any]]:
     """The INSERT of ``names`` and each column's bind processor, made once: single
@@ -86,7 +123,7 @@ def _insert_plan(table: Table, names: tuple[str, ...], dialect: Dialect) -> tupl
         f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in names)}) "  # noqa: S608
         f"VALUES ({', '.join('?' for _ in names)})"
     )
-    return sql, [table.c[name].type._cached_bind_processor(dialect) for name in names]
+    return sql, [_processor(table.c[name], dialect) for name in names]
 
 
 @lru_cache(maxsize=256)
@@ -99,7 +136,7 @@ def _update_plan(
     # Names come from the table's metadata, never from a request.
     sql = f"UPDATE {quote(table.name)} SET {assignments} WHERE {quote(key)} = ?"  # noqa: S608
     names = (*columns, key)
-    return sql, [table.c[name].type._cached_bind_processor(dialect) for name in names]
+    return sql, [_processor(table.c[name], dialect) for name in names]
 
 
 def _chunks(rows: Iterable[Sequence[Any]]) -> Iterable[list[Sequence[Any]]]:
