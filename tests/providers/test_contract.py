@@ -481,7 +481,7 @@ async def test_the_send_deadline_ends_an_attempt_that_gets_no_answer(
     case: KindCase, env: Env
 ) -> None:
     # Attempts to spare: the message must still be waiting when the network recovers.
-    patient = env.settings(delivery={"max_attempts": 20})
+    patient = env.settings(delivery={"max_attempts": 20, "send_timeout_seconds": 0.5})
     async with case.provoke("black_hole") as provocation, harness(patient, env) as h:
         pid = await h.add(provocation)
         sent = await h.send(provocation)
