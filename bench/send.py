@@ -65,6 +65,7 @@ def main() -> None:
         "--only", default="", help="Comma-separated rows to run besides bare (send,async,healthz)."
     )
     parser.add_argument("--py-spy", dest="py_spy", type=Path, default=None)
+    parser.add_argument("--workers", type=int, default=1, help="tidings serve --workers")
     options = parser.parse_args()
     levels = [int(x) for x in options.concurrency.split(",")]
     only = {name.strip() for name in options.only.split(",") if name.strip()}
@@ -100,8 +101,10 @@ def main() -> None:
         cwd=Path(__file__).resolve().parent,
         env=env,
     )
+    serve = ["serve", "--port", str(tidings_port), "--workers", str(options.workers)]
     server = subprocess.Popen(
-        [PYTHON, "-m", "tidings", "serve", "--port", str(tidings_port)], env=env
+        [PYTHON, "-m", "tidings", *serve],
+        env=env,
     )
     try:
         wait_up(f"http://127.0.0.1:{bare_port}/docs")
