@@ -214,17 +214,19 @@ def build_message(
     if not re.fullmatch(r"[A-Za-z0-9._+-]{1,200}", message_id):
         raise ValueError(f"unusable message id {message_id!r}")
     msg = EmailMessage(policy=POLICY)
-    msg["From"] = _address(content.sender)
+    _set_mailboxes(msg, "From", (content.sender,))
     if content.to:
-        msg["To"] = [_address(m) for m in content.to]
+        _set_mailboxes(msg, "To", content.to)
     if content.cc:
-        msg["Cc"] = [_address(m) for m in content.cc]
+        _set_mailboxes(msg, "Cc", content.cc)
     if content.reply_to is not None:
-        msg["Reply-To"] = _address(content.reply_to)
-    msg["Subject"] = normalise_subject(content.subject)
-    msg["Date"] = format_datetime(date)
-    msg["Message-ID"] = f"<{message_id}@{content.sender.domain}>"
-    for name, value in (*extra_headers, *content.headers):
+        _set_mailboxes(msg, "Reply-To", (content.reply_to,))
+    _set(msg, "Subject", normalise_subject(content.subject))
+    _set(msg, "Date", format_datetime(date))
+    _set(msg, "Message-ID", f"<{message_id}@{content.sender.domain}>")
+    for name, value in extra_headers:
+        _set(msg, name, value)
+    for name, value in content.headers:
         msg[name] = value
 
     text = content.text
@@ -247,6 +249,42 @@ def build_message(
 
 def _address(mailbox: Mailbox) -> Address:
     return Address(display_name=mailbox.display_name, addr_spec=mailbox.address)
+
+
+# What a header line may hold to be written as given: printable ASCII and spaces, no
+# encoded-word look-alike, no runs of spaces or outer spaces (which folding would change).
+_PLAIN_VALUE = re.compile(r"(?:[\x21-\x7e]+ )*[\x21-\x7e]+")
+
+
+def _set(msg: EmailMessage, name: str, value: str) -> None:
+    """One of our own headers. A short plain-ASCII value (nearly always: dates, ids,
+    ASCII subjects and addresses) is exactly what the header classes would write, so
+    it is stored as the line it becomes (``set_raw``): parsing it into a header object
+    and folding it back cost most of a message's rendering. Anything else goes
+    through the header classes."""
+    line_length = len(name) + 2 + len(value)
+    if (
+        line_length <= (POLICY.max_line_length or MAX_LINE_OCTETS)
+        and "=?" not in value
+        and _PLAIN_VALUE.fullmatch(value)
+    ):
+        msg.set_raw(name, value)
+    else:
+        msg[name] = value
+
+
+def _set_mailboxes(msg: EmailMessage, name: str, mailboxes: Sequence[Mailbox]) -> None:
+    """An address header: as given when it fits on one plain line (the words of
+    :meth:`Mailbox.header_words` joined as :class:`_MailboxListHeader` joins them),
+    else through that class."""
+    value = ", ".join(mailbox.formatted for mailbox in mailboxes)
+    if len(name) + 2 + len(value) <= (POLICY.max_line_length or MAX_LINE_OCTETS) and (
+        _PLAIN_VALUE.fullmatch(value) and "=?" not in value
+    ):
+        msg.set_raw(name, value)
+    else:
+        addresses = [_address(m) for m in mailboxes]
+        msg[name] = addresses if len(addresses) > 1 or name in ("To", "Cc") else addresses[0]
 
 
 def _set_text(msg: EmailMessage, text: str) -> None:
