@@ -18,15 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tidings.bulk.planning import Normalise, PlannedMessage, Rejected
 from tidings.bulk.rendering import Template
 from tidings.bulk.shared import Shared, new_shared, split
-from tidings.channels.email.addresses import parse_mailbox
+from tidings.channels.email.addresses import Mailbox, parse_mailbox
 from tidings.channels.email.attachments import decode_attachments
+from tidings.channels.email.mime import validate_custom_headers
 from tidings.channels.email.stored import attachments_to_json
 from tidings.channels.phone import to_e164
 from tidings.channels.sms.encoding import count_segments
 from tidings.contacts.optouts import OptOutRepository
 from tidings.contacts.suppressions import SuppressionRepository, normalize
 from tidings.core.environments import Environment
-from tidings.messages.rules.email import email_draft
+from tidings.messages.rules.email import Headers, email_draft
 from tidings.settings import Settings
 from tidings.tracking.tokens import TrackingSigner
 
@@ -139,6 +140,11 @@ def email_rules(
     text = Template.compile(spec.text) if spec.text is not None else None
     html = Template.compile(spec.html, html_escape=True) if spec.html is not None else None
     shared = _shared_content(settings, spec, text, html)
+    # Checked once for the batch, not once per recipient (email_draft takes them as
+    # validated): email-validator was most of a bulk email's planning.
+    sender = parse_mailbox(spec.sender, "from")
+    reply_to = parse_mailbox(spec.reply_to, "replyTo") if spec.reply_to else None
+    headers = Headers(validate_custom_headers(spec.headers or {}))
 
     def normalise(to: str) -> str:
         return parse_mailbox(to, "to").address.lower()
@@ -154,15 +160,16 @@ def email_rules(
     def build(to: str, variables: Mapping[str, str]) -> PlannedMessage:
         draft = email_draft(
             settings=settings,
-            sender=spec.sender,
-            to=to,
+            sender=sender,
+            # ``to`` is what normalise made of the recipient: validated, lower-cased.
+            to=Mailbox("", to),
             cc=None,
             bcc=None,
-            reply_to=spec.reply_to,
+            reply_to=reply_to,
             subject=subject.render(variables),
             text=text.render(variables) if text is not None else None,
             html=html.render(variables) if html is not None else None,
-            headers=spec.headers,
+            headers=headers,
             tags=spec.tags,
             # Checked and encoded once, into the shared content.
             attachments=[],

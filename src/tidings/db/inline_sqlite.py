@@ -18,10 +18,12 @@ meanwhile; that is the price of the embedded mode's single file, and why the
 scale-out mode uses PostgreSQL. ``TIDINGS_SQLITE_DRIVER=thread`` selects
 aiosqlite instead.
 
-The one call that does not run inline is the commit of a transaction that wrote:
+Two calls do not run inline. An ``executemany`` of many rows (a bulk request's
+inserts) writes pages to the log as it goes, which can wait on a busy disk for
+tens to hundreds of milliseconds. And the commit of a transaction that wrote:
 with ``synchronous=FULL`` it waits for the write-ahead log to reach the disk (an
 ``fsync``, a fraction of a millisecond to several under load), time in which the
-loop could serve other requests. It runs in a thread of its own (``sqlite3`` lets
+loop could serve other requests. Both run in a thread of their own (``sqlite3`` lets
 the GIL go meanwhile), and the caller resumes once it is durable. While it runs,
 another connection that tries to write waits for the lock on the loop's thread, for
 no longer than that sync: in practice none does, as the hot-path writes all go
@@ -49,8 +51,23 @@ from typing import Any
 
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
 
-# Commits that sync to disk, one at a time (SQLite has one writer anyway).
+# Commits that sync to disk, one at a time (SQLite has one writer anyway), and the
+# statements run for many rows at once (bulk inserts).
 _commits = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-commit")
+# From this many rows an ``executemany`` goes to that thread; the hot path's group
+# commits stay well below it (a bulk request inserts 200 rows per statement).
+LARGE_EXECUTEMANY = 100
+
+
+async def _in_commit_thread(function: Callable[..., Any], *args: Any) -> None:
+    done = asyncio.get_running_loop().run_in_executor(_commits, function, *args)
+    try:
+        await asyncio.shield(done)
+    except asyncio.CancelledError:
+        # It goes on in its thread whatever happens to the caller: the connection is
+        # not used again (rolled back, returned) before it ends.
+        await asyncio.wait([done])
+        raise
 
 
 class Cursor:
@@ -88,7 +105,14 @@ class Cursor:
         return self
 
     async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> Cursor:
-        self._cursor.executemany(sql, parameters)
+        if isinstance(parameters, list) and len(parameters) >= LARGE_EXECUTEMANY:
+            # A bulk request's slice of rows writes enough pages to meet the disk
+            # (tens to hundreds of ms on a busy one): in the commit thread, as a
+            # commit, the loop serving meanwhile (``sqlite3`` lets the GIL go while
+            # SQLite works).
+            await _in_commit_thread(self._cursor.executemany, sql, parameters)
+        else:
+            self._cursor.executemany(sql, parameters)
         return self
 
     async def fetchone(self) -> Any:
@@ -145,14 +169,7 @@ class Connection:
         if not self._conn.in_transaction:
             # Nothing written (a read-only session): nothing to sync.
             return
-        done = asyncio.get_running_loop().run_in_executor(_commits, self._conn.commit)
-        try:
-            await asyncio.shield(done)
-        except asyncio.CancelledError:
-            # The commit goes on in its thread whatever happens to the caller: the
-            # connection is not used again (rolled back, returned) before it ends.
-            await asyncio.wait([done])
-            raise
+        await _in_commit_thread(self._conn.commit)
 
     async def rollback(self) -> None:
         self._conn.rollback()

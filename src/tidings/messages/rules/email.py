@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from tidings.channels.email.addresses import parse_mailbox, parse_recipients
+from tidings.channels.email.addresses import Mailbox, parse_mailbox, parse_recipients
 from tidings.channels.email.attachments import decode_attachments
 from tidings.channels.email.mime import EmailContent, validate_custom_headers
 from tidings.channels.email.stored import content_to_json
@@ -16,18 +17,25 @@ from tidings.settings import Settings
 from tidings.tracking.tokens import TrackingSigner
 
 
+@dataclass(frozen=True, slots=True)
+class Headers:
+    """Caller headers already checked (:func:`validate_custom_headers`)."""
+
+    pairs: tuple[tuple[str, str], ...]
+
+
 def email_draft(
     *,
     settings: Settings,
-    sender: str,
-    to: str | list[str],
+    sender: str | Mailbox,
+    to: str | list[str] | Mailbox,
     cc: str | list[str] | None,
     bcc: str | list[str] | None,
-    reply_to: str | None,
+    reply_to: str | Mailbox | None,
     subject: str,
     text: str | None,
     html: str | None,
-    headers: dict[str, str] | None,
+    headers: dict[str, str] | Headers | None,
     tags: list[str],
     attachments: list[dict[str, Any]],
     tracking: dict[str, bool],
@@ -37,28 +45,41 @@ def email_draft(
 ) -> Draft:
     """The validated message. With ``base_url`` (the deployment's public URL as the
     client reached it) and ``signer``, the content also carries the signed tracking
-    links the MIME will use (:mod:`tidings.channels.email.tracking`)."""
+    links the MIME will use (:mod:`tidings.channels.email.tracking`).
+
+    A :class:`Mailbox` (sender, reply-to, the one ``to``) and a :class:`Headers` are
+    taken as already validated: a bulk request checks its sender and headers once,
+    and each recipient's address once, not again per message (email-validator was
+    most of a bulk email's planning)."""
     if not text and not html:
         raise Unprocessable(
             "An email needs text, html, or both.",
             errors=[FieldError("text", "missing", "Give text or html.")],
         )
-    recipients = parse_recipients(to, "to")
+    recipients = [to] if isinstance(to, Mailbox) else parse_recipients(to, "to")
     if not recipients:
         raise Unprocessable(
             "An email needs at least one recipient in to.",
             errors=[FieldError("to", "missing", "Give at least one address.")],
         )
     content = EmailContent(
-        sender=parse_mailbox(sender, "from"),
+        sender=sender if isinstance(sender, Mailbox) else parse_mailbox(sender, "from"),
         to=tuple(recipients),
         cc=tuple(parse_recipients(cc, "cc")) if cc else (),
         bcc=tuple(parse_recipients(bcc, "bcc")) if bcc else (),
-        reply_to=parse_mailbox(reply_to, "replyTo") if reply_to else None,
+        reply_to=(
+            parse_mailbox(reply_to, "replyTo")
+            if isinstance(reply_to, str) and reply_to
+            else reply_to or None
+        ),
         subject=subject,
         text=text,
         html=html,
-        headers=validate_custom_headers(headers or {}),
+        headers=(
+            headers.pairs
+            if isinstance(headers, Headers)
+            else validate_custom_headers(headers or {})
+        ),
         attachments=decode_attachments(
             attachments, max_total_bytes=settings.email_max_attachment_bytes
         ),
