@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import statistics
@@ -138,11 +139,18 @@ async def settle(quiet_cpu: float = 0.002, step: float = 0.1) -> None:
 
 
 async def main_async(options: argparse.Namespace) -> None:
+    import tidings.app
     from tidings.app import create_app
     from tidings.settings import Settings
 
     app = create_app(Settings())
     async with app.router.lifespan_context(app):
+        # As the serving process does once started (app_from_environment).
+        gc.collect()
+        gc.freeze()
+        thresholds = getattr(tidings.app, "GC_THRESHOLDS", None)
+        if thresholds is not None:  # (older trees, for comparisons)
+            gc.set_threshold(*thresholds)
         login = Call(
             "POST",
             "/sandbox/api/v4/auth/token",
