@@ -19,7 +19,7 @@ from tidings.core.clock import Clock
 from tidings.core.environments import Environment
 from tidings.core.key_ring import KeyRing
 from tidings.db.group_commit import GroupCommitter
-from tidings.db.notify import WorkNotifier, channel_name, postgres_dsn
+from tidings.db.notify import MESSAGES, REPORTS, WEBHOOKS, WorkNotifier, channel_name, postgres_dsn
 from tidings.domains.wiring import EmailRuntime
 from tidings.housekeeping import run_housekeeping
 from tidings.inbound.read_marks import ReadMarks
@@ -152,6 +152,8 @@ class DeliveryRuntime:
             bulk=settings.bulk,
             metrics=self.metrics,
             on_reports=self._reports_stored,
+            # PostgreSQL: claims in transactions of their own (see messages/queue.py).
+            claim_sessions=sessions if dsn is not None else None,
         )
         self.webhook_dispatcher = WebhookDispatcher(
             writer=self.writer, clock=clock, settings=settings.webhooks, secret_box=key_ring
@@ -183,19 +185,20 @@ class DeliveryRuntime:
             self.inbox_processor.stored(due_in_seconds)
         else:
             # Another process applies them: tell it.
-            self.notifier.notify()
+            self.notifier.notify(REPORTS)
 
     def wake(self) -> None:
         """New work was committed: this process's dispatcher, and others', look now."""
         if self.dispatching:
             self.dispatcher.wake()
             self.webhook_fanout.wake()
-        self.notifier.notify()
+        self.notifier.notify(MESSAGES)
 
     def _reports_applied(self) -> None:
         if self.dispatching:
             self.webhook_fanout.wake()
-        self.notifier.notify()
+        # Their outbox rows are there for any worker's fan-out (not a claim for nothing).
+        self.notifier.notify(WEBHOOKS)
 
     def webhooks_wake(self) -> None:
         """Webhook deliveries were written: the webhook dispatcher looks now."""
@@ -213,9 +216,14 @@ class DeliveryRuntime:
     def adopt(self, message: Message) -> None:
         self.dispatcher.adopt(message)
 
-    def _woken(self) -> None:
-        self.dispatcher.wake()
-        self.inbox_processor.stored(0.0)
+    def _woken(self, topic: str) -> None:
+        """Another process committed work of ``topic`` (:mod:`tidings.db.notify`)."""
+        if topic == MESSAGES:
+            self.dispatcher.wake()
+        elif topic == REPORTS:
+            self.inbox_processor.stored(0.0)
+        elif topic == WEBHOOKS:
+            self.webhook_fanout.wake()
 
     async def start(self, *, dispatch: bool, serving: bool = True) -> None:
         """Start the loops; ``serving`` is False where no request waits (``tidings worker``)."""

@@ -16,9 +16,13 @@ statements, so a dispatcher moves thousands a second.
 
 Claims and verdicts go through the process's group committer with every other
 write, so a burst of sends costs a few transactions rather than several each,
-and SQLite never sees two writers compete for its lock. On a clean stop, the
-dispatcher stops claiming, lets in-flight submissions finish for a grace
-period, and hands back the leases it did not use.
+and SQLite never sees two writers compete for its lock. On PostgreSQL (given
+``claim_sessions``) single sends are claimed in a transaction of their own
+instead, so the claim never waits behind other writes, and one that only took
+leases commits without waiting for its flush (:mod:`tidings.messages.queue` says
+why that is safe); batch messages, when any wait, are then claimed as before.
+On a clean stop, the dispatcher stops claiming, lets in-flight submissions
+finish for a grace period, and hands back the leases it did not use.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tidings.bulk.pacing import Rate, Schedule, SendGate, rates_for
 from tidings.bulk.shared import SharedContents
@@ -100,8 +104,10 @@ class Dispatcher:
         metrics: ProviderMetrics | None = None,
         on_committed: Callable[[], None] = lambda: None,
         on_reports: Callable[[float], None] = lambda due_in: None,
+        claim_sessions: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self._on_reports = on_reports
+        self._claim_sessions = claim_sessions
         self._writer = writer
         self._clock = clock
         self._settings = settings
@@ -219,9 +225,46 @@ class Dispatcher:
         owner = f"{self.owner}:{self._claims}"
         bulk = self._bulk
 
+        async def take_singles(session: AsyncSession) -> tuple[list[Row], bool]:
+            """PostgreSQL: the single sends, leased by the statement that finds them;
+            and whether batch messages wait too."""
+            rows = await queue.claim_singles(
+                session, now=now, channels=channels, limit=limit, owner=owner, until=lease_until
+            )
+            scheduled = [
+                RowChange(row, Status.QUEUED, now) for row in rows if row["status"] == "scheduled"
+            ]
+            if scheduled:
+                await queue.flush_on_commit(session)
+                await status_writer.change_rows(session, scheduled)
+            await self._shared.resolve_rows(session, rows)  # no query without a reference
+            room = min(limit - len(rows), batch_free)
+            waiting = await queue.due(
+                session, now=now, channels=batch_channels, limit=min(room, 1), batch=True
+            )
+            return rows, bool(waiting)
+
+        taken: list[Row] = []
+        single_limit = limit
+        if self._claim_sessions is not None:
+            # PostgreSQL: single sends in a claim of their own (it need not wait behind
+            # the group's other writes, nor for its flush). The batch lane keeps the
+            # group's transaction: its pace rows are also written by the verdicts'
+            # slow-downs, and one writer at a time keeps the pace it computes true.
+            taken, batch_waiting = await queue.in_own_transaction(
+                self._claim_sessions, take_singles
+            )
+            single_limit = 0
+            if not batch_waiting:
+                self._backlog = min(limit - len(taken), batch_free) <= 0
+                self._paced = False
+                return [Job(row) for row in taken]
+
         async def claim(session: AsyncSession) -> tuple[list[Job], bool, bool]:
-            singles = await queue.due(session, now=now, channels=channels, limit=limit, batch=False)
-            batch_limit = min(limit - len(singles), batch_free)
+            singles = await queue.due(
+                session, now=now, channels=channels, limit=single_limit, batch=False
+            )
+            batch_limit = min(limit - len(taken) - len(singles), batch_free)
             candidates = await queue.due(
                 session, now=now, channels=batch_channels, limit=batch_limit, batch=True
             )
@@ -253,13 +296,21 @@ class Dispatcher:
                 await status_writer.change_rows(session, scheduled)
             jobs = [Job(row, *plans[row["id"]]) for row in rows]
             # More may be due: capacity, not the queue, ended this claim.
-            full = len(singles) >= limit or batch_free <= 0 or len(candidates) >= batch_limit
+            found = len(taken) + len(singles)
+            full = found >= limit or batch_free <= 0 or len(candidates) >= batch_limit
             return jobs, full, held
 
-        jobs, full, held = await self._writer.submit(claim)
+        try:
+            jobs, full, held = await self._writer.submit(claim)
+        except Exception:
+            if not taken:
+                raise
+            # The single sends are leased already: they go; the batch lane is tried again.
+            log.exception("claiming batch messages failed; trying again shortly")
+            jobs, full, held = [], True, False
         self._backlog = full or held
         self._paced = held
-        return jobs
+        return [Job(row) for row in taken] + jobs
 
     def reserve(self, channel: str) -> Lease | None:
         """A slot for a message this process is about to store: the message is then

@@ -11,6 +11,9 @@ Every process on PostgreSQL keeps a :class:`VerdictFeed`: one connection that
 ``LISTEN``s on the channel. The ids it hears that a request here waits for are
 read back from the database (the row and its events, the API's answer, as
 :func:`tidings.messages.rows.answer` builds it) and resolve their waiters. The
+read is one statement (the rows joined to their events) outside a transaction:
+one round trip where a transaction with two reads took four, and one statement
+sees one snapshot, so a row and its events agree. The
 connection is opened again with a backoff when it drops; once it listens again,
 every waiting message is read once, since verdicts committed meanwhile were told
 to nobody. Waiting requests still read their own message every
@@ -28,10 +31,11 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 import asyncpg
-from sqlalchemy import text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tidings.messages.rows import answer, events_of, load_rows
+from tidings.messages.models import Message, MessageEvent
+from tidings.messages.rows import COLUMNS, EventRow, Row, answer
 from tidings.messages.status import PENDING, Status
 from tidings.messages.waiters import LOCAL_POLL_SECONDS, Answer, VerdictWaiters
 
@@ -52,6 +56,20 @@ PING_SECONDS = 30.0
 CONNECT_TIMEOUT_SECONDS = 10.0
 # How long a starting process waits for its first LISTEN before it serves anyway.
 START_WAIT_SECONDS = 10.0
+
+# The messages and their events (oldest first), in one statement.
+_EVENT_COLUMNS = (
+    MessageEvent.status.label("event_status"),
+    MessageEvent.at.label("event_at"),
+    MessageEvent.applied.label("event_applied"),
+    MessageEvent.kind.label("event_kind"),
+)
+_WITH_EVENTS = (
+    select(*COLUMNS, *_EVENT_COLUMNS)
+    .select_from(Message.__table__.outerjoin(MessageEvent, MessageEvent.message_id == Message.id))
+    .where(Message.id.in_(bindparam("ids", expanding=True)))
+    .order_by(Message.id, MessageEvent.id)
+)
 
 _NOTIFY = text(
     "SELECT pg_notify(:channel, payload) FROM unnest(CAST(:payloads AS text[])) AS payload"
@@ -236,8 +254,28 @@ class VerdictFeed:
 
     async def _answers(self, message_ids: list[str]) -> dict[str, Answer]:
         """The settled ones among these messages, as the API shows them."""
+        rows: dict[str, Row] = {}
+        events: dict[str, list[EventRow]] = {}
         async with self._sessions() as session:
-            rows = await load_rows(session, message_ids, lock=False)
-            settled = [row for row in rows.values() if Status(row["status"]) not in PENDING]
-            events = await events_of(session, [row["id"] for row in settled])
-        return {row["id"]: answer(row, events.get(row["id"], [])) for row in settled}
+            # Autocommit: no BEGIN and no ROLLBACK around the one statement.
+            connection = await session.connection(
+                execution_options={"isolation_level": "AUTOCOMMIT"}
+            )
+            result = await connection.execute(_WITH_EVENTS, {"ids": message_ids})
+            for found in result:
+                values = dict(found._mapping)
+                status = values.pop("event_status")
+                event: EventRow = (
+                    status,
+                    values.pop("event_at"),
+                    values.pop("event_applied"),
+                    values.pop("event_kind"),
+                )
+                rows.setdefault(values["id"], values)
+                if status is not None:
+                    events.setdefault(values["id"], []).append(event)
+        return {
+            message_id: answer(row, events.get(message_id, []))
+            for message_id, row in rows.items()
+            if Status(row["status"]) not in PENDING
+        }
