@@ -1,13 +1,13 @@
 """The claim and the work channel on PostgreSQL (the scale-out mode's queue).
 
 A claim is one statement that leases due single sends, skipping rows another
-transaction holds, and leaves its transaction committing without waiting for its
-flush unless it changes a status (a scheduled message becoming queued, with its
-event). A process on PostgreSQL dispatching its own sends (``tidings serve``)
-still sends a scheduled message when due with every event. The work channel
-carries a topic: each listener hears the other processes' topics, not its own,
-and a notification without a topic (an older process) wakes both the dispatcher
-and the inbox processor.
+transaction holds, says whether batch messages are due too, and leaves its
+transaction committing without waiting for its flush when it leased any; alone,
+it is a transaction of its own. A process on PostgreSQL dispatching its own
+sends (``tidings serve``) still sends a scheduled message when due with every
+event. The work channel carries a topic: each listener hears the other
+processes' topics, not its own, and a notification without a topic (an older
+process) wakes both the dispatcher and the inbox processor.
 """
 
 from __future__ import annotations
@@ -109,12 +109,13 @@ async def test_claim_leases_due_singles_and_skips_locked_rows(
         # Another worker's claim holds the first message.
         await holder.execute(select(Message.id).where(Message.id == first).with_for_update())
         async with sessions() as session:
-            rows = await queue.claim_singles(
+            rows, batch_waiting = await queue.claim_singles(
                 session, now=now, channels=["sms"], limit=10, owner="w:1", until=until
             )
             unflushed = (await session.execute(text("SHOW synchronous_commit"))).scalar_one()
             await session.commit()
         await holder.rollback()
+    assert not batch_waiting
     assert sorted(row["id"] for row in rows) == sorted([second, third])
     assert all(row["lease_owner"] == "w:1" and row["attempts"] == 1 for row in rows)
     assert all(row["next_attempt_at"] == until for row in rows)
@@ -127,27 +128,70 @@ async def test_claim_leases_due_singles_and_skips_locked_rows(
     assert leased == {first: None, second: "w:1", third: "w:1"}
 
 
-async def test_claim_flushes_when_it_changes_a_status_or_leases_nothing(
+async def test_claim_alone_commits_and_leasing_nothing_keeps_the_flush(
     api_only: tuple[FastAPI, httpx.AsyncClient, str],
 ) -> None:
     app, http, token = api_only
-    await _queued(http, token, 1)
+    (queued,) = await _queued(http, token, 1)
+    sessions = app.state.ctx.sessions
     now = datetime.now(UTC) + timedelta(seconds=1)
-    async with app.state.ctx.sessions() as session:
-        rows = await queue.claim_singles(
-            session, now=now, channels=["sms"], limit=10, owner="w:1", until=now
-        )
-        await queue.flush_on_commit(session)
-        flushed = (await session.execute(text("SHOW synchronous_commit"))).scalar_one()
-        await session.rollback()
-    assert len(rows) == 1 and flushed == "on"
-    async with app.state.ctx.sessions() as session:
-        none = await queue.claim_singles(
+    async with sessions() as session:
+        none, _ = await queue.claim_singles(
             session, now=now, channels=["whatsapp"], limit=10, owner="w:1", until=now
         )
         untouched = (await session.execute(text("SHOW synchronous_commit"))).scalar_one()
         await session.rollback()
     assert none == [] and untouched == "on"
+    rows, batch_waiting = await queue.claim_singles_alone(
+        sessions,
+        now=now,
+        channels=["sms"],
+        limit=10,
+        owner="w:2",
+        until=now,
+        batch_channels=["sms"],
+        batch_room=10,
+    )
+    assert [row["id"] for row in rows] == [queued] and not batch_waiting
+    # Committed by itself: another session sees the lease.
+    async with sessions() as session:
+        owner = await session.scalar(select(Message.lease_owner).where(Message.id == queued))
+    assert owner == "w:2"
+
+
+async def test_claim_says_when_batch_messages_are_due(
+    api_only: tuple[FastAPI, httpx.AsyncClient, str],
+) -> None:
+    app, http, token = api_only
+    answer = await http.post(
+        "/sandbox/api/v4/sms/bulk",
+        json={"recipients": [{"to": "+393331234567"}], "body": "Batch"},
+        headers=bearer(token),
+    )
+    assert answer.status_code == 202, answer.text
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    rows, batch_waiting = await queue.claim_singles_alone(
+        app.state.ctx.sessions,
+        now=now,
+        channels=["sms"],
+        limit=10,
+        owner="w:1",
+        until=now,
+        batch_channels=["sms"],
+        batch_room=10,
+    )
+    assert rows == [] and batch_waiting
+    _, no_room = await queue.claim_singles_alone(
+        app.state.ctx.sessions,
+        now=now,
+        channels=["sms"],
+        limit=10,
+        owner="w:1",
+        until=now,
+        batch_channels=["sms"],
+        batch_room=0,
+    )
+    assert not no_room
 
 
 async def test_scheduled_message_is_sent_when_due_on_postgres(

@@ -225,36 +225,32 @@ class Dispatcher:
         owner = f"{self.owner}:{self._claims}"
         bulk = self._bulk
 
-        async def take_singles(session: AsyncSession) -> tuple[list[Row], bool]:
-            """PostgreSQL: the single sends, leased by the statement that finds them;
-            and whether batch messages wait too."""
-            rows = await queue.claim_singles(
-                session, now=now, channels=channels, limit=limit, owner=owner, until=lease_until
-            )
-            scheduled = [
-                RowChange(row, Status.QUEUED, now) for row in rows if row["status"] == "scheduled"
-            ]
-            if scheduled:
-                await queue.flush_on_commit(session)
-                await status_writer.change_rows(session, scheduled)
-            await self._shared.resolve_rows(session, rows)  # no query without a reference
-            room = min(limit - len(rows), batch_free)
-            waiting = await queue.due(
-                session, now=now, channels=batch_channels, limit=min(room, 1), batch=True
-            )
-            return rows, bool(waiting)
-
         taken: list[Row] = []
         single_limit = limit
         if self._claim_sessions is not None:
-            # PostgreSQL: single sends in a claim of their own (it need not wait behind
-            # the group's other writes, nor for its flush). The batch lane keeps the
-            # group's transaction: its pace rows are also written by the verdicts'
-            # slow-downs, and one writer at a time keeps the pace it computes true.
-            taken, batch_waiting = await queue.in_own_transaction(
-                self._claim_sessions, take_singles
+            # PostgreSQL: single sends claimed by one statement that is its own
+            # transaction (it need not wait behind the group's other writes, nor for
+            # its flush). The batch lane keeps the group's transaction: its pace rows
+            # are also written by the verdicts' slow-downs, one writer at a time.
+            taken, batch_waiting = await queue.claim_singles_alone(
+                self._claim_sessions,
+                now=now,
+                channels=channels,
+                limit=limit,
+                owner=owner,
+                until=lease_until,
+                batch_channels=batch_channels,
+                batch_room=min(limit, batch_free),
             )
             single_limit = 0
+            async with self._claim_sessions() as session:
+                await self._shared.resolve_rows(session, taken)  # no query without a reference
+            scheduled = [
+                RowChange(row, Status.QUEUED, now) for row in taken if row["status"] == "scheduled"
+            ]
+            if scheduled:
+                # A status change, with its event, waits for its flush as every write.
+                await self._writer.submit(lambda s: status_writer.change_rows(s, scheduled))
             if not batch_waiting:
                 self._backlog = min(limit - len(taken), batch_free) <= 0
                 self._paced = False

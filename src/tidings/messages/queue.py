@@ -9,31 +9,31 @@ SQLite serialises writers, so selecting then updating in one transaction is
 safe; PostgreSQL lets several workers claim at once, each skipping the rows
 another has locked (``FOR UPDATE SKIP LOCKED``).
 
-On PostgreSQL a claim is a transaction of its own (:func:`in_own_transaction`),
-not one of the group committer's: single sends are leased by one statement
-(:func:`claim_singles`), and a claim that only took leases commits without
-waiting for its WAL flush (that statement also sets ``synchronous_commit`` off
-for its transaction; a claim that then changes a status sets it back on with
-:func:`flush_on_commit`). Why that keeps every promise: the claim answers nobody
-and, when it changes no status, writes no event and no outbox row, only the
-lease (``lease_owner``, ``next_attempt_at``, ``attempts``). If PostgreSQL crashed
-before that commit reached the disk, the lease is gone and the message is due
-again, as when a worker dies holding it: it is claimed and sent again (delivery
-is at least once already). PostgreSQL writes its log in order, so the verdict's
-commit, which does wait for its flush, makes the claim before it durable too: a
-claim is lost only with its verdict, when the crash comes between the two. A
-claim that moves a scheduled message to ``queued`` (a status change, its event,
-maybe its outbox row) waits for its flush like every other write.
+On PostgreSQL single sends are claimed by one statement outside the group
+committer's transactions (:func:`claim_singles_alone`): it leases them, says
+whether batch messages are due too, and is its own transaction, which commits
+without waiting for its WAL flush (the statement sets ``synchronous_commit`` off
+for it when it leases any). Why that keeps every promise: the claim answers
+nobody and writes only the lease (``lease_owner``, ``next_attempt_at``,
+``attempts``), no status, event or outbox row. If PostgreSQL crashed before that
+commit reached the disk, the lease is gone and the message is due again, as when
+a worker dies holding it: it is claimed and sent again (delivery is at least once
+already). PostgreSQL writes its log in order, so the verdict's commit, which does
+wait for its flush, makes the claim before it durable too: a claim is lost only
+with its verdict, when the crash comes between the two. A claimed scheduled
+message becomes ``queued`` (the status change, its event, maybe its outbox row)
+in a transaction of the group committer's after the claim, which waits for its
+flush like every other write.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import ColumnElement, false, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tidings.db.multirow import update_rows
@@ -43,12 +43,10 @@ from tidings.messages.rows import COLUMNS, Row
 _TABLE = Message.__table__
 # The claim's subquery reads the table under another name than the UPDATE's.
 _DUE = Message.__table__.alias("due")
-_FLUSH = text("SET LOCAL synchronous_commit TO on")
+_BATCH = Message.__table__.alias("batch_due")
 # set_config(..., true) is SET LOCAL: evaluated with each leased row, it needs no
 # round trip of its own.
 _NO_FLUSH = func.set_config("synchronous_commit", "off", True).label("commit_without_flush")
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,14 +91,16 @@ async def claim_singles(
     limit: int,
     owner: str,
     until: datetime,
-) -> list[Row]:
+    batch_channels: Sequence[str] = (),
+    batch_room: int = 0,
+) -> tuple[list[Row], bool]:
     """PostgreSQL: lease up to ``limit`` due single sends and return them as they
-    now are, in one statement (``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP
-    LOCKED) RETURNING``): one round trip where selecting then leasing takes two.
-    When it leases any, the transaction then commits without waiting for its flush
-    (see the module's note), unless :func:`flush_on_commit` follows."""
+    now are, with whether batch messages are due too (when ``batch_room``), in one
+    statement (``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)
+    RETURNING``, beside an ``EXISTS``). When it leases any, its transaction then
+    commits without waiting for its flush (see the module's note)."""
     if limit <= 0 or not channels:
-        return []
+        return [], False
     picked = (
         select(_DUE.c.id)
         .where(
@@ -113,34 +113,71 @@ async def claim_singles(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    result = await (await session.connection()).execute(
+    leased = (
         update(Message)
         .where(Message.id.in_(picked))
         .values(lease_owner=owner, next_attempt_at=until, attempts=Message.attempts + 1)
         .returning(*COLUMNS, _NO_FLUSH)
-        .execution_options(synchronize_session=False)
+        .cte("leased")
     )
-    rows = [dict(row._mapping) for row in result]
-    for row in rows:
-        del row["commit_without_flush"]
-    return rows
+    waiting: ColumnElement[bool] = false()
+    if batch_room > 0 and batch_channels:
+        waiting = (
+            select(_BATCH.c.id)
+            .where(
+                _BATCH.c.next_attempt_at.is_not(None),
+                _BATCH.c.next_attempt_at <= now,
+                _BATCH.c.batch_id.is_not(None),
+                _BATCH.c.channel.in_(batch_channels),
+            )
+            .exists()
+        )
+    # One row at least (the flag), joined to each leased row.
+    flag = select(waiting.label("batch_waiting")).subquery("waiting")
+    query = select(
+        *(leased.c[column.key] for column in COLUMNS),
+        leased.c.commit_without_flush,
+        flag.c.batch_waiting,
+    )
+    result = await (await session.connection()).execute(
+        query.select_from(flag.outerjoin(leased, true()))
+    )
+    rows: list[Row] = []
+    batch_waiting = False
+    for found in result:
+        values = dict(found._mapping)
+        batch_waiting = bool(values.pop("batch_waiting"))
+        del values["commit_without_flush"]
+        if values["id"] is not None:
+            rows.append(values)
+    return rows, batch_waiting
 
 
-async def flush_on_commit(session: AsyncSession) -> None:
-    """PostgreSQL: this claim's commit waits for its flush after all (it changes a
-    status: a scheduled message becomes queued, with its event)."""
-    await session.execute(_FLUSH)
-
-
-async def in_own_transaction(
-    sessions: async_sessionmaker[AsyncSession], unit: Callable[[AsyncSession], Awaitable[T]]
-) -> T:
-    """Run ``unit`` in a transaction of its own and commit it (a claim on PostgreSQL,
-    where claims need not queue behind the group committer's other writes)."""
+async def claim_singles_alone(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    now: datetime,
+    channels: Sequence[str],
+    limit: int,
+    owner: str,
+    until: datetime,
+    batch_channels: Sequence[str],
+    batch_room: int,
+) -> tuple[list[Row], bool]:
+    """:func:`claim_singles` as a transaction of its own: the one statement outside
+    ``BEGIN``/``COMMIT`` (PostgreSQL commits it as it ends), a single round trip."""
     async with sessions() as session:
-        result = await unit(session)
-        await session.commit()
-    return result
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        return await claim_singles(
+            session,
+            now=now,
+            channels=channels,
+            limit=limit,
+            owner=owner,
+            until=until,
+            batch_channels=batch_channels,
+            batch_room=batch_room,
+        )
 
 
 async def lease(
