@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -389,8 +390,12 @@ def worker() -> None:
     """Deliver messages without serving HTTP (the scale-out mode, on PostgreSQL)."""
     settings = checked_settings(Settings())
     configure_logging(settings.log_format, settings.log_level)
+    from tidings.app import GC_THRESHOLDS
     from tidings.worker import run_worker
 
+    # The serving process's collector thresholds (see app_from_environment): the
+    # delivery side makes and drops as many small objects per message.
+    gc.set_threshold(*GC_THRESHOLDS)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_worker(settings))
 
