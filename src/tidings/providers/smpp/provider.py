@@ -16,7 +16,9 @@ is retried by the dispatcher: the SMSC may have taken it, so the SMS may arrive
 twice, as with every gateway.
 
 Every ``deliver_sm`` is stored in the inbox, committed, before its
-``deliver_sm_resp`` (:mod:`.receipts` says how it is read back). The parts of a
+``deliver_sm_resp`` (:mod:`.receipts` says how it is read back); those a bind
+read while the previous ones were being stored are stored together, in one
+insert. The parts of a
 concatenated SMS a contact sends are each stored as they come, and joined here
 (by sender, reference and total) into one stored message when the last arrives;
 parts still missing after ``PART_TIMEOUT_SECONDS`` are given up and what came is
@@ -48,12 +50,7 @@ from tidings.providers.pacing import ProviderPacer, provider_rate
 from tidings.providers.registry import ProviderIdentity
 from tidings.providers.smpp.config import SmppConfig
 from tidings.providers.smpp.pdus import ShortMessage
-from tidings.providers.smpp.receipts import (
-    dedupe_key,
-    normalise_id,
-    split_udh,
-    stored_payload,
-)
+from tidings.providers.smpp.receipts import normalise_id, split_udh, stored_report
 from tidings.providers.smpp.session import BindKeeper, BindRefused, Session
 from tidings.providers.smpp.status_codes import CREDENTIALS, describe, error_for
 from tidings.providers.smpp.submission import build
@@ -213,32 +210,37 @@ class SmppProvider:
         )
 
     @staticmethod
-    async def _refuse_deliveries(message: ShortMessage) -> None:
+    async def _refuse_deliveries(messages: list[ShortMessage]) -> None:
         # A check's bind stores nothing: the SMSC delivers again on the real binds.
         raise RuntimeError("a check bind does not take deliveries")
 
     # -- receiving -------------------------------------------------------------------
 
-    async def _on_deliver(self, message: ShortMessage) -> None:
-        """Store a deliver_sm (and a joined message it completes); the session answers
-        it only after this returned."""
+    async def _on_deliver(self, messages: list[ShortMessage]) -> None:
+        """Store a batch of deliver_sm (and the joined messages they complete), in one
+        insert; the session answers them only after this returned."""
         base = self._config.receipt_id_base
-        payload = stored_payload(message, received_at=self._deps.clock.now(), id_base=base)
-        reports = [RawReport(dedupe_key(message, id_base=base), payload)]
-        group: tuple[str, int, int] | None = None
-        if not message.is_receipt and not message.is_acknowledgement:
+        at = self._deps.clock.now()
+        reports: list[RawReport] = []
+        completed: list[tuple[str, int, int]] = []
+        for message in messages:
+            report = stored_report(message, received_at=at, id_base=base)
+            reports.append(report)
+            if message.is_receipt or message.is_acknowledgement:
+                continue
             _, part = split_udh(message)
-            if part is not None and part[1] > 1:
-                payload["kind"] = "mo_part"
-                group = (message.source, part[0], part[1])
-                parts = self._parts.setdefault(group, _Parts(part[1], time.monotonic()))
-                parts.payloads[part[2]] = payload
-                if len(parts.payloads) >= parts.total:
-                    reports.append(self._joined(parts))
-                else:
-                    group = None
+            if part is None or part[1] <= 1:
+                continue
+            report.payload["kind"] = "mo_part"
+            group = (message.source, part[0], part[1])
+            parts = self._parts.setdefault(group, _Parts(part[1], time.monotonic()))
+            parts.payloads[part[2]] = report.payload
+            if len(parts.payloads) >= parts.total and group not in completed:
+                completed.append(group)
+        # A group completes once, with every part this batch brought.
+        reports.extend(self._joined(self._parts[group]) for group in completed)
         await self._deps.inbox.store(self.id, reports)
-        if group is not None:
+        for group in completed:
             self._parts.pop(group, None)
 
     def _joined(self, parts: _Parts) -> RawReport:

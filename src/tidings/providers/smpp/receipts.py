@@ -1,8 +1,10 @@
 """What arrives in a ``deliver_sm``: how it is stored in the inbox, and read back.
 
 A ``deliver_sm`` is stored as received (:func:`stored_payload`: addresses,
-``esm_class``, ``data_coding``, the ``short_message`` and the TLVs in hex), before
-its ``deliver_sm_resp`` goes out. :func:`parse_report` reads it back:
+``esm_class``, ``data_coding``, the ``short_message`` and the TLVs in hex; a
+receipt also with its id, state, ``err`` and network error as read on arrival),
+before its ``deliver_sm_resp`` goes out. :func:`parse_report` reads it back (a
+receipt from the fields read on arrival when it has them, else from the PDU):
 
 - ``esm_class`` type 0x04 is a delivery receipt (0x20, an intermediate
   notification, is read the same way; SME acknowledgements 0x08/0x10/0x18 are
@@ -33,7 +35,7 @@ from typing import Any
 
 from tidings.channels.sms.encoding import is_gsm7
 from tidings.messages.status import Status
-from tidings.providers.base import InboundMessage, Report, StatusReport
+from tidings.providers.base import InboundMessage, RawReport, Report, StatusReport
 from tidings.providers.smpp import pdus
 from tidings.providers.smpp.pdus import ShortMessage
 
@@ -83,9 +85,27 @@ def convert_base(raw: str, base: str) -> str:
 # -- storing -------------------------------------------------------------------------
 
 
-def stored_payload(message: ShortMessage, *, received_at: datetime, id_base: str) -> dict[str, Any]:
-    """The deliver_sm as received; a receipt also names its id and state in clear, for
-    whoever reads an unmatched one (``GET /providers/{id}/unmatched``)."""
+def stored_report(message: ShortMessage, *, received_at: datetime, id_base: str) -> RawReport:
+    """The deliver_sm as stored in the inbox: its payload (:func:`stored_payload`) under
+    its dedupe key (:func:`dedupe_key`), the receipt's fields read once for both."""
+    found = receipt_fields(message, id_base) if message.is_receipt else None
+    payload = stored_payload(message, received_at=received_at, id_base=id_base, found=found)
+    return RawReport(dedupe_key(message, id_base=id_base, found=found), payload)
+
+
+_UNREAD: Any = object()
+
+
+def stored_payload(
+    message: ShortMessage,
+    *,
+    received_at: datetime,
+    id_base: str,
+    found: tuple[str, str, str | None] | None = _UNREAD,
+) -> dict[str, Any]:
+    """The deliver_sm as received; a receipt also names its id, state and error in
+    clear, for whoever reads an unmatched one (``GET /providers/{id}/unmatched``) and
+    so that applying it does not read the PDU again."""
     payload = {
         "kind": "deliver_sm",
         "source": message.source,
@@ -99,17 +119,25 @@ def stored_payload(message: ShortMessage, *, received_at: datetime, id_base: str
         "idBase": id_base,
     }
     if message.is_receipt:
-        found = receipt_fields(message, id_base)
+        if found is _UNREAD:
+            found = receipt_fields(message, id_base)
         if found is not None:
-            payload["receiptId"], payload["state"] = found[0], found[1]
+            payload["receiptId"], payload["state"], payload["err"] = found
+            payload["networkError"] = _network_error(message)
     return payload
 
 
-def dedupe_key(message: ShortMessage, *, id_base: str = "same") -> str:
+def dedupe_key(
+    message: ShortMessage,
+    *,
+    id_base: str = "same",
+    found: tuple[str, str, str | None] | None = _UNREAD,
+) -> str:
     """A receipt is the same receipt when it names the same id and state (an SMSC
     that resends it after a lost answer); anything else when its bytes are the same."""
     if message.is_receipt:
-        found = receipt_fields(message, id_base)
+        if found is _UNREAD:
+            found = receipt_fields(message, id_base)
         if found is not None:
             return f"dlr:{found[0]}:{found[1]}"
     digest = hashlib.sha256(
@@ -151,6 +179,10 @@ def parse_report(payload: dict[str, Any]) -> list[Report]:
         return [_inbound(first, body, at, payload["id"], len(parts), payload.get("missing", 0))]
     if kind != "deliver_sm":
         raise ValueError(f"unknown stored kind {kind!r}")
+    if "err" in payload and "networkError" in payload:
+        # A receipt read when it was stored: its fields are in the payload.
+        external, state = payload["receiptId"], payload["state"]
+        return [_status(external, state, payload["err"], payload["networkError"], at)]
     message = _message(payload)
     if message.is_receipt:
         return [_receipt(message, at, payload.get("idBase", "same"))]
@@ -207,10 +239,15 @@ def _receipt(message: ShortMessage, at: datetime, id_base: str) -> StatusReport:
     if found is None:
         raise ValueError("a delivery receipt without a message id")
     external, state, err = found
+    return _status(external, state, err, _network_error(message), at)
+
+
+def _status(
+    external: str, state: str, err: str | None, network: str | None, at: datetime
+) -> StatusReport:
     detail: dict[str, Any] = {"state": state}
     if err:
         detail["err"] = err
-    network = _network_error(message)
     if network:
         detail["networkError"] = network
     if state == "DELIVRD":

@@ -6,7 +6,12 @@ come back as futures, so any number can be outstanding (the window is the
 caller's, :mod:`.window`). The reader answers the SMSC's own requests:
 ``enquire_link`` at once, ``unbind`` then closes, and each ``deliver_sm`` only
 after the handler returned, which stores it durably first; a handler that fails
-answers ``ESME_RX_T_APPN`` so the SMSC delivers it again later. When nothing has
+answers ``ESME_RX_T_APPN`` so the SMSC delivers it again later. ``deliver_sm``
+are handed to the handler in batches: every one that arrived while the previous
+batch was being stored goes in the next (one insert and one commit for a burst of
+receipts instead of one each); their answers go out together once it returned.
+A batch the handler refuses is tried again one ``deliver_sm`` at a time, so one
+that cannot be stored does not hold back the others. When nothing has
 been received for ``enquireLinkSeconds`` an ``enquire_link`` is sent, and a
 request unanswered within the response timer drops the connection (a link that
 is silently dead). :meth:`Session.close` unbinds cleanly.
@@ -39,7 +44,8 @@ log = logging.getLogger("tidings.providers.smpp")
 
 ESME_RX_T_APPN = 0x64
 ESME_RINVCMDID = 0x03
-DeliverHandler = Callable[[ShortMessage], Awaitable[None]]
+# Stores the deliver_sm of a batch (durably) before it returns.
+DeliverHandler = Callable[[list[ShortMessage]], Awaitable[None]]
 
 
 class BindRefused(Exception):
@@ -61,6 +67,9 @@ class Session:
         self._pending: dict[int, asyncio.Future[Pdu]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._handlers: set[asyncio.Task[None]] = set()
+        # deliver_sm read and not yet handed to the handler; the task storing them.
+        self._delivered: list[Pdu] = []
+        self._storer: asyncio.Task[None] | None = None
         self._last_heard = time.monotonic()
         self._closed = asyncio.Event()
         self.closed_reason = ""
@@ -171,9 +180,12 @@ class Session:
                 if pdu.is_response:
                     self._answered(pdu)
                 elif pdu.command_id == pdus.DELIVER_SM:
-                    task = asyncio.create_task(self._deliver(pdu), name=f"{self.name}-deliver")
-                    self._handlers.add(task)
-                    task.add_done_callback(self._handlers.discard)
+                    self._delivered.append(pdu)
+                    if self._storer is None:
+                        task = asyncio.create_task(self._store(), name=f"{self.name}-deliver")
+                        self._storer = task
+                        self._handlers.add(task)
+                        task.add_done_callback(self._handlers.discard)
                 elif pdu.command_id == pdus.ENQUIRE_LINK:
                     self._answer(pdu, ESME_ROK)
                 elif pdu.command_id == pdus.UNBIND:
@@ -192,29 +204,61 @@ class Session:
         if future is not None and not future.done():
             future.set_result(pdu)
 
-    async def _deliver(self, pdu: Pdu) -> None:
+    async def _store(self) -> None:
+        """Store what was delivered, batch after batch, until nothing is waiting."""
         try:
-            message = ShortMessage.decode(pdu.body)
-        except pdus.PduError:
-            log.warning("%s: an unreadable deliver_sm was refused", self.name)
-            self._answer(pdu, 0x08)
-            return
+            while self._delivered:
+                batch, self._delivered = self._delivered, []
+                self._write_all(await self._handle(batch))
+        finally:
+            self._storer = None
+
+    async def _handle(self, batch: list[Pdu]) -> list[Pdu]:
+        """Hand a batch to the handler; the answers (in the batch's order)."""
+        answers: list[Pdu] = []
+        readable: list[tuple[Pdu, ShortMessage]] = []
+        for pdu in batch:
+            try:
+                readable.append((pdu, ShortMessage.decode(pdu.body)))
+            except pdus.PduError:
+                log.warning("%s: an unreadable deliver_sm was refused", self.name)
+                answers.append(self._answer_of(pdu, 0x08))
+        if not readable:
+            return answers
         try:
-            await self._on_deliver(message)
+            await self._on_deliver([message for _, message in readable])
         except Exception:
-            # Not stored: the SMSC keeps it and delivers it again later.
-            log.exception("%s: storing a deliver_sm failed", self.name)
-            self._answer(pdu, ESME_RX_T_APPN)
-            return
-        self._answer(pdu, ESME_ROK)
+            if len(readable) == 1:
+                # Not stored: the SMSC keeps it and delivers it again later.
+                log.exception("%s: storing a deliver_sm failed", self.name)
+                return [*answers, self._answer_of(readable[0][0], ESME_RX_T_APPN)]
+            log.exception(
+                "%s: storing %d deliver_sm failed; storing them one by one",
+                self.name,
+                len(readable),
+            )
+            for pdu, _ in readable:
+                answers.extend(await self._handle([pdu]))
+            return answers
+        answers.extend(self._answer_of(pdu, ESME_ROK) for pdu, _ in readable)
+        return answers
 
     def _answer(self, pdu: Pdu, status: int) -> None:
+        self._write(self._answer_of(pdu, status))
+
+    @staticmethod
+    def _answer_of(pdu: Pdu, status: int) -> Pdu:
         body = pdus.message_id_body("") if pdu.command_id == pdus.DELIVER_SM else b""
-        self._write(Pdu(pdu.command_id | pdus.RESPONSE, status, pdu.sequence, body))
+        return Pdu(pdu.command_id | pdus.RESPONSE, status, pdu.sequence, body)
 
     def _write(self, pdu: Pdu) -> None:
         if self._writer is not None and not self._closed.is_set():
             self._writer.write(pdu.encode())
+
+    def _write_all(self, answers: list[Pdu]) -> None:
+        """Several PDUs in one write (one segment for a batch's answers)."""
+        if answers and self._writer is not None and not self._closed.is_set():
+            self._writer.write(b"".join(pdu.encode() for pdu in answers))
 
     async def _keep_alive(self) -> None:
         every = self._config.enquire_link_seconds
