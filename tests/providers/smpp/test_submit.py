@@ -42,7 +42,7 @@ async def test_one_sms_goes_with_its_addresses_and_a_normalised_id() -> None:
     assert (sent.data_coding, sent.esm_class, sent.registered_delivery) == (0, 0, 1)
     assert sent.text == "Ciao! {ok} €5"
     # The SMSC answered "00002A01": kept lower-case without leading zeros.
-    assert [(ref.external_id, ref.part) for ref in accepted.refs] == [("2a01", 1)]
+    assert [(ref.external_id, ref.part) for ref in accepted.refs] == [("2a01", None)]
     assert smsc.unbinds == 1
 
 

@@ -9,7 +9,8 @@ in order, through that bind's :class:`~.window.Window` (window, 0x58 pause);
 the dispatcher already took one slot of the agreed rate for the message, and each
 further PDU (the other parts, resubmissions) takes one more on the same shared
 schedule, so ``throughputPerSecond`` counts PDUs (Jasmin#708). The answer is one
-:class:`ProviderRef` per part, its id normalised as receipts' ids are.
+:class:`ProviderRef` per part, its id normalised as receipts' ids are (numbered
+when there are several).
 
 A ``submit_sm`` left unanswered past the response timer, or lost with its bind,
 is retried by the dispatcher: the SMSC may have taken it, so the SMS may arrive
@@ -147,9 +148,15 @@ class SmppProvider:
         submission = build(message, self._config, self._reference)
         window = self._windows[id(keeper)]
         ids = await window.submit(session, submission.bodies(), self._pace)
+        # A message sent whole names no part: its receipt delivers it without the
+        # count of its parts being looked up.
+        whole = len(ids) == 1
         return Accepted(
             tuple(
-                ProviderRef(normalise_id(found) if found else f"noid.{message.id}.{part}", part)
+                ProviderRef(
+                    normalise_id(found) if found else f"noid.{message.id}.{part}",
+                    None if whole else part,
+                )
                 for part, found in enumerate(ids, start=1)
             )
         )
