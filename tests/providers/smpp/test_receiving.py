@@ -1,16 +1,21 @@
 """What arrives on the binds: receipts in their variants (text, TLVs, both; hex or
 decimal ids; failures with their codes; not-final states), contacts' messages
 (GSM-7, UCS-2, concatenated by 8- or 16-bit UDH or SAR), and the rule that a
-deliver_sm is answered only once stored."""
+deliver_sm is answered only once stored (a burst stored in one insert, a refused
+batch stored again one by one)."""
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import replace
 
 import pytest
 
 from tests.fakes.smsc import DeliveryReceiptSMSC, HappySMSC
-from tests.providers.smpp.support import build, outbound, until
+from tests.providers.smpp.support import MemoryInbox, build, outbound, until
 from tidings.messages.status import Status
-from tidings.providers.base import InboundMessage, StatusReport
+from tidings.providers.base import InboundMessage, RawReport, StatusReport
 from tidings.providers.smpp.receipts import normalise_id, parse_report
 
 
@@ -188,3 +193,68 @@ def test_an_acknowledgement_is_not_a_contacts_message_and_a_notification_is_a_re
     [notification] = parse_report(stored(0x20, "id:1f stat:ENROUTE"))
     assert isinstance(notification, StatusReport)
     assert (notification.external_id, notification.event) == ("1f", "enroute")
+
+
+class CountingInbox(MemoryInbox):
+    """Records how many deliver_sm each store call brought (failed ones too)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stores: list[int] = []
+
+    async def store(self, provider_id: str, reports: Sequence[RawReport]) -> int:
+        self.stores.append(len(reports))
+        return await super().store(provider_id, reports)
+
+
+async def _burst(smsc: HappySMSC, count: int) -> list[int | None]:
+    """``count`` receipts written at once, as an SMSC with a backlog sends them."""
+    return list(
+        await asyncio.gather(
+            *(
+                smsc.deliver_sm(
+                    source="393331234567",
+                    destination="Tidings",
+                    short_message=f"id:{number:08X} stat:DELIVRD err:000".encode(),
+                    esm_class=0x04,
+                )
+                for number in range(1, count + 1)
+            )
+        )
+    )
+
+
+async def test_a_burst_of_receipts_is_stored_in_one_insert_and_each_answered() -> None:
+    async with HappySMSC() as smsc:
+        provider, _ = build(smsc)
+        inbox = CountingInbox()
+        provider._deps = replace(provider._deps, inbox=inbox)
+        try:
+            await provider.start()
+            await smsc.wait_bound()
+            answers = await _burst(smsc, 5)
+        finally:
+            await provider.close()
+    assert answers == [0] * 5
+    assert inbox.stores == [5]
+    assert sorted(report.dedupe_key for report in inbox.reports) == [
+        f"dlr:{number:x}:DELIVRD" for number in range(1, 6)
+    ]
+
+
+async def test_a_refused_batch_is_stored_again_one_by_one() -> None:
+    async with HappySMSC() as smsc:
+        provider, _ = build(smsc)
+        inbox = CountingInbox()
+        provider._deps = replace(provider._deps, inbox=inbox)
+        try:
+            await provider.start()
+            await smsc.wait_bound()
+            inbox.fail = 1
+            answers = await _burst(smsc, 3)
+        finally:
+            await provider.close()
+    # The batch failed; each alone was stored, and only then answered.
+    assert inbox.stores == [3, 1, 1, 1]
+    assert answers == [0, 0, 0]
+    assert len(inbox.reports) == 3
