@@ -7,7 +7,8 @@ it is a transaction of its own. A process on PostgreSQL dispatching its own
 sends (``tidings serve``) still sends a scheduled message when due with every
 event. The work channel carries a topic: each listener hears the other
 processes' topics, not its own, and a notification without a topic (an older
-process) wakes both the dispatcher and the inbox processor.
+process) wakes both the dispatcher and the inbox processor; a listening
+connection killed by the server comes back, wakes every loop, and hears again.
 """
 
 from __future__ import annotations
@@ -250,6 +251,35 @@ async def test_work_channel_carries_topics_to_other_processes(
         await _heard(at_worker, [MESSAGES, REPORTS, MESSAGES, REPORTS])
         # Each has heard the other's (and the old one's), never its own.
         await _heard(at_api, [WEBHOOKS, MESSAGES, REPORTS])
+    finally:
+        await api.close()
+        await worker.close()
+
+
+async def test_work_listener_comes_back_after_its_connection_is_killed(
+    data_dir: Path, schema: PostgresSchema
+) -> None:
+    settings = _settings(data_dir, schema)
+    api, worker = WorkNotifier(settings), WorkNotifier(settings)
+    at_worker: list[str] = []
+    try:
+        await worker.listen(at_worker.append)
+        assert worker.connections == 1
+        connection = await asyncpg.connect(POSTGRES_DSN)
+        try:
+            killed = await connection.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE application_name = $1",
+                worker.channel,
+            )
+        finally:
+            await connection.close()
+        assert killed == 1
+        # Back: every loop is woken once (what was committed meanwhile was told to nobody).
+        await _heard(at_worker, [MESSAGES, REPORTS, WEBHOOKS])
+        assert worker.connections == 2
+        api.notify(MESSAGES)
+        await _heard(at_worker, [MESSAGES, REPORTS, WEBHOOKS, MESSAGES])
     finally:
         await api.close()
         await worker.close()

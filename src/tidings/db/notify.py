@@ -6,7 +6,8 @@ due: the dispatcher claims), ``reports`` (an API process stored provider reports
 in the inbox: the inbox processor applies them), ``webhooks`` (reports were
 applied, with their outbox rows: the webhook fan-out looks). A new message wakes
 only the dispatchers, not every inbox processor. Each loop still polls on a short
-interval, so a lost notification only delays work. SQLite (the embedded mode,
+interval, so a lost notification only delays work; a listening connection that
+drops is opened again (and every loop woken once it is back). SQLite (the embedded mode,
 one process) needs none of this: the in-process wake is enough.
 
 A notification is sent after the commit of what it tells of, on a connection of
@@ -60,6 +61,13 @@ def channel_name(topic: str, settings: Settings) -> str:
     return name
 
 
+# The listening connection: opened again after 0.1 s doubling to 5 s when it drops,
+# checked every 30 s when quiet, waited for up to 10 s when a process starts.
+BACKOFF_FIRST_SECONDS = 0.1
+BACKOFF_MAX_SECONDS = 5.0
+PING_SECONDS = 30.0
+START_WAIT_SECONDS = 10.0
+
 # The topics of the work channel (the payload of its notifications).
 MESSAGES = "messages"
 REPORTS = "reports"
@@ -74,6 +82,10 @@ class WorkNotifier:
         self._sender: asyncpg.Connection | None = None
         self._listener: asyncpg.Connection | None = None
         self._sending: asyncio.Task[None] | None = None
+        self._listening: asyncio.Task[None] | None = None
+        # Set while the listening connection listens; connections counts its starts.
+        self.listening = asyncio.Event()
+        self.connections = 0
         # Topics asked for and not sent yet: a burst of calls collapses into one NOTIFY each.
         self._pending: set[str] = set()
 
@@ -118,7 +130,11 @@ class WorkNotifier:
     async def listen(self, callback: Callable[[str], None]) -> None:
         """Call ``callback(topic)`` for each notification another process sends
         (this process wakes its own loops directly). A payload that names no known
-        topic (an older process) wakes the dispatcher and the inbox processor."""
+        topic (an older process) wakes the dispatcher and the inbox processor.
+
+        The listening connection is opened again with a backoff when it drops, and
+        once back every loop is woken, since what was committed meanwhile was told
+        to nobody. Returns once listening (or after a bound: the polls cover it)."""
         if self._dsn is None:
             return
 
@@ -131,10 +147,60 @@ class WorkNotifier:
                 callback(MESSAGES)
                 callback(REPORTS)
 
-        self._listener = await asyncpg.connect(self._dsn, timeout=10)
-        await self._listener.add_listener(self.channel, heard)
+        self._listening = asyncio.get_running_loop().create_task(
+            self._keep_listening(heard, callback), name="work-listener"
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.listening.wait(), START_WAIT_SECONDS)
+
+    async def _keep_listening(
+        self, heard: Callable[[object, int, str, str], None], callback: Callable[[str], None]
+    ) -> None:
+        assert self._dsn is not None
+        delay = BACKOFF_FIRST_SECONDS
+        while True:
+            connection: asyncpg.Connection | None = None
+            try:
+                connection = await asyncpg.connect(
+                    self._dsn,
+                    timeout=10,
+                    # Named after its channel, so operators (and tests) can tell it apart.
+                    server_settings={"application_name": self.channel},
+                )
+                lost = asyncio.Event()
+                connection.add_termination_listener(lambda _connection, lost=lost: lost.set())
+                await connection.add_listener(self.channel, heard)
+                self._listener = connection
+                self.connections += 1
+                self.listening.set()
+                delay = BACKOFF_FIRST_SECONDS
+                if self.connections > 1:
+                    log.info("work listener on %s is back", self.channel)
+                    for topic in TOPICS:
+                        callback(topic)
+                while not lost.is_set() and not connection.is_closed():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(lost.wait(), PING_SECONDS)
+                    if not lost.is_set():
+                        await connection.fetchval("SELECT 1", timeout=10)
+                log.warning("work listener on %s lost its connection", self.channel)
+            except asyncio.CancelledError:
+                raise
+            except (OSError, TimeoutError, asyncpg.PostgresError) as error:
+                log.warning("work listener on %s: %s", self.channel, error)
+            finally:
+                self.listening.clear()
+                if connection is not None and not connection.is_closed():
+                    connection.terminate()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, BACKOFF_MAX_SECONDS)
 
     async def close(self) -> None:
+        if self._listening is not None:
+            self._listening.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._listening
+            self._listening = None
         if self._sending is not None:
             with contextlib.suppress(Exception):
                 await self._sending
