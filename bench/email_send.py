@@ -1,20 +1,27 @@
 """The smtp kind against a plain aiosmtplib loop, into one local SMTP sink.
 
-    .venv/bin/python bench/email_send.py [messages] [connections]
+    .venv/bin/python bench/email_send.py [messages] [connections] [processes] [rounds]
 
 Sends ``messages`` (2,000) emails through :class:`SmtpProvider` (its pool of
 ``connections`` (4) connections, each message rendered from the stored request,
 DKIM-signed twice, with a VERP return path and DSN parameters) and then the same
 number of pre-rendered, unsigned messages with a plain aiosmtplib loop over as many
-connections, both into an aiosmtpd sink on loopback in the same run. Prints emails
-per second for each and their ratio (goal: at least 0.7), the CPU time of this
-process per email for each (the sink's share included in both), and what DKIM and
-the rendering cost per message (measured alone).
+connections, both into an aiosmtpd sink on loopback in the same run.
+
+The rendering and signing take the server's path (:func:`signed_mime_soon`), with
+each of the comma-separated ``processes`` (``0,1``: on the loop, then a signing
+pool of one worker, as ``TIDINGS_EMAIL__SIGNING_PROCESSES``) in turn, ``rounds``
+(3) times, each round also timing the plain loop, so that a busy machine's noise
+falls on all alike. Prints, per setting, emails per second against the plain loop
+of the same round (goal: at least 0.7), the CPU time per email of this process
+(client, sink and the pool's feeding threads) and of the pool's workers, and what
+DKIM and the rendering cost per message (measured alone).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import sys
 import time
@@ -31,6 +38,7 @@ from tidings.core.ids import new_id
 from tidings.domains.keys import new_keys
 from tidings.domains.outbound import signed_mime_soon
 from tidings.domains.signing import SigningKeys, sign
+from tidings.domains.signing_pool import SigningPool
 from tidings.domains.verp import Verp
 from tidings.providers.base import OutboundMessage, ProviderDeps
 from tidings.providers.registry import ProviderIdentity
@@ -76,11 +84,11 @@ class Signer:
     """The outbound mail service's work without its database (the keys are given):
     render and sign (:func:`signed_mime_soon`, as the service does), VERP."""
 
-    def __init__(self, keys: SigningKeys, verp: Verp) -> None:
-        self.keys, self.verp = keys, verp
+    def __init__(self, keys: SigningKeys, verp: Verp, pool: SigningPool | None) -> None:
+        self.keys, self.verp, self.pool = keys, verp, pool
 
     async def prepare(self, message: OutboundMessage, *, date: datetime) -> PreparedMail:
-        data = await signed_mime_soon(message, self.keys, date)
+        data = await signed_mime_soon(message, self.keys, date, self.pool)
         return PreparedMail(data, self.verp.address(message.id), (message.to,))
 
 
@@ -172,52 +180,91 @@ def dkim_cost(keys: SigningKeys, messages: list[OutboundMessage]) -> float:
     return (time.perf_counter() - started) / len(rendered)
 
 
-async def main(count: int, connections: int) -> None:
+def worker_cpu(pool: SigningPool | None) -> float:
+    """CPU seconds the pool's workers have used (from /proc: they are the fork
+    server's children, not this process's)."""
+    if pool is None:
+        return 0.0
+    total = 0
+    for pid in pool.worker_pids:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+async def main(count: int, connections: int, settings: list[int], rounds: int) -> None:
     generated = new_keys()
     keys = SigningKeys("example.com", "td000000", generated.rsa_private_pem, generated.ed25519_seed)
-    signer = Signer(keys, Verp(b"k" * 32, "bounces.example.com"))
+    verp = Verp(b"k" * 32, "bounces.example.com")
+    signers: dict[int, Signer] = {}
+    for processes in settings:
+        pool = SigningPool(processes) if processes else None
+        signers[processes] = Signer(keys, verp, pool)
+        if pool is not None:
+            # Started before the timing (the server starts it with its first email).
+            started = time.perf_counter()
+            await signers[processes].prepare(message(0), date=datetime.now(UTC))
+            print(f"signing pool of {processes} started in {time.perf_counter() - started:.2f} s")
     sink = Sink()
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: DsnServer(sink, hostname="sink"), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
+    # Per setting: (ratio to the round's plain loop, CPU here, CPU in the workers).
+    results: dict[int, list[tuple[float, float, float]]] = {p: [] for p in settings}
+    plain: list[tuple[float, float]] = []
     try:
-        runs: list[tuple[float, float]] = []
-        cpu: list[tuple[float, float]] = []
-        for _ in range(2):
-            started = time.process_time()
-            provider_s = await through_provider(
-                port, [message(n) for n in range(count)], connections, signer
-            )
-            provider_cpu = time.process_time() - started
+        for _ in range(rounds):
             started = time.process_time()
             plain_s = await plain_loop(port, [message(n) for n in range(count)], connections)
-            cpu.append((provider_cpu, time.process_time() - started))
-            runs.append((provider_s, plain_s))
-        assert sink.count == 4 * count, sink.count
+            plain_cpu = time.process_time() - started
+            plain.append((count / plain_s, plain_cpu / count))
+            for processes, signer in signers.items():
+                started, pool_started = time.process_time(), worker_cpu(signer.pool)
+                provider_s = await through_provider(
+                    port, [message(n) for n in range(count)], connections, signer
+                )
+                here = (time.process_time() - started) / count
+                there = (worker_cpu(signer.pool) - pool_started) / count
+                results[processes].append((count / provider_s / (count / plain_s), here, there))
+        assert sink.count == rounds * (len(settings) + 1) * count, sink.count
     finally:
         server.close()
         await server.wait_closed()
-    provider_rate = statistics.median(count / p for p, _ in runs)
-    plain_rate = statistics.median(count / q for _, q in runs)
+        for signer in signers.values():
+            if signer.pool is not None:
+                await signer.pool.close()
     sample = [message(n) for n in range(min(count, 500))]
     per_message = dkim_cost(keys, sample)
     rendering = render_cost(sample)
-    print(f"{count} emails over {connections} connections, median of {len(runs)} runs")
-    print(f"  smtp provider (render + DKIM x2 + VERP + DSN): {provider_rate:8.0f} emails/s")
-    print(f"  plain aiosmtplib loop (pre-rendered):          {plain_rate:8.0f} emails/s")
-    print(f"  ratio: {provider_rate / plain_rate:.2f} (goal >= 0.7)")
-    # CPU time of this process (client, sink and signing threads) per email: less
-    # sensitive than the rates to other processes on a shared machine.
-    provider_cpu = min(p for p, _ in cpu) / count
-    plain_cpu = min(q for _, q in cpu) / count
+    print(f"{count} emails over {connections} connections, {rounds} rounds (settings in turn)")
     print(
-        f"  CPU per email: smtp provider {provider_cpu * 1000:.2f} ms, plain loop "
-        f"{plain_cpu * 1000:.2f} ms (ratio {plain_cpu / provider_cpu:.2f})"
+        f"  plain aiosmtplib loop (pre-rendered): {statistics.median(r for r, _ in plain):8.0f}"
+        f" emails/s (median), CPU per email {ms(c for _, c in plain)}"
     )
+    for processes, rows in results.items():
+        ratios = " ".join(f"{ratio:.2f}" for ratio, _, _ in rows)
+        print(
+            f"  signing processes {processes}: ratio {ratios} (goal >= 0.7); CPU per email:"
+            f" this process {ms(h for _, h, _ in rows)}, pool {ms(t for _, _, t in rows)}"
+        )
     print(f"  DKIM (Ed25519 + RSA-2048) per message: {per_message * 1000:.2f} ms")
     print(f"  rendering the MIME per message (render_outbound_email): {rendering * 1000:.2f} ms")
 
 
+def ms(values: Any) -> str:
+    """Min to max, in milliseconds."""
+    items = sorted(values)
+    return f"{items[0] * 1000:.2f}-{items[-1] * 1000:.2f} ms"
+
+
 if __name__ == "__main__":
     args = sys.argv[1:]
-    asyncio.run(main(int(args[0]) if args else 2000, int(args[1]) if len(args) > 1 else 4))
+    asyncio.run(
+        main(
+            int(args[0]) if args else 2000,
+            int(args[1]) if len(args) > 1 else 4,
+            [int(p) for p in args[2].split(",")] if len(args) > 2 else [0, 1],
+            int(args[3]) if len(args) > 3 else 3,
+        )
+    )

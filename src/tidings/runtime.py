@@ -277,3 +277,4 @@ class DeliveryRuntime:
         await self.notifier.close()
         await self.read_marks.close()
         await self.providers.close()
+        await self.email.close()

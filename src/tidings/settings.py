@@ -215,6 +215,9 @@ class EmailSettings(BaseModel):
     spf_include: str | None = None
     # Every domain's records are looked up again this often (0: never).
     recheck_seconds: float = Field(default=3600.0, ge=0)
+    # Processes rendering and DKIM-signing outgoing mail beside the event loop (started
+    # with the first production email); 0: on the loop. Unset: 1 with 2 or more CPUs.
+    signing_processes: int | None = Field(default=None, ge=0, le=64)
 
 
 class InboundSmtpSettings(BaseModel):

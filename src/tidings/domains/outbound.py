@@ -6,8 +6,10 @@ Production mail is only ever sent signed: a sender whose domain was never verifi
 is refused here too (``sender_not_verified``, permanent), whatever let it through
 the API. Bulk mail (marketing tags or a bulk send) gets a ``Feedback-ID`` header
 (``<campaign>:<account>:bulk:tidings``) so mailbox providers' feedback loops can
-group complaints by campaign and account. The unsealed keys of a domain are kept
-for a minute, so a deletion takes effect within that (a verification at once).
+group complaints by campaign and account. The rendering and signing run in a
+small process pool when configured (:mod:`.signing_pool`), else on the loop. The
+unsealed keys of a domain are kept for a minute, so a deletion takes effect within
+that (a verification at once).
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ from datetime import datetime
 from typing import Any
 
 from tidings.channels.email.mime import envelope_recipients
-from tidings.channels.email.stored import content_from_json, render_outbound_email
-from tidings.channels.email.tracking import is_marketing
+from tidings.channels.email.stored import content_from_json
 from tidings.core.environments import Environment
 from tidings.core.key_ring import SecretUnavailable
 from tidings.domains.service import DomainService
-from tidings.domains.signing import SigningKeys, sign
+from tidings.domains.signing import SigningKeys
+from tidings.domains.signing_pool import SigningPool, default_processes, signed_mime
 from tidings.domains.verp import Verp
 from tidings.providers.base import OutboundMessage
 from tidings.providers.errors import ConfigurationError, PermanentDeliveryError
@@ -33,9 +35,14 @@ KEYS_TTL_SECONDS = 60.0
 
 
 class DomainMail:
-    def __init__(self, domains: DomainService, verp: Verp | None) -> None:
+    def __init__(
+        self, domains: DomainService, verp: Verp | None, *, signing_processes: int | None = None
+    ) -> None:
         self._domains = domains
         self._verp = verp
+        processes = default_processes() if signing_processes is None else signing_processes
+        # Rendering and signing in other processes (started with the first message).
+        self.pool = SigningPool(processes) if processes else None
         self._keys: dict[tuple[str, str, str], tuple[float, SigningKeys | None]] = {}
 
     async def prepare(self, message: OutboundMessage, *, date: datetime) -> PreparedMail:
@@ -47,7 +54,7 @@ class DomainMail:
                 "sender_not_verified",
                 f"{domain} is not a verified sending domain of this account.",
             )
-        signed = await signed_mime_soon(message, keys, date)
+        signed = await signed_mime_soon(message, keys, date, self.pool)
         mail_from = (
             self._verp.address(message.id) if self._verp is not None else content.sender.address
         )
@@ -72,20 +79,34 @@ class DomainMail:
             self._keys[cache_key] = (now, keys)
         return keys
 
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
+
 
 # Up to this much text, HTML and attachments a message is rendered and signed on the
 # event loop (well under a millisecond of CPU); more goes to a thread.
 INLINE_CONTENT_BYTES = 64 * 1024
 
 
-async def signed_mime_soon(message: OutboundMessage, keys: SigningKeys, date: datetime) -> bytes:
-    """:func:`signed_mime`, on the loop for an ordinary message, in a thread for a
-    large one. A thread costs more than it saves for small mail: measured with
+async def signed_mime_soon(
+    message: OutboundMessage,
+    keys: SigningKeys,
+    date: datetime,
+    pool: SigningPool | None = None,
+) -> bytes:
+    """:func:`signed_mime` in the signing pool when there is one (every message,
+    large ones too: a worker holds neither the loop nor this process's GIL);
+    without one, on the loop for an ordinary message and in a thread for a large one.
+
+    A thread costs more than it saves for small mail: measured with
     ``bench/email_send.py``, the hand-over (and the GIL passed back and forth) added
     about 0.5 ms of CPU to the ~1 ms that rendering and both signatures take, and
     gained no throughput (the GIL serialises the work anyway); a large body (an
     attachment: canonicalised, hashed and base64-encoded) would hold the loop for
     tens of milliseconds, so it still goes to a thread."""
+    if pool is not None:
+        return await pool.signed_mime(message, keys, date)
     if _content_bytes(message.content) <= INLINE_CONTENT_BYTES:
         return signed_mime(message, keys, date)
     return await asyncio.to_thread(signed_mime, message, keys, date)
@@ -97,19 +118,3 @@ def _content_bytes(content: dict[str, Any]) -> int:
     for item in content.get("attachments") or []:
         size += len(item.get("content") or "")
     return size
-
-
-def signed_mime(message: OutboundMessage, keys: SigningKeys, date: datetime) -> bytes:
-    """The message as it goes on the wire: rendered, a ``Feedback-ID`` for bulk mail,
-    both DKIM signatures."""
-    data = render_outbound_email(message, date=date)
-    if is_marketing(message.content):
-        campaign = _campaign(message)
-        data = f"Feedback-ID: {campaign}:{message.account_id}:bulk:tidings\r\n".encode() + data
-    return sign(data, keys)
-
-
-def _campaign(message: OutboundMessage) -> str:
-    tags = [str(tag) for tag in message.content.get("tags") or []]
-    campaign = next((tag for tag in tags if tag.lower() not in ("marketing", "bulk")), "bulk")
-    return "".join(ch for ch in campaign if ch.isalnum() or ch in "-_.")[:40] or "bulk"

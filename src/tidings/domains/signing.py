@@ -150,13 +150,18 @@ class _Signer(dkim.DKIM):  # type: ignore[misc]
 CRLF = b"\r\n"
 
 
-def sign(data: bytes, keys: SigningKeys) -> bytes:
-    """The message with its two DKIM-Signature headers prepended (CRLF line ends)."""
+def sign(data: bytes, keys: SigningKeys, *, timestamp: int | None = None) -> bytes:
+    """The message with its two DKIM-Signature headers prepended (CRLF line ends).
+    ``timestamp`` is the signatures' ``t=`` (now when not given); with it given, the
+    result is a pure function of the arguments (both signature schemes are
+    deterministic), so a message signed in another process is byte for byte the one
+    signed here."""
     signer = _Signer(data)
     present = {name.decode("ascii", "replace").lower() for name, _ in signer.headers}
     include = tuple(name.encode() for name in signed_headers(present))
     domain = keys.domain.encode()
-    timestamp = int(time.time())
+    if timestamp is None:
+        timestamp = int(time.time())
     rsa_key = _rsa_key(keys.rsa_private_pem)
     ed_key = _ed25519_key(keys.ed25519_seed)
 

@@ -46,7 +46,9 @@ class EmailRuntime:
         )
         bounce_domain = settings.email.bounce_domain
         self.verp = Verp(jwt_signing_key(settings), bounce_domain) if bounce_domain else None
-        self.outbound = DomainMail(self.domains, self.verp)
+        self.outbound = DomainMail(
+            self.domains, self.verp, signing_processes=settings.email.signing_processes
+        )
         self.listener: BounceListener | None = None
         if self.verp is not None and settings.inbound_smtp.port is not None:
             handler = ReportHandler(verp=self.verp, sessions=sessions, inbox=inbox, clock=clock)
@@ -61,3 +63,7 @@ class EmailRuntime:
             start("bounce-listener", self.listener.serve)
         if self._settings.email.recheck_seconds:
             start("domain-recheck", self.domains.run_rechecks)
+
+    async def close(self) -> None:
+        """Stop the signing pool's processes, if they were started."""
+        await self.outbound.close()
