@@ -1,12 +1,15 @@
 """The smtp kind against a plain aiosmtplib loop, into one local SMTP sink.
 
-    .venv/bin/python bench/email_send.py [messages] [connections] [processes] [rounds]
+    .venv/bin/python bench/email_send.py [messages] [connections] [processes] [rounds] [senders]
 
 Sends ``messages`` (2,000) emails through :class:`SmtpProvider` (its pool of
 ``connections`` (4) connections, each message rendered from the stored request,
 DKIM-signed twice, with a VERP return path and DSN parameters) and then the same
 number of pre-rendered, unsigned messages with a plain aiosmtplib loop over as many
-connections, both into an aiosmtpd sink on loopback in the same run.
+connections, both into an aiosmtpd sink on loopback in the same run. The provider
+is given ``senders`` (32) messages at a time, as the dispatcher gives it up to
+``TIDINGS_DELIVERY__EMAIL_CONCURRENCY`` (32): they are prepared concurrently and
+wait for a connection of its pool.
 
 The rendering and signing take the server's path (:func:`signed_mime_soon`), with
 each of the comma-separated ``processes`` (``0,1``: on the loop, then a signing
@@ -122,7 +125,7 @@ def message(n: int) -> OutboundMessage:
 
 
 async def through_provider(
-    port: int, messages: list[OutboundMessage], connections: int, signer: Signer
+    port: int, messages: list[OutboundMessage], connections: int, signer: Signer, senders: int
 ) -> float:
     config = SmtpConfig(host="127.0.0.1", port=port, security="none", max_connections=connections)
     deps = ProviderDeps(
@@ -141,14 +144,17 @@ async def through_provider(
             await provider.send(queue.get_nowait())
 
     started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(connections)))
+    await asyncio.gather(*(worker() for _ in range(senders)))
     elapsed = time.perf_counter() - started
     assert provider.pool.opened == connections, provider.pool.opened
     await provider.close()
     return elapsed
 
 
-async def plain_loop(port: int, messages: list[OutboundMessage], connections: int) -> float:
+async def plain_loop(
+    port: int, messages: list[OutboundMessage], connections: int
+) -> tuple[float, float]:
+    """Seconds and CPU seconds of sending (the rendering beforehand not counted)."""
     date = datetime.now(UTC)
     rendered = [(item.to, render_outbound_email(item, date=date)) for item in messages]
     chunks = [rendered[i::connections] for i in range(connections)]
@@ -158,9 +164,9 @@ async def plain_loop(port: int, messages: list[OutboundMessage], connections: in
             for to, data in chunk:
                 await smtp.sendmail("news@example.com", [to], data)
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(one(chunk) for chunk in chunks))
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
 def render_cost(messages: list[OutboundMessage]) -> float:
@@ -193,7 +199,9 @@ def worker_cpu(pool: SigningPool | None) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-async def main(count: int, connections: int, settings: list[int], rounds: int) -> None:
+async def main(
+    count: int, connections: int, settings: list[int], rounds: int, senders: int
+) -> None:
     generated = new_keys()
     keys = SigningKeys("example.com", "td000000", generated.rsa_private_pem, generated.ed25519_seed)
     verp = Verp(b"k" * 32, "bounces.example.com")
@@ -215,14 +223,14 @@ async def main(count: int, connections: int, settings: list[int], rounds: int) -
     plain: list[tuple[float, float]] = []
     try:
         for _ in range(rounds):
-            started = time.process_time()
-            plain_s = await plain_loop(port, [message(n) for n in range(count)], connections)
-            plain_cpu = time.process_time() - started
+            plain_s, plain_cpu = await plain_loop(
+                port, [message(n) for n in range(count)], connections
+            )
             plain.append((count / plain_s, plain_cpu / count))
             for processes, signer in signers.items():
                 started, pool_started = time.process_time(), worker_cpu(signer.pool)
                 provider_s = await through_provider(
-                    port, [message(n) for n in range(count)], connections, signer
+                    port, [message(n) for n in range(count)], connections, signer, senders
                 )
                 here = (time.process_time() - started) / count
                 there = (worker_cpu(signer.pool) - pool_started) / count
@@ -237,7 +245,10 @@ async def main(count: int, connections: int, settings: list[int], rounds: int) -
     sample = [message(n) for n in range(min(count, 500))]
     per_message = dkim_cost(keys, sample)
     rendering = render_cost(sample)
-    print(f"{count} emails over {connections} connections, {rounds} rounds (settings in turn)")
+    print(
+        f"{count} emails over {connections} connections, {senders} at a time through the"
+        f" provider, {rounds} rounds (settings in turn)"
+    )
     print(
         f"  plain aiosmtplib loop (pre-rendered): {statistics.median(r for r, _ in plain):8.0f}"
         f" emails/s (median), CPU per email {ms(c for _, c in plain)}"
@@ -266,5 +277,6 @@ if __name__ == "__main__":
             int(args[1]) if len(args) > 1 else 4,
             [int(p) for p in args[2].split(",")] if len(args) > 2 else [0, 1],
             int(args[3]) if len(args) > 3 else 3,
+            int(args[4]) if len(args) > 4 else 32,
         )
     )
