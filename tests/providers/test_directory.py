@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 from tests.conftest import make_settings
 from tests.support.databases import migrate_to_head
@@ -91,6 +91,33 @@ async def test_concurrent_first_uses_build_one_provider(app: FastAPI, user: Test
     assert all(isinstance(choice, Choice) for choice in choices)
     assert Counting.built == 1
     assert len({id(choice.provider) for choice in choices if isinstance(choice, Choice)}) == 1
+
+
+async def test_concurrent_asks_share_one_read_of_the_routes(app: FastAPI, user: TestUser) -> None:
+    await add_provider(app, user.account_id, "sms", "counting")
+    directory = app.state.ctx.runtime.providers
+    reads: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        # The routes' query (others read the table too: the persistent providers' start).
+        if "FROM providers" in statement and "ORDER BY providers.priority" in statement:
+            reads.append(statement)
+
+    engine = app.state.ctx.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        asks = [directory.routes(user.account_id, Environment.PRODUCTION, "sms") for _ in range(50)]
+        routes = await asyncio.gather(*asks)
+        assert len(reads) == 1
+        assert all(len(found) == 1 for found in routes)
+        # Cached now; a change here makes the next ask read again.
+        await directory.routes(user.account_id, Environment.PRODUCTION, "sms")
+        assert len(reads) == 1
+        directory.changed(user.account_id, Environment.PRODUCTION, "sms")
+        await directory.routes(user.account_id, Environment.PRODUCTION, "sms")
+        assert len(reads) == 2
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
 
 
 async def test_a_changed_provider_is_rebuilt_and_the_old_one_closed(

@@ -146,6 +146,11 @@ class ProviderDirectory:
         self._ring = key_ring
         self._new_breaker = breaker
         self._routes: dict[tuple[str, str, str], tuple[float, list[Route]]] = {}
+        # The read of a key's routes in flight, shared by everyone who asks meanwhile:
+        # when the cache runs out under load, one read instead of one per message.
+        self._reading: dict[tuple[str, str, str], asyncio.Future[list[Route]]] = {}
+        # Bumped by changed(): a read that began before a change is not cached.
+        self._generation: dict[tuple[str, str, str], int] = {}
         self._live: dict[str, _Live] = {}
         self._building: dict[str, asyncio.Future[_Live]] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
@@ -198,18 +203,37 @@ class ProviderDirectory:
             return [self._sandbox[channel]]
         key = (account_id, environment.value, channel)
         cached = self._routes.get(key)
-        now = time.monotonic()
-        if cached is not None and now - cached[0] < ROUTES_TTL_SECONDS:
+        if cached is not None and time.monotonic() - cached[0] < ROUTES_TTL_SECONDS:
             return cached[1]
+        pending = self._reading.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._read_routes(key))
+            self._reading[key] = pending
+
+            def done(_: object, started: asyncio.Future[list[Route]] = pending) -> None:
+                if self._reading.get(key) is started:
+                    del self._reading[key]
+
+            pending.add_done_callback(done)
+        return await asyncio.shield(pending)
+
+    async def _read_routes(self, key: tuple[str, str, str]) -> list[Route]:
+        started = time.monotonic()
+        generation = self._generation.get(key, 0)
         async with self._sessions() as session:
-            rows = await ProviderRepository(session).routes(account_id, environment.value, channel)
+            rows = await ProviderRepository(session).routes(*key)
         routes = [Route.of(row) for row in rows]
-        self._routes[key] = (now, routes)
+        if self._generation.get(key, 0) == generation:
+            self._routes[key] = (started, routes)
         return routes
 
     def changed(self, account_id: str, environment: Environment, channel: str) -> None:
         """A provider of this channel was added, changed or removed here."""
-        self._routes.pop((account_id, environment.value, channel), None)
+        key = (account_id, environment.value, channel)
+        self._routes.pop(key, None)
+        # A read in flight may have begun before the change: the next asker reads anew.
+        self._reading.pop(key, None)
+        self._generation[key] = self._generation.get(key, 0) + 1
         self._persistent_wake.set()
 
     # -- providers that run without messages (SMPP binds) ----------------------------
