@@ -204,6 +204,12 @@ async def test_the_other_pages_are_accessible_and_fit_a_phone(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
         assert wide <= 0, f"{path} is {wide}px wider than the screen"
+        # The navigation wraps rather than scrolls: the current page's link is on screen.
+        current = page.locator("nav.pages a[aria-current=page]")
+        await expect(current).to_have_count(1)
+        box = await current.bounding_box()
+        assert box is not None, path
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, f"{path}: nav link at {box}"
         await assert_accessible(page)
 
     await seen.open(f"/sandbox/console/batches/{batch_id}")
