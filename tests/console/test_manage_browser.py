@@ -126,6 +126,12 @@ async def test_replay_a_failed_webhook_delivery(
     page = seen.page
     await assert_accessible(page)
     await page.get_by_label("URL").fill(receiver.url)
+    # The events are checkboxes, every event ticked by default; a box ticks from the keyboard.
+    await expect(page.get_by_role("checkbox", name="Every event *")).to_be_checked()
+    failed_box = page.get_by_role("checkbox", name="message.failed", exact=True)
+    await failed_box.focus()
+    await page.keyboard.press("Space")
+    await expect(failed_box).to_be_checked()
     await page.get_by_role("button", name="Add the endpoint").click()
     secret = page.locator("#new-secret")
     await expect(secret).to_contain_text("whsec_")

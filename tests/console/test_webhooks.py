@@ -1,6 +1,6 @@
 """The webhooks pages: the secret shown once, a test event and its attempts, a failed
-delivery sent again and replayed, the URL policy's refusal next to its field, scoping
-and CSRF."""
+delivery sent again and replayed, the events as checkboxes of the API's names, the URL
+policy's and the events' refusals next to their fields, scoping and CSRF."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from tests.console.support import sign_in, signed_in_token
 from tests.support.users import TestUser, create_test_user
 from tests.webhooks.hook_receiver import Receiver
+from tidings.webhooks.schemas import EVENT_TYPES
 
 SECRET = re.compile(r'<code id="new-secret">(whsec_[^<]+)</code>')
 
@@ -20,7 +21,7 @@ SECRET = re.compile(r'<code id="new-secret">(whsec_[^<]+)</code>')
 async def _create(client: httpx.AsyncClient, token: str, url: str, base: str = "/sandbox") -> str:
     made = await client.post(
         f"{base}/console/webhooks",
-        data={"csrf": token, "url": url, "events": "message.*", "description": "x"},
+        data={"csrf": token, "url": url, "events": ["message.*"], "description": "x"},
     )
     assert made.status_code == 200, made.text
     found = re.search(r'<dd class="mono">(whk_[^<]+)</dd>', made.text)
@@ -76,19 +77,60 @@ async def test_secret_once_test_event_retry_and_replay(
     assert "replayed=1" in replayed.headers["location"]
     await _wait_for(client, f"{page}/deliveries?failed=1", "No delivery that failed yet.")
 
-    # Changed: disabled, with another description and events.
+    # The stored events are the ticked boxes.
+    assert _checked(shown.text) == ["message.*"]
+
+    # Changed: disabled, with another description and two events ticked.
     saved = await client.post(
         page,
-        data={"csrf": token, "url": receiver.url, "events": "message.failed", "description": "y"},
+        data={
+            "csrf": token,
+            "url": receiver.url,
+            "events": ["message.failed", "email.bounced"],
+            "description": "y",
+        },
     )
     assert saved.status_code == 303
     changed = await client.get(saved.headers["location"])
     assert "Saved." in changed.text and '<span class="status bad">disabled</span>' in changed.text
-    assert "<dd>message.failed</dd>" in changed.text
+    assert "<dd>message.failed, email.bounced</dd>" in changed.text
+    assert _checked(changed.text) == ["message.failed", "email.bounced"]
+
+    # None ticked is refused next to the events, and nothing changes.
+    cleared = await client.post(page, data={"csrf": token, "url": receiver.url, "enabled": "on"})
+    assert cleared.status_code == 422
+    assert 'id="f-events-note"><span class="field-error">Tick at least one event' in cleared.text
+    assert _checked(cleared.text) == []
+    assert "<dd>message.failed, email.bounced</dd>" in cleared.text
 
     rotated = await client.post(f"{page}/rotate-secret", data={"csrf": token})
     assert SECRET.search(rotated.text)
     assert "Deliveries are signed with the old secret too" in rotated.text
+
+
+CHECKBOX = re.compile(
+    r'<input id="f-ev-[^"]+" name="events" type="checkbox" value="([^"]+)"( checked)?>'
+)
+
+
+def _offered(text: str) -> list[str]:
+    return [value for value, _ in CHECKBOX.findall(text)]
+
+
+def _checked(text: str) -> list[str]:
+    return [value for value, checked in CHECKBOX.findall(text) if checked]
+
+
+async def test_the_events_are_the_apis_names_as_checkboxes(
+    client: httpx.AsyncClient, user: TestUser
+) -> None:
+    await sign_in(client, user)
+    page = (await client.get("/console/webhooks")).text
+    offered = _offered(page)
+    # Every name the API accepts, each kind's prefix, and every event: each once.
+    assert set(offered) == {"*", *EVENT_TYPES, *{f"{n.split('.')[0]}.*" for n in EVENT_TYPES}}
+    assert len(offered) == len(set(offered))
+    assert _checked(page) == ["*"]  # a new endpoint hears every event unless told otherwise
 
 
 async def test_refused_url_and_events_are_shown_by_their_fields(
@@ -98,14 +140,16 @@ async def test_refused_url_and_events_are_shown_by_their_fields(
     token = await signed_in_token(client)
     refused = await client.post(
         "/console/webhooks",
-        data={"csrf": token, "url": "http://127.0.0.1:9/hook", "events": "message.*"},
+        data={"csrf": token, "url": "http://127.0.0.1:9/hook", "events": ["message.*", "email.*"]},
     )
     assert refused.status_code == 422
     assert 'id="f-url-note"><span class="field-error">' in refused.text
     assert 'value="http://127.0.0.1:9/hook"' in refused.text
+    assert _checked(refused.text) == ["message.*", "email.*"]  # the ticks are kept
+    # A name no checkbox offers (a form made by hand) is refused by the API's check.
     unknown = await client.post(
         "/console/webhooks",
-        data={"csrf": token, "url": "https://example.com/hook", "events": "message.*, nope"},
+        data={"csrf": token, "url": "https://example.com/hook", "events": ["message.*", "nope"]},
     )
     assert unknown.status_code == 422
     assert 'id="f-events-note"><span class="field-error">&#39;nope&#39; is not' in unknown.text

@@ -52,7 +52,20 @@ def token_matches(key: bytes, binding: str, presented: str | None) -> bool:
 
 
 class Form(dict[str, str]):
-    """A posted form's fields, the first value of each."""
+    """A posted form's fields, the first value of each; :meth:`every` gives all the
+    values of a name sent more than once (a group of checkboxes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._every: dict[str, list[str]] = {}
+
+    def add(self, name: str, value: str) -> None:
+        self.setdefault(name, value)
+        self._every.setdefault(name, []).append(value)
+
+    def every(self, name: str) -> list[str]:
+        """Every value sent under ``name``, in the form's order (none: empty)."""
+        return list(self._every.get(name, ()))
 
 
 async def read_form(request: Request) -> Form:
@@ -68,7 +81,7 @@ async def read_form(request: Request) -> Form:
         return Form()
     form = Form()
     for name, value in pairs:
-        form.setdefault(name, value)
+        form.add(name, value)
     return form
 
 

@@ -1,7 +1,8 @@
 """``/console/webhooks``: the account's webhook endpoints and their deliveries.
 
 Endpoints are created, changed and deleted through :mod:`tidings.webhooks.service`
-(the API's: the same URL policy, the same event names); a new endpoint's signing
+(the API's: the same URL policy, the same event names, offered as checkboxes built
+from the list the API accepts: every event, each kind's prefix, each name); a new endpoint's signing
 secret, and a rotated one, is shown once on the answer to that form and never again.
 An endpoint's page lists its latest deliveries with every attempt (refreshed while
 one is pending), retries one delivery, replays every failed one since a time, and
@@ -13,7 +14,7 @@ signed-in account and this environment: another account's endpoint is a 404.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -24,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.api.deps import ContextDep, SessionDep
 from tidings.console.config_form import field_errors
-from tidings.console.csrf import CheckedFormDep
+from tidings.console.csrf import CheckedFormDep, Form
 from tidings.console.errors import PageNotFound
 from tidings.console.paths import CONSOLE, page_links
 from tidings.console.rendering import render
@@ -55,9 +56,38 @@ class DeliveryLog:
         return any(d.status == "pending" for d in self.deliveries)
 
 
-def _events(text: str) -> list[str] | None:
-    names = [name.strip() for name in text.replace("\n", ",").split(",") if name.strip()]
-    return names or None
+@dataclass(frozen=True, slots=True)
+class EventGroup:
+    """The event names of one kind (``message``), shown under their prefix."""
+
+    prefix: str
+    names: tuple[str, ...]
+
+    @property
+    def every(self) -> str:
+        return f"{self.prefix}.*"
+
+
+# Built from the names the API accepts, in their order: a new event type shows up here.
+EVENT_GROUPS: tuple[EventGroup, ...] = tuple(
+    EventGroup(prefix, tuple(name for name in EVENT_TYPES if name.split(".", 1)[0] == prefix))
+    for prefix in dict.fromkeys(name.split(".", 1)[0] for name in EVENT_TYPES)
+)
+
+
+def _events(form: Form) -> list[str]:
+    """The ticked events; none ticked is refused (the API would read it as every event,
+    which is not what clearing every box says). The names themselves are checked by the
+    service, as the API's are."""
+    names = [name.strip() for name in form.every("events") if name.strip()]
+    if not names:
+        raise Unprocessable(
+            "The form has invalid fields.",
+            errors=[
+                FieldError("events", "required", "Tick at least one event, or every event (*).")
+            ],
+        )
+    return names
 
 
 def _invalid(error: ValidationError) -> Unprocessable:
@@ -105,6 +135,7 @@ def _list_page(
     endpoints: list[WebhookEndpoint],
     *,
     values: Mapping[str, str] | None = None,
+    events: Collection[str] = ("*",),
     error: ApiError | None = None,
 ) -> HTMLResponse:
     return render(
@@ -113,10 +144,11 @@ def _list_page(
         user=user,
         status=error.status if error else 200,
         endpoints=endpoints,
-        values=values or {"events": "*"},
+        values=values or {},
+        checked_events=frozenset(events),
         error=error.detail if error else None,
         errors=_shown_errors(error),
-        event_types=EVENT_TYPES,
+        event_groups=EVENT_GROUPS,
     )
 
 
@@ -142,7 +174,7 @@ async def create_webhook(
         try:
             body = WebhookCreate(
                 url=form.get("url", "").strip(),
-                events=_events(form.get("events", "")),
+                events=_events(form),
                 description=form.get("description", "").strip() or None,
             )
         except ValidationError as invalid:
@@ -152,7 +184,14 @@ async def create_webhook(
         endpoints = await WebhookRepository(session).page(
             user.account_id, user.environment, limit=MAX_ENDPOINTS, after=None
         )
-        return _list_page(request, user, endpoints[:MAX_ENDPOINTS], values=form, error=error)
+        return _list_page(
+            request,
+            user,
+            endpoints[:MAX_ENDPOINTS],
+            values=form,
+            events=form.every("events"),
+            error=error,
+        )
     assert isinstance(outcome, tuple)  # no Idempotency-Key: never an earlier answer
     endpoint, secret, warning = outcome
     return await _endpoint_page(
@@ -170,6 +209,7 @@ async def _endpoint_page(
     notice: str | None = None,
     created: bool = False,
     values: Mapping[str, str] | None = None,
+    events: Collection[str] | None = None,
     error: ApiError | None = None,
 ) -> HTMLResponse:
     only_failed = request.query_params.get("failed") == "1"
@@ -192,13 +232,13 @@ async def _endpoint_page(
         values=values
         or {
             "url": endpoint.url,
-            "events": ", ".join(endpoint.events),
             "description": endpoint.description or "",
             **({"enabled": "on"} if endpoint.enabled else {}),
         },
+        checked_events=frozenset(endpoint.events if events is None else events),
         error=error.detail if error else None,
         errors=_shown_errors(error),
-        event_types=EVENT_TYPES,
+        event_groups=EVENT_GROUPS,
         done=_done(request),
     )
 
@@ -257,7 +297,7 @@ async def update_webhook(
         try:
             patch = WebhookUpdate(
                 url=form.get("url", "").strip(),
-                events=_events(form.get("events", "")) or ["*"],
+                events=_events(form),
                 description=form.get("description", "").strip() or None,
                 enabled="enabled" in form,
             )
@@ -265,7 +305,9 @@ async def update_webhook(
             raise _invalid(invalid) from None
         await service.update_endpoint(ctx, user.account_id, user.environment, endpoint.id, patch)
     except ApiError as error:
-        return await _endpoint_page(request, user, ctx, endpoint, values=form, error=error)
+        return await _endpoint_page(
+            request, user, ctx, endpoint, values=form, events=form.every("events"), error=error
+        )
     return _back(request, endpoint.id, saved="1")
 
 
