@@ -150,6 +150,8 @@ class GraphApi:
     webhook_client: httpx.AsyncClient | None = None
     # What Tidings answered each webhook, in order.
     webhook_answers: list[int] = field(default_factory=list)
+    # The webhook bodies posted (those given as JSON), in order.
+    posted: list[dict[str, Any]] = field(default_factory=list)
     requests: list[Received] = field(default_factory=list)
     read_marks: list[str] = field(default_factory=list)
     # Sends answered with 130429 / 131056 (each a throttled attempt).
@@ -527,6 +529,8 @@ class GraphApi:
         """Post one webhook to Tidings as Meta would: compact JSON, non-ASCII escaped."""
         assert self.webhook_url is not None and self.webhook_client is not None
         raw = body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
+        if isinstance(body, dict):
+            self.posted.append(body)
         headers = {"Content-Type": "application/json"}
         if sign:
             headers["X-Hub-Signature-256"] = signature(signed_with or self.app_secret, raw)
@@ -592,6 +596,74 @@ class GraphApi:
             message["from"] = digits
         value = self.messages_value(contacts=[contact], messages=[message])
         answer = await self.post_webhook(self.envelope(value))
+        assert answer.status_code == 200, answer.text
+        return wamid
+
+    async def contact_changes_number(
+        self,
+        phone: str,
+        new_phone: str,
+        *,
+        name: str = "Sheena",
+        user_id: str | None = None,
+        previous_user_id: str | None = None,
+    ) -> str:
+        """A contact changes its number (and so its user id: ``user_id`` the new one,
+        ``previous_user_id`` the old): Meta's ``user_changed_number`` system message,
+        which has no ``contacts`` array. Its window is the same person's; the wamid."""
+        old, new = phone.lstrip("+"), new_phone.lstrip("+")
+        person = self._person(old)
+        last = self._last_inbound.pop(person, None)
+        if previous_user_id:
+            self.users.pop(previous_user_id, None)
+        if user_id:
+            self.users[user_id] = new
+        if last is not None:
+            self._last_inbound[self._person(new)] = last
+        system: dict[str, Any] = {
+            "body": f"User {name} changed from {old} to {new}",
+            "wa_id": new,
+            "type": "user_changed_number",
+        }
+        if user_id:
+            system["user_id"] = user_id
+        if previous_user_id:
+            system["previous_user_id"] = previous_user_id
+        return await self._post_system(system, phone=old)
+
+    async def contact_changes_user_id(
+        self, user_id: str, new_user_id: str, *, name: str = "Sheena"
+    ) -> str:
+        """A contact's user id changes with no phone to share: Meta's
+        ``user_changed_user_id`` system message; the wamid."""
+        assert USER_ID.match(new_user_id), new_user_id
+        self.users[new_user_id] = self.users.pop(user_id, None)
+        last = self._last_inbound.pop(user_id, None)
+        if last is not None:
+            self._last_inbound[new_user_id] = last
+        system = {
+            "body": f"User {name} changed their business-scoped user ID",
+            "type": "user_changed_user_id",
+            "user_id": new_user_id,
+            "previous_user_id": user_id,
+        }
+        return await self._post_system(system, user_id=user_id)
+
+    async def _post_system(
+        self, system: dict[str, Any], *, phone: str | None = None, user_id: str | None = None
+    ) -> str:
+        wamid = mint_wamid()
+        message: dict[str, Any] = {
+            "id": wamid,
+            "timestamp": str(int(time.time())),
+            "type": "system",
+            "system": system,
+        }
+        if phone:
+            message["from"] = phone
+        if user_id:
+            message["from_user_id"] = user_id
+        answer = await self.post_webhook(self.envelope(self.messages_value(messages=[message])))
         assert answer.status_code == 200, answer.text
         return wamid
 

@@ -30,7 +30,7 @@ from tidings.bulk.service import BulkFlow, BulkSpec, PrepareRules
 from tidings.bulk.whatsapp import free_form_rules, template_rules
 from tidings.channels.email.addresses import parse_mailbox
 from tidings.channels.email.mime import validate_custom_headers
-from tidings.contacts.whatsapp import aliases
+from tidings.contacts.whatsapp import aliases, moved
 from tidings.context import AppContext
 from tidings.core.collection import paused_during_request
 from tidings.core.errors import FieldError, Unprocessable
@@ -200,6 +200,7 @@ async def whatsapp_bulk(
                 extra_valid=provider.test_numbers,
                 opted=opted,
                 known=await aliases(session, principal.account_id, principal.environment),
+                targets=await moved(session, principal.account_id, principal.environment),
             )
         assert body.body is not None
         return await free_form_rules(

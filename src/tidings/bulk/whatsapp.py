@@ -22,7 +22,7 @@ from tidings.bulk.planning import Normalise, PlannedMessage, Rejected
 from tidings.bulk.rendering import Template as Text
 from tidings.channels.whatsapp.chats import is_user_id
 from tidings.channels.whatsapp.window import WINDOW, closed_since
-from tidings.contacts.whatsapp import aliases
+from tidings.contacts.whatsapp import aliases, moved
 from tidings.core.clock import Clock
 from tidings.core.environments import Environment
 from tidings.core.errors import ApiError
@@ -67,18 +67,25 @@ def template_rules(
     extra_valid: frozenset[str],
     opted: frozenset[str],
     known: Mapping[str, str] | None = None,
+    targets: Mapping[str, str] | None = None,
 ) -> ChannelRules:
+    """``targets``: where a contact that changed its number or user id is reached
+    now, by address (:func:`tidings.contacts.whatsapp.moved`)."""
     shape = shape_of(template.components)
+    targets = targets or {}
     # Placeholders stand in for their values here: the shape is checked once.
     render(shape, parameters)
     price = price_of(settings.prices, template.category)
 
     def build(to: str, variables: Mapping[str, str]) -> PlannedMessage:
         rendered = render(shape, fill(parameters, variables))
+        content = template_content(template, rendered)
+        if to in targets:
+            content["deliverTo"] = targets[to]
         return PlannedMessage(
             to=to,
             body=rendered.text,
-            content=template_content(template, rendered),
+            content=content,
             segments=None,
             encoding=None,
             cost=price,
@@ -111,6 +118,7 @@ async def free_form_rules(
         provider.test_numbers, await aliases(session, account_id, environment)
     )
     refuse_opted = opt_out_refusal(opted, "WhatsApp")
+    targets = await moved(session, account_id, environment)
     simulated: dict[str, datetime | None] = {}
 
     def refused(to: str) -> Rejected | None:
@@ -129,10 +137,14 @@ async def free_form_rules(
         return None
 
     def build(to: str, variables: Mapping[str, str]) -> PlannedMessage:
+        content: dict[str, Any] = {"previewUrl": False}
+        if to in targets:
+            # A contact who changed its number or user id is reached at the new one.
+            content["deliverTo"] = targets[to]
         return PlannedMessage(
             to=to,
             body=text.render(variables),
-            content={"previewUrl": False},
+            content=content,
             segments=None,
             encoding=None,
             cost=settings.prices.whatsapp_message,

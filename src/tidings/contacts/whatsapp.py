@@ -13,9 +13,15 @@ so a history never splits: when a contact first seen by user id later shows its
 phone, the phone is recorded beside it and addresses the same conversation.
 :func:`resolve` turns what a caller gives (a phone, a user id) into that
 address (:func:`address_of` reads a chat id too); :func:`remember` records an
-inbound message's contact and says which address the message belongs to. The
-chat ids and the user ids' form are pure channel knowledge
-(:mod:`tidings.channels.whatsapp.chats`).
+inbound message's contact and says which address the message belongs to.
+
+A contact who changes its number or its user id (Meta's ``system`` messages
+``user_changed_number`` / ``user_changed_user_id``) keeps its address:
+:func:`change` records the new phone and user id on the same row, so that what
+the contact writes from the new one lands in the same conversation, and
+:func:`delivery_target` tells the sends where the contact is reached now when
+that is no longer its address. The chat ids and the user ids' form are
+pure channel knowledge (:mod:`tidings.channels.whatsapp.chats`).
 """
 
 from __future__ import annotations
@@ -148,6 +154,74 @@ async def remember(
     return contact.address
 
 
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """A contact's number or user id changed: its conversation and what it was."""
+
+    address: str
+    previous_phone: str | None
+    previous_user_id: str | None
+    phone: str | None
+    user_id: str | None
+
+
+async def change(
+    session: AsyncSession,
+    account_id: str,
+    environment: Environment,
+    *,
+    previous_phone: str | None,
+    previous_user_id: str | None,
+    phone: str | None,
+    user_id: str | None,
+    at: datetime,
+) -> Changed | None:
+    """Record a contact's new phone and/or user id on its row (found by the old
+    ones, else by the new ones); None when the contact is known by none of them
+    (it never wrote in and was never written to: nothing to continue)."""
+    contact = await _find(
+        session, account_id, environment, phone=previous_phone, user_id=previous_user_id
+    )
+    if contact is None:
+        contact = await _find(session, account_id, environment, phone=phone, user_id=user_id)
+    if contact is None:
+        return None
+    before_phone, before_user_id = contact.phone, contact.user_id
+    if phone:
+        contact.phone = phone
+    if user_id and user_id != contact.user_id:
+        holder = await _find(session, account_id, environment, phone=None, user_id=user_id)
+        # The new user id already wrote in under a row of its own: that row keeps it
+        # (a user id is unique per account), this one keeps the new phone.
+        if holder is None:
+            contact.user_id = user_id
+    contact.updated_at = at
+    return Changed(
+        address=contact.address,
+        previous_phone=previous_phone or before_phone,
+        previous_user_id=previous_user_id or before_user_id,
+        phone=contact.phone,
+        user_id=contact.user_id,
+    )
+
+
+def reached_at(contact: WhatsAppContact) -> str | None:
+    """Where a contact is reached now when that is not its address: the new phone of
+    a contact addressed by a phone it changed, the new user id of one addressed by a
+    user id it changed; else None (the address itself)."""
+    current = contact.user_id if is_user_id(contact.address) else contact.phone
+    return current if current and current != contact.address else None
+
+
+async def delivery_target(
+    session: AsyncSession, account_id: str, environment: Environment, address: str
+) -> str | None:
+    """:func:`reached_at` for the contact of a conversation address (None: send to
+    the address)."""
+    contact = await session.get(WhatsAppContact, (account_id, environment.value, address))
+    return reached_at(contact) if contact is not None else None
+
+
 async def known(
     session: AsyncSession, account_id: str, environment: Environment, addresses: list[str]
 ) -> dict[str, WhatsAppContact]:
@@ -198,6 +272,23 @@ async def aliases(
         for alias in (user_id, phone):
             if alias and alias != address:
                 found[alias] = address
+    return found
+
+
+async def moved(session: AsyncSession, account_id: str, environment: Environment) -> dict[str, str]:
+    """:func:`reached_at` of every contact that changed its number or user id, by
+    address (for a bulk's many recipients without a query each)."""
+    rows = await session.scalars(
+        select(WhatsAppContact).where(
+            WhatsAppContact.account_id == account_id,
+            WhatsAppContact.environment == environment.value,
+        )
+    )
+    found: dict[str, str] = {}
+    for contact in rows:
+        target = reached_at(contact)
+        if target is not None:
+            found[contact.address] = target
     return found
 
 

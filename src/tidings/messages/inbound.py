@@ -11,6 +11,7 @@ unsubscribes) and the sandbox's simulated contacts writing in come through
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -19,21 +20,22 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tidings.channels.whatsapp.chats import chat_id
 from tidings.contacts.optouts import OptOutRepository, keyword
 from tidings.contacts.suppressions import SUPPRESSING_EVENTS, SuppressionRepository
-from tidings.contacts.whatsapp import remember, seen_of
+from tidings.contacts.whatsapp import change, remember, seen_of
 from tidings.core.clock import Clock
 from tidings.core.environments import Environment
 from tidings.core.ids import new_id
 from tidings.db.group_commit import GroupCommitter
 from tidings.messages import status_writer
-from tidings.messages.models import Message, MessageEvent
+from tidings.messages.models import Message, MessageEvent, OutboxEvent
 from tidings.messages.repository import MessageRepository
 from tidings.messages.rows import load_rows
 from tidings.messages.schemas import message_payload
 from tidings.messages.status import Status
 from tidings.messages.status_writer import RowChange
-from tidings.providers.base import InboundMessage, StatusReport
+from tidings.providers.base import ContactUpdate, InboundMessage, StatusReport
 from tidings.providers.repository import RefRepository
 
 log = logging.getLogger("tidings.inbound")
@@ -214,6 +216,53 @@ async def record_inbound(
     if inbound.channel == "sms":
         await _opt_out_keywords(session, inbound, message, account_id, environment)
     return message
+
+
+async def record_contact_update(
+    session: AsyncSession, update: ContactUpdate, *, account_id: str, environment: Environment
+) -> None:
+    """Record what a provider told of a WhatsApp contact: its new number or user id
+    (Meta's ``system`` message), which fires ``contact.changed``. No message is stored: the contact
+    did not write, so the window stays as it was."""
+    if update.channel != "whatsapp" or update.change is None:
+        return
+    changed = await change(
+        session,
+        account_id,
+        environment,
+        previous_phone=update.previous_phone,
+        previous_user_id=update.previous_user_id,
+        phone=update.phone,
+        user_id=update.user_id,
+        at=update.at,
+    )
+    if changed is None:
+        log.info("WhatsApp %s for a contact never seen: nothing to update", update.change)
+        return
+    session.add(
+        OutboxEvent.new(
+            account_id=account_id,
+            environment=environment.value,
+            event_type="contact.changed",
+            # A subject per contact keeps its changes delivered in order (ids are
+            # at most 40 characters; a user id may be longer).
+            subject_id="wac_" + hashlib.sha256(changed.address.encode()).hexdigest()[:32],
+            payload={
+                "channel": "whatsapp",
+                "change": update.change,
+                "chatId": chat_id(changed.address),
+                "contact": changed.address,
+                "phone": changed.phone,
+                "userId": changed.user_id,
+                "previousPhone": changed.previous_phone,
+                "previousUserId": changed.previous_user_id,
+                "body": update.body,
+                "providerMessageId": update.external_id,
+                "at": update.at.isoformat(),
+            },
+            at=update.at,
+        )
+    )
 
 
 async def _apply(

@@ -3,8 +3,9 @@
 A provider's ``send`` returns :class:`Accepted` once the network has taken the
 message (``sent``), with one :class:`ProviderRef` per id the network gave it (the
 parts of a long SMS, the recipients of one email). What happens afterwards the
-provider reports as :class:`Report` items (a :class:`StatusReport` or a contact's
-:class:`InboundMessage`), which reach the status machine only through the durable
+provider reports as :class:`Report` items (a :class:`StatusReport`, a contact's
+:class:`InboundMessage`, or a :class:`ContactUpdate` of what it learned of a
+contact), which reach the status machine only through the durable
 inbox (:mod:`tidings.providers.inbox`): stored first, applied after. Failures are
 exceptions of :mod:`tidings.providers.errors`.
 
@@ -118,7 +119,24 @@ class InboundMessage:
     content: dict[str, Any] = field(default_factory=dict)
 
 
-Report = StatusReport | InboundMessage
+@dataclass(frozen=True, slots=True)
+class ContactUpdate:
+    """What a provider tells of a contact without the contact writing in: WhatsApp's
+    ``system`` messages (``change`` names it: the contact changed its number or its
+    user id). Never a message: it opens no conversation window."""
+
+    channel: str
+    at: datetime
+    phone: str | None = None
+    user_id: str | None = None
+    previous_phone: str | None = None
+    previous_user_id: str | None = None
+    change: str | None = None
+    body: str | None = None
+    external_id: str | None = None
+
+
+Report = StatusReport | InboundMessage | ContactUpdate
 
 
 class ReportSink(Protocol):

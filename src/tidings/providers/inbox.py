@@ -36,8 +36,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tidings.core.clock import Clock
 from tidings.core.environments import Environment
 from tidings.db.group_commit import GroupCommitter
-from tidings.messages.inbound import apply_reports, record_inbound
-from tidings.providers.base import InboundMessage, RawReport, ReportParser, StatusReport
+from tidings.messages.inbound import apply_reports, record_contact_update, record_inbound
+from tidings.providers.base import (
+    ContactUpdate,
+    InboundMessage,
+    RawReport,
+    ReportParser,
+    StatusReport,
+)
 from tidings.providers.models import InboxEvent
 from tidings.providers.repository import (
     InboxRepository,
@@ -253,6 +259,15 @@ class InboxProcessor:
                         environment=source.environment,
                         provider_kind=source.kind,
                         provider_id=provider_id,
+                    )
+                elif isinstance(report, ContactUpdate):
+                    if source.account_id is None:
+                        continue
+                    await record_contact_update(
+                        session,
+                        report,
+                        account_id=source.account_id,
+                        environment=source.environment,
                     )
                 else:
                     statuses.append((event, report))

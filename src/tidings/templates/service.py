@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tidings.contacts.whatsapp import address_of
+from tidings.contacts.whatsapp import address_of, delivery_target
 from tidings.context import AppContext
 from tidings.core.clock import Clock
 from tidings.core.environments import Environment
@@ -226,11 +226,16 @@ async def notification_draft(
     template = await approved_template(session, account_id, environment, name, language)
     rendered = render(shape_of(template.components), parameters)
     await check_not_opted_out(session, account_id, environment, "whatsapp", contact)
+    content = template_content(template, rendered)
+    # A contact who changed its number or user id is reached at the new one.
+    target = await delivery_target(session, account_id, environment, contact)
+    if target is not None:
+        content["deliverTo"] = target
     return Draft(
         channel="whatsapp",
         to=contact,
         sender=None,
         body=rendered.text,
-        content=template_content(template, rendered),
+        content=content,
         cost=price_of(settings.prices, template.category),
     )

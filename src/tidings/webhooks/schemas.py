@@ -25,6 +25,7 @@ EVENT_TYPES = (
     "email.complained",
     "email.unsubscribed",
     "contact.opted_out",
+    "contact.changed",
     "batch.completed",
     "template.updated",
     "domain.updated",

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.channels.whatsapp.window import InboundKnowledge, Window, window_from
-from tidings.contacts.whatsapp import address_of
+from tidings.contacts.whatsapp import address_of, delivery_target
 from tidings.core.clock import Clock
 from tidings.core.environments import Environment
 from tidings.core.errors import FieldError, Unprocessable
@@ -83,6 +83,10 @@ async def whatsapp_draft(
             code="outside_customer_service_window",
             extra={"templateEndpoint": TEMPLATE_ENDPOINT},
         )
+    # A contact who changed its number or user id is reached at the new one.
+    target = await delivery_target(session, account_id, environment, contact)
+    if target is not None:
+        content["deliverTo"] = target
     return Draft(
         channel="whatsapp",
         to=contact,

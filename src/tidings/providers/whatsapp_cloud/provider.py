@@ -51,7 +51,9 @@ def _envelope(message: OutboundMessage, kind: str) -> dict[str, Any]:
     body: dict[str, Any] = {
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
-        **recipient_fields(message.to),
+        # A contact who changed its number or user id keeps its conversation's
+        # address (``to``); the send goes where it is reached now.
+        **recipient_fields(str(message.content.get("deliverTo") or message.to)),
         "type": kind,
         "biz_opaque_callback_data": message.id,
     }

@@ -16,6 +16,9 @@ for the template catalog.
 reports (``sent``, ``delivered``, ``read``; ``played`` counts as read; ``failed``,
 which comes after acceptance, ends the message ``undelivered`` with our code for
 Meta's, see :mod:`.errors`), ``messages[]`` contacts writing in.
+A ``system`` message (``user_changed_number``, ``user_changed_user_id``) is not
+the contact writing: it becomes a :class:`ContactUpdate` with the new phone and
+user id and the old ones, never an inbound message.
 """
 
 from __future__ import annotations
@@ -29,7 +32,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tidings.messages.status import Status
-from tidings.providers.base import InboundMessage, RawReport, Report, StatusReport
+from tidings.providers.base import (
+    ContactUpdate,
+    InboundMessage,
+    RawReport,
+    Report,
+    StatusReport,
+)
 from tidings.providers.whatsapp_cloud.config import WhatsAppCloudConfig
 from tidings.providers.whatsapp_cloud.errors import failed_status_code
 
@@ -149,7 +158,48 @@ def _template_update(waba: str, value: dict[str, Any]) -> TemplateUpdate | None:
 def parse_report(payload: dict[str, Any]) -> list[Report]:
     if "status" in payload:
         return [_status(payload["status"])]
-    return [_inbound(payload["message"], payload.get("metadata") or {}, payload.get("contacts"))]
+    message = payload["message"]
+    if message.get("type") == "system":
+        return [_system(message)]
+    return [_inbound(message, payload.get("metadata") or {}, payload.get("contacts"))]
+
+
+def _phone(value: Any) -> str | None:
+    if isinstance(value, (str, int)) and str(value).strip():
+        digits = str(value).strip()
+        return digits if digits.startswith("+") else f"+{digits}"
+    return None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _system(message: dict[str, Any]) -> ContactUpdate:
+    """A ``system`` message: the contact's number or user id changed. The old phone
+    is ``from``, the new one ``system.wa_id`` (``new_wa_id`` before Graph v12);
+    the new user id ``system.user_id``, the old one ``system.previous_user_id``
+    (else ``from_user_id`` when it is not the new one)."""
+    system = message.get("system")
+    system = system if isinstance(system, dict) else {}
+    user_id = _text(system.get("user_id"))
+    from_user_id = _text(message.get("from_user_id"))
+    previous_user_id = _text(system.get("previous_user_id")) or (
+        from_user_id if from_user_id != user_id else None
+    )
+    previous_phone = _phone(message.get("from"))
+    phone = _phone(system.get("wa_id") or system.get("new_wa_id"))
+    return ContactUpdate(
+        channel="whatsapp",
+        at=_at(message["timestamp"]),
+        phone=phone,
+        user_id=user_id,
+        previous_phone=previous_phone if previous_phone != phone else None,
+        previous_user_id=previous_user_id,
+        change=_text(system.get("type")) or "system",
+        body=_text(system.get("body")),
+        external_id=str(message["id"]),
+    )
 
 
 def _status(status: dict[str, Any]) -> StatusReport:
