@@ -20,7 +20,9 @@ A contact who changes its number or its user id (Meta's ``system`` messages
 :func:`change` records the new phone and user id on the same row, so that what
 the contact writes from the new one lands in the same conversation, and
 :func:`delivery_target` tells the sends where the contact is reached now when
-that is no longer its address. The chat ids and the user ids' form are
+that is no longer its address. :func:`learn` records the user id a status of
+our own send shows beside a phone, so that a later message carrying only the
+user id finds the phone's conversation. The chat ids and the user ids' form are
 pure channel knowledge (:mod:`tidings.channels.whatsapp.chats`).
 """
 
@@ -152,6 +154,41 @@ async def remember(
     contact.name = seen.name or contact.name
     contact.updated_at = at
     return contact.address
+
+
+async def learn(
+    session: AsyncSession,
+    account_id: str,
+    environment: Environment,
+    phone: str,
+    user_id: str,
+    at: datetime,
+) -> None:
+    """Record that ``phone`` is the contact of ``user_id`` (a status of our own send
+    said so). A known user id gains the phone; a known phone without a user id
+    gains this one; a phone whose contact has another user id is left alone (the
+    number may have passed to someone else); an unknown contact is recorded under
+    the phone, the address our sends to it used."""
+    contact = await _find(session, account_id, environment, phone=phone, user_id=user_id)
+    if contact is None:
+        session.add(
+            WhatsAppContact(
+                account_id=account_id,
+                environment=environment.value,
+                address=phone,
+                user_id=user_id,
+                phone=phone,
+                updated_at=at,
+            )
+        )
+        return
+    if contact.user_id == user_id:
+        if contact.phone != phone:
+            contact.phone = phone
+            contact.updated_at = at
+    elif contact.user_id is None:
+        contact.user_id = user_id
+        contact.updated_at = at
 
 
 @dataclass(frozen=True, slots=True)

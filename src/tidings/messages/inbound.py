@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tidings.channels.whatsapp.chats import chat_id
 from tidings.contacts.optouts import OptOutRepository, keyword
 from tidings.contacts.suppressions import SUPPRESSING_EVENTS, SuppressionRepository
-from tidings.contacts.whatsapp import change, remember, seen_of
+from tidings.contacts.whatsapp import change, learn, remember, seen_of
 from tidings.core.clock import Clock
 from tidings.core.environments import Environment
 from tidings.core.ids import new_id
@@ -221,10 +221,15 @@ async def record_inbound(
 async def record_contact_update(
     session: AsyncSession, update: ContactUpdate, *, account_id: str, environment: Environment
 ) -> None:
-    """Record what a provider told of a WhatsApp contact: its new number or user id
-    (Meta's ``system`` message), which fires ``contact.changed``. No message is stored: the contact
+    """Record what a provider told of a WhatsApp contact: a phone and user id seen
+    together on a status, or the contact's new number or user id (Meta's ``system``
+    message), which fires ``contact.changed``. No message is stored: the contact
     did not write, so the window stays as it was."""
-    if update.channel != "whatsapp" or update.change is None:
+    if update.channel != "whatsapp":
+        return
+    if update.change is None:
+        if update.phone and update.user_id:
+            await learn(session, account_id, environment, update.phone, update.user_id, update.at)
         return
     changed = await change(
         session,

@@ -123,7 +123,8 @@ class InboundMessage:
 class ContactUpdate:
     """What a provider tells of a contact without the contact writing in: WhatsApp's
     ``system`` messages (``change`` names it: the contact changed its number or its
-    user id). Never a message: it opens no conversation window."""
+    user id) and the phone and user id a status of our own send shows together
+    (``change`` None). Never a message: it opens no conversation window."""
 
     channel: str
     at: datetime

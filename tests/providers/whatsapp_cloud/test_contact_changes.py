@@ -2,7 +2,9 @@
 inbound endpoint and the API against the Graph fake: Meta's ``system`` message
 updates the contact, fires ``contact.changed`` (no message, no
 ``message.received``), never opens the 24-hour window, and the conversation goes
-on under the same chat, the sends reaching the new number or user id."""
+on under the same chat, the sends reaching the new number or user id. And a
+phone contact's user id learned from the statuses of our own sends: a later
+message carrying only the user id is the same conversation."""
 
 from __future__ import annotations
 
@@ -188,3 +190,35 @@ async def test_a_change_for_an_unknown_contact_is_no_message(
     assert chat["id"] == "chat_15550001111"
     events = await outbox(app, business.user.account_id)
     assert "contact.changed" not in {e.type for e in events}
+
+
+async def test_a_phone_contacts_user_id_is_learned_from_our_statuses(
+    app: FastAPI, client: httpx.AsyncClient, graph: GraphApi, business: Business
+) -> None:
+    # A contact writes by phone alone; Meta knows its user id and shows it in the
+    # statuses of what Tidings sends it.
+    graph.users[USER_ID] = OLD_PHONE.lstrip("+")
+    await graph.contact_writes(OLD_PHONE, "Hi by phone")
+    sent = await accepted(client, business, OLD_PHONE)
+    await until(client, business, sent, "read")
+    (value,) = [
+        change["value"]
+        for body in graph.posted
+        for change in body["entry"][0]["changes"]
+        if [s["status"] for s in change["value"].get("statuses", [])] == ["read"]
+    ]
+    assert value["statuses"][0]["recipient_user_id"] == USER_ID
+    assert value["contacts"] == [{"user_id": USER_ID, "wa_id": "393331234567"}]
+
+    (chat,) = await chats(client, business)
+    assert (chat["phone"], chat["userId"]) == (OLD_PHONE, USER_ID)
+
+    # Later it writes with its user id only: the same conversation.
+    await graph.contact_writes_as_user(USER_ID, "Now as my user id")
+
+    async def in_same() -> bool:
+        return len(await history(client, business, OLD_PHONE)) == 3
+
+    await eventually(in_same, "the user id's message in the phone's conversation")
+    (chat,) = await chats(client, business)
+    assert chat["id"] == "chat_393331234567"

@@ -15,7 +15,10 @@ for the template catalog.
 :func:`parse_report` reads a stored report back: ``statuses[]`` become status
 reports (``sent``, ``delivered``, ``read``; ``played`` counts as read; ``failed``,
 which comes after acceptance, ends the message ``undelivered`` with our code for
-Meta's, see :mod:`.errors`), ``messages[]`` contacts writing in.
+Meta's, see :mod:`.errors`), ``messages[]`` contacts writing in. A status that
+shows the recipient's phone and user id together (``recipient_user_id``, or the
+change's ``contacts[]``) also yields a :class:`ContactUpdate` with both, so that
+the contact's later messages carrying only its user id find its conversation.
 A ``system`` message (``user_changed_number``, ``user_changed_user_id``) is not
 the contact writing: it becomes a :class:`ContactUpdate` with the new phone and
 user id and the old ones, never an inbound message.
@@ -125,6 +128,8 @@ def _message_reports(value: dict[str, Any]) -> list[tuple[str, RawReport]]:
         if isinstance(status, dict) and status.get("id") and status.get("status"):
             key = f"status:{status['id']}:{status['status']}"
             payload = {"metadata": metadata, "status": status}
+            if contacts:
+                payload["contacts"] = contacts
             found.append((phone_number_id, RawReport(key, payload)))
     for message in value.get("messages") or []:
         if isinstance(message, dict) and message.get("id"):
@@ -157,7 +162,11 @@ def _template_update(waba: str, value: dict[str, Any]) -> TemplateUpdate | None:
 
 def parse_report(payload: dict[str, Any]) -> list[Report]:
     if "status" in payload:
-        return [_status(payload["status"])]
+        found: list[Report] = [_status(payload["status"])]
+        seen = _recipient_seen(payload["status"], payload.get("contacts"))
+        if seen is not None:
+            found.append(seen)
+        return found
     message = payload["message"]
     if message.get("type") == "system":
         return [_system(message)]
@@ -173,6 +182,36 @@ def _phone(value: Any) -> str | None:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _recipient_seen(status: dict[str, Any], contacts: Any) -> ContactUpdate | None:
+    """The recipient's phone and user id when the status shows both (a group's
+    status names the group, not a contact)."""
+    if status.get("recipient_type") == "group":
+        return None
+    phone = _text(status.get("recipient_id"))
+    user_id = _text(status.get("recipient_user_id"))
+    found = [c for c in contacts or [] if isinstance(c, dict)]
+    for contact in found:
+        if (phone and contact.get("wa_id") == phone) or (
+            user_id and contact.get("user_id") == user_id
+        ):
+            phone = phone or _text(contact.get("wa_id"))
+            user_id = user_id or _text(contact.get("user_id"))
+            break
+    else:
+        if len(found) == 1 and not (phone and user_id):
+            phone = phone or _text(found[0].get("wa_id"))
+            user_id = user_id or _text(found[0].get("user_id"))
+    if not (phone and user_id):
+        return None
+    return ContactUpdate(
+        channel="whatsapp",
+        at=_at(status["timestamp"]),
+        phone=_phone(phone),
+        user_id=user_id,
+        external_id=str(status["id"]),
+    )
 
 
 def _system(message: dict[str, Any]) -> ContactUpdate:
