@@ -54,6 +54,20 @@ async def deliveries(
     return list(answer.json()["data"])
 
 
+async def recorded(
+    client: httpx.AsyncClient, token: str, hook: str, done: Callable[[dict[str, Any]], Any]
+) -> dict[str, Any]:
+    """The hook's first delivery once ``done`` holds for it: the receiver's answer is
+    recorded by the dispatcher just after the receiver saw the request."""
+    deadline = time.monotonic() + 10
+    while True:
+        found = await deliveries(client, token, hook)
+        if (found and done(found[0])) or time.monotonic() > deadline:
+            assert found, "no delivery logged"
+            return found[0]
+        await asyncio.sleep(0.05)
+
+
 async def test_message_events_verify_with_standardwebhooks(
     client: httpx.AsyncClient, token: str, receiver: Receiver
 ) -> None:
@@ -67,7 +81,14 @@ async def test_message_events_verify_with_standardwebhooks(
     assert payloads[2]["data"]["status"] == "delivered"
     ids = [r.headers["webhook-id"] for r in receiver.delivered()]
     assert len(set(ids)) == 3 and all(i.startswith("evt_") for i in ids)
-    logged = await deliveries(client, token, hook["id"])
+    # The receiver has answered; the dispatcher records each attempt just after.
+    logged: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        logged = await deliveries(client, token, hook["id"])
+        if all(d["status"] == "delivered" for d in logged):
+            break
+        await asyncio.sleep(0.05)
     assert {d["eventId"] for d in logged} == set(ids)
     assert all(
         d["status"] == "delivered" and d["attemptLog"][0]["statusCode"] == 200 for d in logged
@@ -196,8 +217,7 @@ async def test_redirects_are_not_followed(
             hook = await create_hook(client, token, receiver.url)
             await client.post(f"{SBX}/{hook['id']}/test", headers=bearer(token))
             await eventually(lambda: len(receiver.requests) >= 1)
-            await asyncio.sleep(0.1)
-            logged = (await deliveries(client, token, hook["id"]))[0]
+            logged = await recorded(client, token, hook["id"], lambda d: d["lastStatusCode"])
             assert logged["status"] == "pending" and logged["lastStatusCode"] == 302
             await client.delete(f"{SBX}/{hook['id']}", headers=bearer(token))
         assert target.requests == []
@@ -213,7 +233,7 @@ async def test_log_filters_retry_and_replay(
     await client.post(f"{SBX}/{hook['id']}/test", headers=bearer(token))
     attempts = len(FAST_WEBHOOKS["retry_schedule"]) + 1  # type: ignore[arg-type]
     await eventually(lambda: len(receiver.requests) == attempts)
-    await asyncio.sleep(0.2)
+    await recorded(client, token, hook["id"], lambda d: d["status"] == "failed")
     failed = await deliveries(client, token, hook["id"], success="false")
     assert len(failed) == 1 and failed[0]["status"] == "failed"
     log = failed[0]["attemptLog"]
