@@ -8,6 +8,7 @@ delivery is the webhook tests' subject."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -80,6 +81,14 @@ async def business(app: FastAPI, client: httpx.AsyncClient, graph: GraphApi) -> 
     await subscribe(app, user.account_id)
     graph.webhook_client = client
     graph.webhook_url = f"/inbound/whatsapp/{provider_id}"
+    # Adding the provider syncs its template catalog in the background; tests that
+    # then change Meta's templates must not race that first read.
+    for _ in range(400):
+        if any(r.method == "GET" and r.path.endswith("/message_templates") for r in graph.requests):
+            break
+        await asyncio.sleep(0.025)
+    else:
+        raise AssertionError("the first template sync never read the catalog")
     return Business(user, token, provider_id)
 
 
