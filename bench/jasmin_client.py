@@ -44,7 +44,6 @@ import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -54,7 +53,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path.append(str(BENCH))
 
-from loadgen import free_port, wait_up  # noqa: E402
+from loadgen import free_port, fresh_instance, tidings, wait_up  # noqa: E402
 
 PYTHON = sys.executable
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -343,18 +342,6 @@ def show(result: dict[str, Any]) -> None:
 # -- starting Tidings ------------------------------------------------------------------------
 
 
-def tidings(args: list[str], env: dict[str, str], stdin: str | None = None) -> str:
-    done = subprocess.run(
-        [PYTHON, "-m", "tidings", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        input=stdin,
-    )
-    return done.stdout.strip()
-
-
 def token(port: int, username: str, password: str) -> str:
     import urllib.request
 
@@ -370,16 +357,7 @@ def token(port: int, username: str, password: str) -> str:
 def start_tidings(options: argparse.Namespace) -> Target:
     """A fresh data directory, a production account whose ``smpp`` provider binds
     to the peer SMSC, and ``tidings serve`` on a free port."""
-    data = Path(tempfile.mkdtemp(prefix="tidings-bench-jasmin-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
-    env.update(
-        TIDINGS_DATA_DIR=str(data),
-        TIDINGS_RATE_LIMIT__PER_MINUTE="100000000",
-        TIDINGS_LOG_LEVEL="WARNING",
-    )
-    env["TIDINGS_SECRETS_KEYS"] = tidings(["secrets", "new-key", "--id", "bench"], env)
-    tidings(["migrate"], env)
-    account = tidings(["accounts", "create", "Bench"], env)
+    data, env, account = fresh_instance("tidings-bench-jasmin-")
     login = ["--username", "bench", "--password", "pw-bench"]
     tidings(["users", "create", "--account", account, *login], env)
     tidings(["credits", "add", account, "100000000"], env)

@@ -1,5 +1,6 @@
 """A small HTTP/1.1 load generator on raw asyncio streams, and the helpers every
-bench that starts servers shares (a free loopback port, waiting for a server).
+bench that starts servers shares (a free loopback port, waiting for a server, a
+fresh Tidings data directory with an account, the ``tidings`` command).
 
 httpx costs more CPU per request than the endpoints being measured, and on a
 two-core machine the client shares the CPU with the server; this keeps the
@@ -16,10 +17,46 @@ import asyncio
 import os
 import socket
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
+
+PYTHON = sys.executable
+
+
+def tidings(args: list[str], env: dict[str, str], stdin: str | None = None) -> str:
+    """Run ``tidings <args>`` in ``env``; its standard output."""
+    done = subprocess.run(
+        [PYTHON, "-m", "tidings", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        input=stdin,
+    )
+    return done.stdout.strip()
+
+
+def fresh_instance(prefix: str) -> tuple[Path, dict[str, str], str]:
+    """A new data directory with a key ring, a migrated database and an account named
+    Bench: the directory, the environment to run ``tidings`` in (no rate limit, warnings
+    only, none of the caller's own ``TIDINGS_`` settings) and the account's id."""
+    data = Path(tempfile.mkdtemp(prefix=prefix))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
+    env.update(
+        TIDINGS_DATA_DIR=str(data),
+        TIDINGS_RATE_LIMIT__PER_MINUTE="100000000",
+        TIDINGS_LOG_LEVEL="WARNING",
+    )
+    env["TIDINGS_SECRETS_KEYS"] = tidings(["secrets", "new-key", "--id", "bench"], env)
+    tidings(["migrate"], env)
+    account = tidings(["accounts", "create", "Bench"], env)
+    return data, env, account
 
 
 def free_port() -> int:

@@ -21,26 +21,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loadgen import Result, free_port, run, wait_up
+from loadgen import Result, free_port, fresh_instance, run, tidings, wait_up
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-
-
-def tidings(args: list[str], env: dict[str, str]) -> str:
-    done = subprocess.run(
-        [PYTHON, "-m", "tidings", *args], env=env, capture_output=True, text=True, check=True
-    )
-    return done.stdout.strip()
 
 
 def sample(folder: Path, row: str, level: int, pid: int, seconds: float) -> subprocess.Popen[bytes]:
@@ -70,16 +61,7 @@ def main() -> None:
     levels = [int(x) for x in options.concurrency.split(",")]
     only = {name.strip() for name in options.only.split(",") if name.strip()}
 
-    data = Path(tempfile.mkdtemp(prefix="tidings-bench-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
-    env.update(
-        TIDINGS_DATA_DIR=str(data),
-        TIDINGS_RATE_LIMIT__PER_MINUTE="100000000",
-        TIDINGS_LOG_LEVEL="WARNING",
-    )
-    env["TIDINGS_SECRETS_KEYS"] = tidings(["secrets", "new-key", "--id", "bench"], env)
-    tidings(["migrate"], env)
-    account = tidings(["accounts", "create", "Bench"], env)
+    _, env, account = fresh_instance("tidings-bench-")
     tidings(
         [
             "users",

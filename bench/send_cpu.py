@@ -23,35 +23,18 @@ import gc
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-PYTHON = sys.executable
-
-
-def tidings(args: list[str], env: dict[str, str]) -> str:
-    done = subprocess.run(
-        [PYTHON, "-m", "tidings", *args], env=env, capture_output=True, text=True, check=True
-    )
-    return done.stdout.strip()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from loadgen import fresh_instance, tidings
 
 
 def prepare_data_dir() -> None:
     """A fresh data directory with a migrated database and a user, in os.environ."""
-    data = Path(tempfile.mkdtemp(prefix="tidings-bench-cpu-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
-    env.update(
-        TIDINGS_DATA_DIR=str(data),
-        TIDINGS_RATE_LIMIT__PER_MINUTE="100000000",
-        TIDINGS_LOG_LEVEL="WARNING",
-    )
-    env["TIDINGS_SECRETS_KEYS"] = tidings(["secrets", "new-key", "--id", "bench"], env)
-    tidings(["migrate"], env)
-    account = tidings(["accounts", "create", "Bench"], env)
+    _, env, account = fresh_instance("tidings-bench-cpu-")
     user = ["users", "create", "--account", account, "--username", "bench"]
     tidings([*user, "--password", "bench-pass"], env)
     os.environ.clear()

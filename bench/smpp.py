@@ -45,7 +45,6 @@ import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -61,7 +60,7 @@ sys.path = [str(ROOT), str(ROOT / "src")] + [
 ]
 sys.path.append(str(BENCH))
 
-from loadgen import free_port, wait_up  # noqa: E402
+from loadgen import free_port, fresh_instance, tidings, wait_up  # noqa: E402
 
 
 def listening(port: int) -> bool:
@@ -249,18 +248,6 @@ async def raw_loop(smsc_port: int, count: int, window: int) -> float:
 # -- Tidings -----------------------------------------------------------------------------
 
 
-def tidings(args: list[str], env: dict[str, str], stdin: str | None = None) -> str:
-    done = subprocess.run(
-        [PYTHON, "-m", "tidings", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        input=stdin,
-    )
-    return done.stdout.strip()
-
-
 def run_jasmin(count: int, concurrency: int) -> str:
     if not listening(1401):
         return (
@@ -303,16 +290,7 @@ def main() -> None:
     smsc = subprocess.Popen(
         [PYTHON, __file__, "--smsc", str(smsc_port), str(stats_port), options.receipts]
     )
-    data = Path(tempfile.mkdtemp(prefix="tidings-bench-smpp-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
-    env.update(
-        TIDINGS_DATA_DIR=str(data),
-        TIDINGS_RATE_LIMIT__PER_MINUTE="100000000",
-        TIDINGS_LOG_LEVEL="WARNING",
-    )
-    env["TIDINGS_SECRETS_KEYS"] = tidings(["secrets", "new-key", "--id", "bench"], env)
-    tidings(["migrate"], env)
-    account = tidings(["accounts", "create", "Bench"], env)
+    data, env, account = fresh_instance("tidings-bench-smpp-")
     tidings(
         ["users", "create", "--account", account, "--username", "bench", "--password", "pw-bench"],
         env,
