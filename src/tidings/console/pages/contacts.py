@@ -28,6 +28,7 @@ from tidings.api.deps import ContextDep, SessionDep
 from tidings.console.config_form import field_errors
 from tidings.console.csrf import EXPIRED, CheckedFormDep
 from tidings.console.errors import CsrfRefused, PageNotFound
+from tidings.console.form_errors import invalid_form
 from tidings.console.paths import CONSOLE, page_links
 from tidings.console.rendering import render
 from tidings.console.session import ConsoleUser, ConsoleUserDep
@@ -37,7 +38,7 @@ from tidings.contacts.models import ContactList
 from tidings.contacts.multipart import boundary_of, file_field
 from tidings.contacts.repository import ContactFilters, ContactRepository, ListRepository
 from tidings.contacts.schemas import ListCreate, contact_out
-from tidings.core.errors import ApiError, FieldError, Unprocessable
+from tidings.core.errors import ApiError, Unprocessable
 
 router = APIRouter(prefix=f"{CONSOLE}/contacts", include_in_schema=False)
 
@@ -131,13 +132,7 @@ async def create_list(
                 description=form.get("description", "").strip() or None,
             )
         except ValidationError as invalid:
-            raise Unprocessable(
-                "The form has invalid fields.",
-                errors=[
-                    FieldError(str(item["loc"][0]), "invalid_value", item["msg"])
-                    for item in invalid.errors()
-                ],
-            ) from None
+            raise invalid_form(invalid) from None
         row = await service.create_list(ctx, user.account_id, user.environment, body, None)
     except ApiError as error:
         return await _page(request, user, session, values=form, error=error)

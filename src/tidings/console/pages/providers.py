@@ -31,12 +31,13 @@ from tidings.console.config_form import (
 )
 from tidings.console.csrf import CheckedFormDep
 from tidings.console.errors import PageNotFound
+from tidings.console.form_errors import invalid_form
 from tidings.console.paths import CONSOLE, page_links
 from tidings.console.rendering import render
 from tidings.console.session import ConsoleUser, ConsoleUserDep
 from tidings.context import AppContext
 from tidings.core.environments import Environment
-from tidings.core.errors import ApiError, FieldError, NotFound, Unprocessable
+from tidings.core.errors import ApiError, NotFound
 from tidings.providers.models import ProviderRow
 from tidings.providers.registry import CHANNELS, MASK, KindRegistry, KindSpec
 from tidings.providers.schemas import CheckOut, ProviderCreate, ProviderOut, ProviderUpdate
@@ -77,13 +78,6 @@ async def _provider(ctx: AppContext, user: ConsoleUser, provider_id: str) -> Pro
         raise PageNotFound(
             f"There is no provider {provider_id[:64]} in this account's {user.environment}."
         ) from None
-
-
-def _validation_errors(error: ValidationError) -> list[FieldError]:
-    return [
-        FieldError(".".join(str(part) for part in item["loc"]), "invalid_value", item["msg"])
-        for item in error.errors()
-    ]
 
 
 @router.get("")
@@ -175,9 +169,7 @@ async def create_provider(
                 }
             )
         except ValidationError as invalid:
-            raise Unprocessable(
-                "The form has invalid fields.", errors=_validation_errors(invalid)
-            ) from None
+            raise invalid_form(invalid) from None
         created = await ctx.runtime.provider_service.create(user.tenant, body)
     except ApiError as error:
         return _new_form(
@@ -279,9 +271,7 @@ async def update_provider(
                 }
             )
         except ValidationError as invalid:
-            raise Unprocessable(
-                "The form has invalid fields.", errors=_validation_errors(invalid)
-            ) from None
+            raise invalid_form(invalid) from None
         await ctx.runtime.provider_service.update(user.tenant, provider.id, patch)
     except ApiError as error:
         unmatched = await _unmatched(ctx, user, provider.id)

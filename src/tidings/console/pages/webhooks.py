@@ -27,6 +27,7 @@ from tidings.api.deps import ContextDep, SessionDep
 from tidings.console.config_form import field_errors
 from tidings.console.csrf import CheckedFormDep, Form
 from tidings.console.errors import PageNotFound
+from tidings.console.form_errors import invalid_form
 from tidings.console.paths import CONSOLE, page_links
 from tidings.console.rendering import render
 from tidings.console.session import ConsoleUser, ConsoleUserDep
@@ -88,16 +89,6 @@ def _events(form: Form) -> list[str]:
             ],
         )
     return names
-
-
-def _invalid(error: ValidationError) -> Unprocessable:
-    return Unprocessable(
-        "The form has invalid fields.",
-        errors=[
-            FieldError(str(item["loc"][0]) if item["loc"] else "", "invalid_value", item["msg"])
-            for item in error.errors()
-        ],
-    )
 
 
 def _shown_errors(error: ApiError | None) -> dict[str, str]:
@@ -178,7 +169,7 @@ async def create_webhook(
                 description=form.get("description", "").strip() or None,
             )
         except ValidationError as invalid:
-            raise _invalid(invalid) from None
+            raise invalid_form(invalid) from None
         outcome = await service.create(ctx, user.account_id, user.environment, body)
     except ApiError as error:
         endpoints = await WebhookRepository(session).page(
@@ -302,7 +293,7 @@ async def update_webhook(
                 enabled="enabled" in form,
             )
         except ValidationError as invalid:
-            raise _invalid(invalid) from None
+            raise invalid_form(invalid) from None
         await service.update_endpoint(ctx, user.account_id, user.environment, endpoint.id, patch)
     except ApiError as error:
         return await _endpoint_page(
