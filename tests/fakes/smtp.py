@@ -268,28 +268,3 @@ def relay_certificates(directory: Path) -> tuple[Path, ssl.SSLContext]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     cert.configure_cert(context)
     return ca_file, context
-
-
-class BlackHole:
-    """A socket that takes connections and never says a word (no SMTP greeting)."""
-
-    def __init__(self) -> None:
-        self._server: asyncio.Server | None = None
-        self._writers: list[asyncio.StreamWriter] = []
-        self.port = 0
-
-    async def start(self) -> None:
-        async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            self._writers.append(writer)
-            with contextlib.suppress(Exception):
-                while await reader.read(65536):
-                    pass
-
-        self._server = await asyncio.start_server(swallow, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for writer in self._writers:
-            writer.close()

@@ -24,9 +24,10 @@ from typing import Any, Literal
 import httpx
 from fastapi import FastAPI
 
+from tests.fakes.black_hole import BlackHole
 from tests.fakes.dns import FakeDns
 from tests.fakes.reports import dsn
-from tests.fakes.smtp import BlackHole, FakeRelay, relay_certificates
+from tests.fakes.smtp import FakeRelay, relay_certificates
 from tests.providers.smtp.conftest import BOUNCES, relay_config, verified_domain
 from tidings.messages.status import Status
 

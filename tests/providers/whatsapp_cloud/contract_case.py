@@ -14,8 +14,6 @@ webhooks (Meta retrying them) are posted to the app attached last.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
@@ -25,6 +23,7 @@ import httpx
 from fastapi import FastAPI
 from starlette.responses import Response
 
+from tests.fakes.black_hole import BlackHole
 from tests.fakes.graph_api import PHONE_NUMBER_ID, GraphApi, graph_error
 from tidings.core.environments import Environment
 from tidings.messages.status import Status
@@ -63,32 +62,6 @@ def _failing_first(count: int) -> Any:
     return answer
 
 
-class _BlackHole:
-    """A socket that takes connections and requests and never answers."""
-
-    def __init__(self) -> None:
-        self._server: asyncio.Server | None = None
-        self._writers: list[asyncio.StreamWriter] = []
-        self.port = 0
-
-    async def __aenter__(self) -> _BlackHole:
-        async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            self._writers.append(writer)
-            with contextlib.suppress(Exception):
-                while await reader.read(65536):
-                    pass
-
-        self._server = await asyncio.start_server(swallow, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        for writer in self._writers:
-            writer.close()
-
-
 @asynccontextmanager
 async def provoke_whatsapp(scenario: str) -> AsyncIterator[Any]:
     from tests.providers.test_contract import Provocation
@@ -116,7 +89,7 @@ async def provoke_whatsapp(scenario: str) -> AsyncIterator[Any]:
         elif scenario == "credentials_refused":
             yield Provocation(fake.provider_config(accessToken="EAAG-expired"), ORDINARY, working)
         elif scenario == "black_hole":
-            hole = await stack.enter_async_context(_BlackHole())
+            hole = await stack.enter_async_context(BlackHole())
             silent = fake.provider_config(baseUrl=f"http://127.0.0.1:{hole.port}")
             yield Provocation(silent, ORDINARY, working)
         else:
