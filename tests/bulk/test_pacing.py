@@ -4,6 +4,7 @@ batch drains; "slow down" answers slow the pace instead of failing messages."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -40,17 +41,16 @@ async def token(client: httpx.AsyncClient, user: TestUser) -> str:
 
 
 async def accepted_at(app: FastAPI, leaving_out: str) -> list[float]:
-    """When the simulated SMS network accepted each message: the moment it stored the
-    message's receipt in the inbox, as a network's own log would show it."""
+    """When the simulated SMS network accepted each message, by the network's own clock
+    (its receipt's ``at``, a fixed delay after acceptance). Not when the receipt was
+    stored: a verdict transaction stores a whole group of receipts at one moment."""
     async with app.state.ctx.sessions() as session:
-        rows = await session.execute(
-            select(InboxEvent.received_at, InboxEvent.payload).where(
-                InboxEvent.provider_id == sandbox_provider_id("sms")
-            )
+        payloads = await session.scalars(
+            select(InboxEvent.payload).where(InboxEvent.provider_id == sandbox_provider_id("sms"))
         )
         return [
-            received.timestamp()
-            for received, payload in rows
+            datetime.fromisoformat(payload["at"]).timestamp()
+            for payload in payloads
             if payload["status"] == "delivered" and payload["id"] != leaving_out
         ]
 
