@@ -163,7 +163,7 @@ class RowChange:
 
 
 # The columns a status change may set, written back by one executemany.
-_WRITTEN = (
+WRITTEN = (
     "status",
     "updated_at",
     "provider",
@@ -176,20 +176,43 @@ _WRITTEN = (
 )
 
 
-async def change_rows(session: AsyncSession, changes: list[RowChange]) -> list[RowChange]:
+@dataclass
+class RowWrites:
+    """What :func:`change_rows` writes for a list of changes: the rows whose
+    ``WRITTEN`` columns change, the events (``message_id, status, at, applied,
+    detail``), the outbox rows (``id, account_id, environment, type, subject_id,
+    payload, created_at``) and the rows whose credits come back."""
+
+    rows: list[Row] = field(default_factory=list)
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    outbox: list[tuple[Any, ...]] = field(default_factory=list)
+    refunds: list[Row] = field(default_factory=list)
+
+
+async def change_rows(
+    session: AsyncSession, changes: list[RowChange], subscriptions: Subscriptions | None = None
+) -> list[RowChange]:
     """:func:`change` for many messages held as rows, written with a few multi-row
-    statements; the changes that applied (``changed`` is set on each)."""
-    subscriptions = await Subscriptions.load(
-        session, {(change.row["account_id"], change.row["environment"]) for change in changes}
-    )
-    events: list[tuple[Any, ...]] = []
-    outbox: list[tuple[Any, ...]] = []
+    statements; the changes that applied (``changed`` is set on each).
+    ``subscriptions``, when given, must have been read in this transaction."""
+    if subscriptions is None:
+        subscriptions = await Subscriptions.load(
+            session, {(change.row["account_id"], change.row["environment"]) for change in changes}
+        )
+    await write_rows(session, plan_rows(changes, subscriptions))
+    return [change for change in changes if change.changed]
+
+
+def plan_rows(changes: list[RowChange], subscriptions: Subscriptions) -> RowWrites:
+    """Apply the changes to their rows in memory (``changed`` set on each) and say
+    what to write; :func:`write_rows` writes it (a caller may write it its own way,
+    in the same transaction)."""
+    plan = RowWrites()
     written: dict[str, Row] = {}
-    refunds: list[Row] = []
     for change in changes:
         row, new, at = change.row, change.new, change.at
         change.changed = applies(Status(row["status"]), new)
-        events.append((row["id"], new.value, at, change.changed, change.detail))
+        plan.events.append((row["id"], new.value, at, change.changed, change.detail))
         if not change.changed:
             if change.values_always and change.values:
                 row.update(change.values)
@@ -208,11 +231,11 @@ async def change_rows(session: AsyncSession, changes: list[RowChange]) -> list[R
             row["next_attempt_at"] = None
             row["lease_owner"] = None
         if new in REFUNDED and row["credits"] and change.refund:
-            refunds.append(row)
+            plan.refunds.append(row)
         written[row["id"]] = row
         event_type = f"message.{new.value}"
         if subscriptions.wants((row["account_id"], row["environment"]), event_type):
-            outbox.append(
+            plan.outbox.append(
                 (
                     new_id("evt"),
                     row["account_id"],
@@ -223,31 +246,41 @@ async def change_rows(session: AsyncSession, changes: list[RowChange]) -> list[R
                     at,
                 )
             )
-    if written:
+    plan.rows = list(written.values())
+    return plan
+
+
+async def write_rows(session: AsyncSession, plan: RowWrites) -> None:
+    """Write what :func:`plan_rows` planned, in the caller's transaction."""
+    if plan.rows:
         await update_rows(
             session,
             Message.__table__,  # type: ignore[arg-type]
-            _WRITTEN,
-            [(*(row[name] for name in _WRITTEN), row["id"]) for row in written.values()],
+            WRITTEN,
+            [(*(row[name] for name in WRITTEN), row["id"]) for row in plan.rows],
         )
     await insert_rows(
         session,
         MessageEvent.__table__,  # type: ignore[arg-type]
         ("message_id", "status", "at", "applied", "detail"),
-        events,
+        plan.events,
     )
     await insert_rows(
         session,
         OutboxEvent.__table__,  # type: ignore[arg-type]
         ("id", "account_id", "environment", "type", "subject_id", "payload", "created_at"),
-        outbox,
+        plan.outbox,
     )
-    for row in refunds:
-        await CreditRepository(session).add(
-            row["account_id"],
-            Decimal(row["credits"]),
-            reason="refund",
-            at=row["updated_at"],
-            message_id=row["id"],
-        )
-    return [change for change in changes if change.changed]
+    for row in plan.refunds:
+        await refund(session, row)
+
+
+async def refund(session: AsyncSession, row: Row) -> None:
+    """Give a message's credits back (a change to a refunding status)."""
+    await CreditRepository(session).add(
+        row["account_id"],
+        Decimal(row["credits"]),
+        reason="refund",
+        at=row["updated_at"],
+        message_id=row["id"],
+    )
