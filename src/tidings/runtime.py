@@ -141,6 +141,8 @@ class DeliveryRuntime:
             # Applied reports write status changes and their outbox rows: the webhook
             # fan-out looks (the dispatcher has nothing new to claim).
             on_committed=self._reports_applied,
+            # Receipts stored right after their submissions' answers find their refs.
+            verdicts_recorded=lambda: self.dispatcher.verdicts_recorded(),
         )
         self.dispatcher = Dispatcher(
             writer=self.writer,

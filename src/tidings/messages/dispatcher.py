@@ -66,6 +66,9 @@ from tidings.settings import BulkSettings, DeliverySettings
 
 log = logging.getLogger("tidings.dispatcher")
 
+# The longest the inbox processor waits for verdicts in flight (verdicts_recorded).
+RECORDED_WAIT_SECONDS = 1.0
+
 
 @dataclass(frozen=True, slots=True)
 class Lease:
@@ -143,6 +146,11 @@ class Dispatcher:
             worker=self.owner,
             channel=verdict_channel,
         )
+        # Verdicts queued and recorded so far, and who waits for the ones queued by a
+        # given count to be recorded (:meth:`verdicts_recorded`).
+        self._verdicts_queued = 0
+        self._verdicts_recorded = 0
+        self._recorded_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._stopping = False
         # Whether due rows may be waiting for capacity: a claim came back full, or
         # capacity ran out. Only then does finishing a submission look for more;
@@ -357,6 +365,7 @@ class Dispatcher:
                         spends_attempt=False,
                     )
             self._verdicts.put_nowait(verdict)
+            self._verdicts_queued += 1
         finally:
             self._in_flight[channel] -= 1
             if job.batch:
@@ -483,12 +492,44 @@ class Dispatcher:
         else:
             # The leases will run out and the messages be sent again: at least once.
             log.error("gave up recording %d verdicts", len(batch))
+        self._verdicts_recorded += len(batch)
+        self._release_recorded_waiters()
         for message_id, resource in settled.items():
             self._waiters.resolve(message_id, resource)
         due = [report.due_in_seconds for verdict in batch for report in verdict.reports]
         if due:
             self._on_reports(min(due))
         self._on_committed()
+
+    async def verdicts_recorded(self) -> None:
+        """Return once every verdict queued so far is recorded (or after
+        ``RECORDED_WAIT_SECONDS``).
+
+        An SMSC sends a receipt right after its ``submit_sm_resp``, and storing it
+        takes one group commit while the verdict that writes the message's ref may
+        wait for the one before: the inbox processor calls this before it applies
+        what was stored, so such a receipt finds its message at the first try
+        instead of being read, found unmatched and applied again 50 ms later."""
+        target = self._verdicts_queued
+        if self._verdicts_recorded >= target:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._recorded_waiters.append((target, waiter))
+        # A recorder that stops (or gives up) must not hold the inbox for long.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(waiter, RECORDED_WAIT_SECONDS)
+
+    def _release_recorded_waiters(self) -> None:
+        recorded = self._verdicts_recorded
+        waiting: list[tuple[int, asyncio.Future[None]]] = []
+        for target, waiter in self._recorded_waiters:
+            if waiter.done():
+                continue
+            if target <= recorded:
+                waiter.set_result(None)
+            else:
+                waiting.append((target, waiter))
+        self._recorded_waiters = waiting
 
     async def _drain(self) -> None:
         if not self._tasks:

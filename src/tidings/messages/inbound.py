@@ -33,7 +33,7 @@ from tidings.messages.models import Message, MessageEvent, OutboxEvent
 from tidings.messages.repository import MessageRepository
 from tidings.messages.rows import load_rows
 from tidings.messages.schemas import message_payload
-from tidings.messages.status import Status
+from tidings.messages.status import Status, applies
 from tidings.messages.status_writer import RowChange
 from tidings.providers.base import ContactUpdate, InboundMessage, StatusReport
 from tidings.providers.repository import RefRepository
@@ -158,16 +158,26 @@ async def _apply_receipts(
     session: AsyncSession, owners: dict[str, str], reports: Sequence[StatusReport]
 ) -> None:
     found = await load_rows(session, sorted({owners[report.external_id] for report in reports}))
-    seen = await MessageRepository(session).seen_statuses(list(found))
+    # A report that moves its message on cannot repeat a recorded status (statuses
+    # only move forward, and an event that did not apply was met by a status as far
+    # on, or further): only the others' messages are looked up, to drop repeats.
+    repeats = {
+        row["id"]
+        for report in reports
+        if (row := found.get(owners[report.external_id])) is not None
+        and not applies(Status(row["status"]), report.status)
+    }
+    seen = await MessageRepository(session).seen_statuses(sorted(repeats))
     changes: list[RowChange] = []
     for report in reports:
         row = found.get(owners[report.external_id])
         if row is None:
             continue
-        # A duplicate receipt is dropped, not recorded again.
-        if report.status in seen[row["id"]]:
+        # A duplicate receipt is dropped, not recorded again (one in this batch too).
+        statuses = seen.setdefault(row["id"], set())
+        if report.status in statuses:
             continue
-        seen[row["id"]].add(report.status)
+        statuses.add(report.status)
         values = (
             {"error_code": report.error_code, "error_message": report.error_message}
             if report.error_code is not None

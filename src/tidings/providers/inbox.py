@@ -10,11 +10,18 @@ its network (HTTP 200, ``deliver_sm_resp``, SMTP 250). A repeat of a stored repo
 in the same transaction, reads each with its kind's parser and applies it
 (:func:`tidings.messages.inbound.apply_reports`, :func:`record_inbound`). A report
 about a message whose submission is not recorded yet is tried again (50 ms
-doubling to 10 s) for ``unmatched_wait_seconds``; after that it is kept as
+doubling to 10 s) for ``unmatched_wait_seconds``, after which it is kept as
 ``unmatched`` and listed by ``GET /api/v4/providers/{id}/unmatched``. A row that
 cannot be read or applied is ``parked`` with the reason after a few tries, never
 retried for ever and never in the way of the others. Done rows are purged by
 housekeeping after a week (they are what recognises a late repeat).
+
+An SMSC sends a receipt right after it answers the ``submit_sm``, so the receipt is
+often stored before the verdict naming its message's ref is committed (the
+dispatcher records verdicts one batch at a time). Before each batch the processor
+therefore waits for the verdicts its process's dispatcher has in flight
+(``verdicts_recorded``): such a receipt then matches at its first try instead of
+being read, found unmatched and applied again 50 ms later.
 
 On PostgreSQL several processors share the inbox: each locks the rows it took
 (``FOR UPDATE SKIP LOCKED``) for the one transaction that applies them.
@@ -109,10 +116,12 @@ class InboxProcessor:
         unmatched_wait_seconds: float,
         poll_interval_seconds: float,
         on_committed: Callable[[], None] = lambda: None,
+        verdicts_recorded: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._writer = writer
         self._clock = clock
         self._sources = sources
+        self._verdicts_recorded = verdicts_recorded
         self._unmatched_wait = timedelta(seconds=unmatched_wait_seconds)
         self._poll = poll_interval_seconds
         self._on_committed = on_committed
@@ -139,6 +148,10 @@ class InboxProcessor:
             self._wake.clear()
             self._next_due = None
             try:
+                if self._verdicts_recorded is not None:
+                    # The receipts just stored came right after their submissions'
+                    # answers: their verdicts, in flight here, are recorded first.
+                    await self._verdicts_recorded()
                 taken = await self.drain_once()
             except Exception:
                 log.exception("applying inbox reports failed; trying again shortly")
