@@ -12,7 +12,7 @@ each message's delivery (the receipt, or all of it for ``async``). uvicorn's own
 share is not in it (see ``bench/send.py``'s ``healthz`` row).
 
     .venv/bin/python bench/send_cpu.py [--requests 3000] [--rounds 5]
-        [--concurrency 64] [--rows send,async,healthz]
+        [--concurrency 64] [--rows send,async,prod,healthz]
 """
 
 from __future__ import annotations
@@ -37,6 +37,10 @@ def prepare_data_dir() -> None:
     _, env, account = fresh_instance("tidings-bench-cpu-")
     user = ["users", "create", "--account", account, "--username", "bench"]
     tidings([*user, "--password", "bench-pass"], env)
+    # The ``prod`` row: production, each send paid from credits, through a configured
+    # provider (the simulator kind, which sends nothing).
+    tidings(["credits", "add", account, "100000000"], env)
+    tidings(["providers", "add", account, "sms", "simulator", "--config", "{}"], env)
     os.environ.clear()
     os.environ.update(env)
 
@@ -61,6 +65,7 @@ class Call:
             "client": ("127.0.0.1", 50000),
             "server": ("127.0.0.1", 8000),
         }
+        self.headers = headers
         self.body = body
 
     async def __call__(self, app: Any) -> tuple[int, bytes]:
@@ -143,13 +148,18 @@ async def main_async(options: argparse.Namespace) -> None:
         status, answer = await login(app)
         assert status == 200, answer
         token = json.loads(answer)["token"]
+        status, answer = await Call("POST", "/api/v4/auth/token", login.headers, login.body)(app)
+        assert status == 200, answer
+        production = json.loads(answer)["token"]
         body = json.dumps({"to": "+393331234567", "body": "Your code is 123456"}).encode()
         auth = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+        paid = {"Content-Type": "application/json", "Authorization": f"Bearer {production}"}
         rows = {
             "send": Call("POST", "/sandbox/api/v4/sms/send", auth, body),
             "async": Call(
                 "POST", "/sandbox/api/v4/sms/send", {**auth, "Prefer": "respond-async"}, body
             ),
+            "prod": Call("POST", "/api/v4/sms/send", paid, body),
             "healthz": Call("GET", "/healthz", {}, b""),
         }
         print(f"{'row':>8} {'cpu us/req (min)':>17} {'median':>7} {'req/s (best)':>13} {'ok':>6}")
@@ -174,7 +184,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--rows", default="send,async,healthz")
+    parser.add_argument("--rows", default="send,async,prod,healthz")
     options = parser.parse_args()
     prepare_data_dir()
     import uvloop
