@@ -33,13 +33,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tidings.bulk.pacing import Rate, slow_down
 from tidings.bulk.repository import BatchRepository
 from tidings.core.clock import Clock
-from tidings.messages import queue, status_writer
+from tidings.messages import queue, status_writer, verdict_statement
 from tidings.messages.backoff import retry_delay
 from tidings.messages.models import MessageEvent
 from tidings.messages.rows import Row, answer, events_of, load_rows
 from tidings.messages.status import Status
 from tidings.messages.status_writer import RowChange
-from tidings.messages.verdict_feed import notify_verdicts
+from tidings.messages.verdict_feed import notify_verdicts, payloads
 from tidings.messages.waiters import VerdictWaiters
 from tidings.providers.base import ProviderRef, RawReport
 from tidings.providers.errors import (
@@ -50,6 +50,7 @@ from tidings.providers.errors import (
 )
 from tidings.providers.repository import InboxRepository, RefRepository, inbox_rows
 from tidings.settings import DeliverySettings
+from tidings.webhooks.subscriptions import Subscriptions
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +95,14 @@ class VerdictWriter:
         """Record the verdicts; the messages that left the queue (with the answer a
         waiting request shows, for those a request waits for)."""
         at = self._clock.now()
-        rows = await load_rows(session, [verdict.message_id for verdict in batch])
+        ids = [verdict.message_id for verdict in batch]
+        postgres = session.get_bind().dialect.name == "postgresql"
+        subscriptions: Subscriptions | None = None
+        if postgres:
+            # The rows locked and the webhook subscriptions, in one statement.
+            rows, subscriptions = await verdict_statement.locked_rows(session, ids)
+        else:
+            rows = await load_rows(session, ids)
         changes: list[RowChange] = []
         retries: list[dict[str, Any]] = []
         retry_events: list[MessageEvent] = []
@@ -192,12 +200,17 @@ class VerdictWriter:
                     },
                 )
             )
-        # The ids first: a receipt applied right after this commit finds its message.
-        await RefRepository(session).add(refs)
-        await InboxRepository(session).store(reports, counted=False)
-        applied = await status_writer.change_rows(session, changes)
-        await queue.requeue(session, retries)
-        session.add_all(retry_events)
+        if subscriptions is not None:
+            applied = await self._write_at_once(
+                session, rows, changes, subscriptions, refs, reports, retries, retry_events
+            )
+        else:
+            # The ids first: a receipt applied right after this commit finds its message.
+            await RefRepository(session).add(refs)
+            await InboxRepository(session).store(reports, counted=False)
+            applied = await status_writer.change_rows(session, changes)
+            await queue.requeue(session, retries)
+            session.add_all(retry_events)
         if slowed:
             await slow_down(session, sorted(slowed), time.time())
         started = {
@@ -208,7 +221,7 @@ class VerdictWriter:
         await BatchRepository(session).mark_started(sorted(started), at)
         await session.flush()
         settled = [change.row for change in applied if change.settles]
-        if self._channel is not None:
+        if self._channel is not None and subscriptions is None:
             # A batch's messages are not waited for; a late "sent" may be.
             await notify_verdicts(
                 session,
@@ -216,6 +229,46 @@ class VerdictWriter:
                 [change.row["id"] for change in applied if change.row["batch_id"] is None],
             )
         return await self._answers(session, settled)
+
+    async def _write_at_once(
+        self,
+        session: AsyncSession,
+        rows: dict[str, Row],
+        changes: list[RowChange],
+        subscriptions: Subscriptions,
+        refs: list[dict[str, Any]],
+        reports: list[dict[str, Any]],
+        retries: list[dict[str, Any]],
+        retry_events: list[MessageEvent],
+    ) -> list[RowChange]:
+        """PostgreSQL: the refs, reports, status changes (events, outbox rows),
+        retries and the notification in one statement
+        (:mod:`tidings.messages.verdict_statement`); credits given back after it."""
+        plan = status_writer.plan_rows(changes, subscriptions)
+        applied = [change for change in changes if change.changed]
+        retried = []
+        for retry in retries:
+            row = rows[retry["id"]]
+            row.update(retry)
+            row["lease_owner"] = None
+            retried.append(row)
+        # A batch's messages are not waited for; a late "sent" may be.
+        notified = [change.row["id"] for change in applied if change.row["batch_id"] is None]
+        writes = verdict_statement.Writes(
+            plan=plan,
+            refs=refs,
+            reports=reports,
+            retried=retried,
+            events=[
+                (event.message_id, event.status, event.at, event.applied, event.kind, event.detail)
+                for event in retry_events
+            ],
+            payloads=payloads(notified) if self._channel is not None else [],
+        )
+        await verdict_statement.write(session, writes, self._channel)
+        for row in plan.refunds:
+            await status_writer.refund(session, row)
+        return applied
 
     def _retry(
         self, row: Row, verdict: Verdict, error: DeliveryError, at: datetime

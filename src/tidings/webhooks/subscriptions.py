@@ -4,12 +4,15 @@ The row paths of the status writer ask this before writing outbox events: an
 event no endpoint subscribes to has nowhere to go, and at thousands of
 messages a second writing it anyway would be most of the work. The question
 is asked inside the transaction that writes the change, so an endpoint
-enabled before that transaction gets the event.
+enabled before that transaction gets the event. A caller that reads the
+endpoints itself in that transaction (the scale-out verdict reads them with the
+rows it locks, in the same statement) builds the answer with
+:meth:`Subscriptions.of_endpoints`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,6 +45,17 @@ class Subscriptions:
             for account, environment, events in rows:
                 if (account, environment) in wanted:
                     patterns.setdefault((account, environment), []).append(list(events or ["*"]))
+        return cls(patterns)
+
+    @classmethod
+    def of_endpoints(
+        cls, endpoints: Iterable[tuple[str, str, Sequence[str] | None]]
+    ) -> Subscriptions:
+        """From enabled endpoints read by the caller: ``(account, environment, events)``
+        each, once per endpoint."""
+        patterns: dict[Scope, list[list[str]]] = {}
+        for account, environment, events in endpoints:
+            patterns.setdefault((account, environment), []).append(list(events or ["*"]))
         return cls(patterns)
 
     @classmethod
