@@ -8,15 +8,17 @@ stay exact.
 
 When a remembered answer runs out under load, every request of that token in flight
 would read the database at once (about seven per expiry at 64 clients, measured):
-:meth:`TokenStateCache.read_once` lets them share the one read in progress.
+:meth:`TokenStateCache.read_once` lets them share the one read in progress
+(:class:`tidings.core.single_flight.SingleFlight`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
+
+from tidings.core.single_flight import SingleFlight
 
 T = TypeVar("T")
 
@@ -28,7 +30,7 @@ class TokenStateCache:
     def __init__(self, ttl: float = TTL_SECONDS) -> None:
         self._ttl = ttl
         self._valid_until: dict[str, float] = {}
-        self._reading: dict[str, asyncio.Future[Any]] = {}
+        self._reading: SingleFlight[str, Any] = SingleFlight()
 
     def is_known_good(self, jti: str) -> bool:
         until = self._valid_until.get(jti)
@@ -47,21 +49,10 @@ class TokenStateCache:
     def forget(self, jti: str) -> None:
         self._valid_until.pop(jti, None)
         # A read that began before the revocation is not shared with later requests.
-        self._reading.pop(jti, None)
+        self._reading.forget(jti)
 
     async def read_once(self, jti: str, read: Callable[[], Awaitable[T]]) -> T:
         """``read()``'s result, shared with the requests that ask about the same token
         while it runs."""
-        pending = self._reading.get(jti)
-        if pending is None:
-            started: asyncio.Future[Any] = asyncio.ensure_future(read())
-            self._reading[jti] = started
-
-            def done(_: object) -> None:
-                if self._reading.get(jti) is started:
-                    del self._reading[jti]
-
-            started.add_done_callback(done)
-            pending = started
-        result: T = await asyncio.shield(pending)
+        result: T = await self._reading.run(jti, read)
         return result

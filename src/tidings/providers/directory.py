@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tidings.core.environments import Environment
 from tidings.core.errors import ServiceUnavailable
 from tidings.core.key_ring import KeyRing, SecretUnavailable
+from tidings.core.single_flight import SingleFlight
 from tidings.db.group_commit import GroupCommitter
 from tidings.providers.base import Provider, ProviderDeps
 from tidings.providers.circuit import CircuitBreaker, CircuitState
@@ -148,7 +149,7 @@ class ProviderDirectory:
         self._routes: dict[tuple[str, str, str], tuple[float, list[Route]]] = {}
         # The read of a key's routes in flight, shared by everyone who asks meanwhile:
         # when the cache runs out under load, one read instead of one per message.
-        self._reading: dict[tuple[str, str, str], asyncio.Future[list[Route]]] = {}
+        self._reading: SingleFlight[tuple[str, str, str], list[Route]] = SingleFlight()
         # Bumped by changed(): a read that began before a change is not cached.
         self._generation: dict[tuple[str, str, str], int] = {}
         self._live: dict[str, _Live] = {}
@@ -205,17 +206,7 @@ class ProviderDirectory:
         cached = self._routes.get(key)
         if cached is not None and time.monotonic() - cached[0] < ROUTES_TTL_SECONDS:
             return cached[1]
-        pending = self._reading.get(key)
-        if pending is None:
-            pending = asyncio.ensure_future(self._read_routes(key))
-            self._reading[key] = pending
-
-            def done(_: object, started: asyncio.Future[list[Route]] = pending) -> None:
-                if self._reading.get(key) is started:
-                    del self._reading[key]
-
-            pending.add_done_callback(done)
-        return await asyncio.shield(pending)
+        return await self._reading.run(key, lambda: self._read_routes(key))
 
     async def _read_routes(self, key: tuple[str, str, str]) -> list[Route]:
         started = time.monotonic()
@@ -232,7 +223,7 @@ class ProviderDirectory:
         key = (account_id, environment.value, channel)
         self._routes.pop(key, None)
         # A read in flight may have begun before the change: the next asker reads anew.
-        self._reading.pop(key, None)
+        self._reading.forget(key)
         self._generation[key] = self._generation.get(key, 0) + 1
         self._persistent_wake.set()
 
