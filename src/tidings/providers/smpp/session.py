@@ -11,7 +11,10 @@ are handed to the handler in batches: every one that arrived while the previous
 batch was being stored goes in the next (one insert and one commit for a burst of
 receipts instead of one each); their answers go out together once it returned.
 A batch the handler refuses is tried again one ``deliver_sm`` at a time, so one
-that cannot be stored does not hold back the others. When nothing has
+that cannot be stored does not hold back the others. Every PDU written during one
+turn of the event loop leaves in one write at its end (:meth:`Session._send`): the
+``submit_sm`` of the messages a group commit handed over together cost one system
+call, not one each. When nothing has
 been received for ``enquireLinkSeconds`` an ``enquire_link`` is sent, and a
 request unanswered within the response timer drops the connection (a link that
 is silently dead). :meth:`Session.close` unbinds cleanly.
@@ -73,6 +76,9 @@ class Session:
         self._last_heard = time.monotonic()
         self._closed = asyncio.Event()
         self.closed_reason = ""
+        # PDUs written during this turn of the event loop, sent together at its end.
+        self._outgoing: list[bytes] = []
+        self._flush_scheduled = False
 
     # -- opening and closing -------------------------------------------------------
 
@@ -140,9 +146,11 @@ class Session:
         if self._closed.is_set():
             return
         self.closed_reason = reason
-        self._closed.set()
         if self._writer is not None:
+            # What was written this turn (an unbind's answer, say) still goes out.
+            self._flush()
             self._writer.close()
+        self._closed.set()
         pending, self._pending = self._pending, {}
         for future in pending.values():
             if not future.done():
@@ -160,7 +168,7 @@ class Session:
         future: asyncio.Future[Pdu] = asyncio.get_running_loop().create_future()
         self._pending[sequence] = future
         future.add_done_callback(lambda _: self._pending.pop(sequence, None))
-        self._writer.write(Pdu(command_id, 0, sequence, body).encode())
+        self._send(Pdu(command_id, 0, sequence, body).encode())
         return future
 
     def _next_sequence(self) -> int:
@@ -252,13 +260,28 @@ class Session:
         return Pdu(pdu.command_id | pdus.RESPONSE, status, pdu.sequence, body)
 
     def _write(self, pdu: Pdu) -> None:
-        if self._writer is not None and not self._closed.is_set():
-            self._writer.write(pdu.encode())
+        self._send(pdu.encode())
 
     def _write_all(self, answers: list[Pdu]) -> None:
-        """Several PDUs in one write (one segment for a batch's answers)."""
-        if answers and self._writer is not None and not self._closed.is_set():
-            self._writer.write(b"".join(pdu.encode() for pdu in answers))
+        for pdu in answers:
+            self._send(pdu.encode())
+
+    def _send(self, data: bytes) -> None:
+        """Write a PDU at the end of this turn of the event loop, with every other
+        written meanwhile: the submissions of many messages started together (and a
+        batch's deliver_sm_resp) leave in one write, one system call, instead of one each."""
+        if self._writer is None or self._closed.is_set():
+            return
+        self._outgoing.append(data)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        outgoing, self._outgoing = self._outgoing, []
+        if outgoing and self._writer is not None and not self._closed.is_set():
+            self._writer.write(b"".join(outgoing))
 
     async def _keep_alive(self) -> None:
         every = self._config.enquire_link_seconds

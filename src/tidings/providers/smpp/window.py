@@ -108,21 +108,19 @@ class Window:
 
         The first error (after resubmitting throttled ones) is raised once every
         part has its answer."""
-        finishing: list[asyncio.Task[str]] = []
         give_up_at = asyncio.get_running_loop().time() + self._throttle_wait
+        if len(bodies) == 1:
+            # A message sent whole (most of them): its one answer awaited here, with no
+            # task and no gather around it.
+            [body] = bodies
+            ticket, answer = await self._write(session, body, give_up_at)
+            return [await self._finish(session, body, ticket, answer, pace, give_up_at)]
+        finishing: list[asyncio.Task[str]] = []
         try:
             for index, body in enumerate(bodies):
                 if index:
                     await pace()
-                await self._slots.acquire()
-                try:
-                    ticket = next(self._tickets)
-                    self._within(give_up_at)
-                    await self._gate.through(ticket)
-                    answer = self._send(session, body)
-                except BaseException:
-                    self._slots.release()
-                    raise
+                ticket, answer = await self._write(session, body, give_up_at)
                 finishing.append(
                     asyncio.ensure_future(
                         self._finish(session, body, ticket, answer, pace, give_up_at)
@@ -142,6 +140,21 @@ class Window:
             if isinstance(result, BaseException):
                 raise result
         return [result for result in results if isinstance(result, str)]
+
+    async def _write(
+        self, session: Session, body: bytes, give_up_at: float
+    ) -> tuple[int, asyncio.Future[Pdu]]:
+        """Take a slot and write the PDU (once the gate lets it through); its ticket
+        and its answer. The slot is the caller's to release (:meth:`_finish` does)."""
+        await self._slots.acquire()
+        try:
+            ticket = next(self._tickets)
+            self._within(give_up_at)
+            await self._gate.through(ticket)
+            return ticket, self._send(session, body)
+        except BaseException:
+            self._slots.release()
+            raise
 
     def _send(self, session: Session, body: bytes) -> asyncio.Future[Pdu]:
         self.in_flight += 1
