@@ -53,8 +53,12 @@ async def load_rows(
     query = _BY_ID_LOCKED if lock and postgres else _BY_ID
     for start in range(0, len(message_ids), 500):
         chunk = {"ids": list(message_ids[start : start + 500])}
-        for row in await (await session.connection()).execute(query, chunk):
-            mapping = dict(row._mapping)
+        result = await (await session.connection()).execute(query, chunk)
+        # The keys once per result: a row's own mapping builds its key view anew each
+        # time, which cost more than the row's values.
+        keys = tuple(result.keys())
+        for row in result:
+            mapping = dict(zip(keys, row, strict=True))
             found[mapping["id"]] = mapping
     return found
 
