@@ -33,7 +33,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, func, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    any_,
+    bindparam,
+    false,
+    func,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tidings.db.multirow import update_rows
@@ -83,6 +96,59 @@ async def due(
     return [Candidate(*row) for row in await (await session.connection()).execute(query)]
 
 
+def _claim_statement(batch: bool) -> Select[Any]:
+    """The claim of single sends, built once (building and keying it anew cost more
+    than its round trip): its values are bound parameters, the channels an array.
+    With ``batch``, it also says whether batch messages of ``batch_channels`` are due."""
+    picked = (
+        select(_DUE.c.id)
+        .where(
+            _DUE.c.next_attempt_at.is_not(None),
+            _DUE.c.next_attempt_at <= bindparam("now"),
+            _DUE.c.batch_id.is_(None),
+            _DUE.c.channel == any_(bindparam("channels", type_=ARRAY(String))),
+        )
+        .order_by(_DUE.c.next_attempt_at)
+        .limit(bindparam("limit", type_=Integer))
+        .with_for_update(skip_locked=True)
+    )
+    leased = (
+        update(Message)
+        .where(Message.id.in_(picked))
+        .values(
+            lease_owner=bindparam("owner"),
+            next_attempt_at=bindparam("until"),
+            attempts=Message.attempts + 1,
+        )
+        .returning(*COLUMNS, _NO_FLUSH)
+        .cte("leased")
+    )
+    waiting: ColumnElement[bool] = false()
+    if batch:
+        waiting = (
+            select(_BATCH.c.id)
+            .where(
+                _BATCH.c.next_attempt_at.is_not(None),
+                _BATCH.c.next_attempt_at <= bindparam("now"),
+                _BATCH.c.batch_id.is_not(None),
+                _BATCH.c.channel == any_(bindparam("batch_channels", type_=ARRAY(String))),
+            )
+            .exists()
+        )
+    # One row at least (the flag), joined to each leased row.
+    flag = select(waiting.label("batch_waiting")).subquery("waiting")
+    query = select(
+        *(leased.c[column.key] for column in COLUMNS),
+        leased.c.commit_without_flush,
+        flag.c.batch_waiting,
+    )
+    return query.select_from(flag.outerjoin(leased, true()))
+
+
+_CLAIM = _claim_statement(batch=False)
+_CLAIM_WITH_BATCH = _claim_statement(batch=True)
+
+
 async def claim_singles(
     session: AsyncSession,
     *,
@@ -101,55 +167,27 @@ async def claim_singles(
     commits without waiting for its flush (see the module's note)."""
     if limit <= 0 or not channels:
         return [], False
-    picked = (
-        select(_DUE.c.id)
-        .where(
-            _DUE.c.next_attempt_at.is_not(None),
-            _DUE.c.next_attempt_at <= now,
-            _DUE.c.batch_id.is_(None),
-            _DUE.c.channel.in_(channels),
-        )
-        .order_by(_DUE.c.next_attempt_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    leased = (
-        update(Message)
-        .where(Message.id.in_(picked))
-        .values(lease_owner=owner, next_attempt_at=until, attempts=Message.attempts + 1)
-        .returning(*COLUMNS, _NO_FLUSH)
-        .cte("leased")
-    )
-    waiting: ColumnElement[bool] = false()
-    if batch_room > 0 and batch_channels:
-        waiting = (
-            select(_BATCH.c.id)
-            .where(
-                _BATCH.c.next_attempt_at.is_not(None),
-                _BATCH.c.next_attempt_at <= now,
-                _BATCH.c.batch_id.is_not(None),
-                _BATCH.c.channel.in_(batch_channels),
-            )
-            .exists()
-        )
-    # One row at least (the flag), joined to each leased row.
-    flag = select(waiting.label("batch_waiting")).subquery("waiting")
-    query = select(
-        *(leased.c[column.key] for column in COLUMNS),
-        leased.c.commit_without_flush,
-        flag.c.batch_waiting,
-    )
+    batch = batch_room > 0 and bool(batch_channels)
+    values: dict[str, Any] = {
+        "now": now,
+        "channels": list(channels),
+        "limit": limit,
+        "owner": owner,
+        "until": until,
+    }
+    if batch:
+        values["batch_channels"] = list(batch_channels)
     result = await (await session.connection()).execute(
-        query.select_from(flag.outerjoin(leased, true()))
+        _CLAIM_WITH_BATCH if batch else _CLAIM, values
     )
     rows: list[Row] = []
     batch_waiting = False
     for found in result:
-        values = dict(found._mapping)
-        batch_waiting = bool(values.pop("batch_waiting"))
-        del values["commit_without_flush"]
-        if values["id"] is not None:
-            rows.append(values)
+        row = dict(found._mapping)
+        batch_waiting = bool(row.pop("batch_waiting"))
+        del row["commit_without_flush"]
+        if row["id"] is not None:
+            rows.append(row)
     return rows, batch_waiting
 
 
