@@ -291,10 +291,15 @@ def _set_text(msg: EmailMessage, text: str) -> None:
     msg.set_content(text, subtype="plain", cte=_forced_cte(text))
 
 
+# C0 controls but tab, LF and CR, and DEL.
+_BODY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def _forced_cte(text: str) -> str | None:
     # The stdlib picks 7bit for short ASCII lines even when they hold NUL or other
     # controls, which RFC 5322 forbids in a body; quoted-printable escapes them.
-    if any((ord(ch) < 32 and ch not in "\t\r\n") or ch == "\x7f" for ch in text):
+    # (A regular expression: a generator over each character took 24 us for 512.)
+    if _BODY_CONTROL.search(text):
         return "quoted-printable"
     return None
 
