@@ -2,8 +2,9 @@
 
 It offers STARTTLS with a certificate of a trustme CA (the provider must be given
 that CA as ``tlsCaFile``), requires AUTH after TLS (``relay``/``secret``: anything
-else answers 535), advertises DSN and records every message with its MAIL and RCPT
-parameters. Recipients act by their local part:
+else answers 535), advertises DSN and PIPELINING (``pipelining=False``: not; aiosmtpd
+reads pipelined commands in order either way) and records every message with its
+MAIL and RCPT parameters. Recipients act by their local part:
 
 =================  ==================================================
 local part         reply
@@ -84,6 +85,8 @@ class _Handler:
         session.host_name = hostname
         if self.relay.dsn:
             responses.insert(-1, "250-DSN")
+        if self.relay.pipelining:
+            responses.insert(-1, "250-PIPELINING")
         return responses
 
     async def handle_RCPT(
@@ -149,6 +152,7 @@ def _authenticate(
 class FakeRelay:
     ca_file: Path
     dsn: bool = True
+    pipelining: bool = True
     received: list[Received] = field(default_factory=list)
     connections: int = 0
     port: int = 0

@@ -36,9 +36,16 @@ async def dns_server() -> AsyncIterator[FakeDns]:
 
 
 @pytest.fixture
-async def relay(tmp_path: Path) -> AsyncIterator[FakeRelay]:
+def relay_pipelining() -> bool:
+    """Whether the relay offers PIPELINING (as real relays do); the modules that test
+    every reply class override this to run each case both ways."""
+    return True
+
+
+@pytest.fixture
+async def relay(tmp_path: Path, relay_pipelining: bool) -> AsyncIterator[FakeRelay]:
     ca_file, context = relay_certificates(tmp_path)
-    fake = FakeRelay(ca_file)
+    fake = FakeRelay(ca_file, pipelining=relay_pipelining)
     await fake.start(context)
     yield fake
     await fake.stop()

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from tests.fakes.reports import deliver, dsn
@@ -22,6 +23,12 @@ from tests.support.users import bearer
 from tidings.messages.status import Status
 from tidings.providers.smtp.mailreports import MailReport, RecipientStatus
 from tidings.providers.smtp.reports import parse_report, reports_for
+
+
+@pytest.fixture(params=[True, False], ids=["pipelined", "one-at-a-time"])
+def relay_pipelining(request: pytest.FixtureRequest) -> bool:
+    """Every case here with a relay that offers PIPELINING and with one that does not."""
+    return bool(request.param)
 
 
 async def suppressed(client: httpx.AsyncClient, token: str, address: str) -> bool:
@@ -152,3 +159,20 @@ def test_a_refusal_naming_a_recipient_is_that_recipients() -> None:
     )
     assert report.recipient == "cc@example.org"  # type: ignore[union-attr]
     assert report.event == "bounced"  # type: ignore[union-attr]
+
+
+async def test_a_deferred_first_recipient_keeps_the_message_from_the_cc_until_the_retry(
+    client: httpx.AsyncClient, ready: dict[str, Any], relay: FakeRelay
+) -> None:
+    """The first ``to`` deferred at RCPT, its Cc taken: the message is retried and the
+    Cc gets it once, with the retry. Pipelined, DATA was already accepted when the
+    deferral was read: the connection is dropped before the message's end, so the
+    relay discards it (one at a time, DATA is never sent)."""
+    token = ready["token"]
+    # "flaky" is answered 451 at its first two RCPTs, then taken.
+    sent = await send_email(client, token, to="flaky@example.org", cc="ann@example.org")
+    done = await wait_for(client, token, sent["id"], {"sent"}, base="")
+    assert done["attempts"] == 3
+    [received] = await relay.wait_for(1)
+    assert received.rcpt_tos == ["flaky@example.org", "ann@example.org"]
+    assert len(relay.received) == 1

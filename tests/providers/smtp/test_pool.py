@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from tests.fakes.smtp import FakeRelay
@@ -16,6 +17,12 @@ from tests.providers.smtp.test_send import send_email
 from tests.support.messages import wait_for
 from tidings.providers.smtp.config import SmtpConfig
 from tidings.providers.smtp.transport import SmtpPool
+
+
+@pytest.fixture(params=[True, False], ids=["pipelined", "one-at-a-time"])
+def relay_pipelining(request: pytest.FixtureRequest) -> bool:
+    """Every case here with a relay that offers PIPELINING and with one that does not."""
+    return bool(request.param)
 
 
 async def test_a_connection_closed_while_idle_is_replaced(
@@ -50,7 +57,7 @@ async def test_idle_connections_are_closed(app: FastAPI, relay: FakeRelay) -> No
     pool = SmtpPool(config, size=2, idle_seconds=0.2)
     try:
         async with pool.connection() as conn:
-            await conn.smtp.noop()
+            assert (await conn.session.command(b"NOOP\r\n")).ok
         assert pool.idle == 1
 
         async def closed() -> bool:
@@ -58,7 +65,7 @@ async def test_idle_connections_are_closed(app: FastAPI, relay: FakeRelay) -> No
 
         await eventually(closed, "the idle connection is closed")
         async with pool.connection() as conn:
-            await conn.smtp.noop()
+            assert (await conn.session.command(b"NOOP\r\n")).ok
         assert pool.opened == 2
     finally:
         await pool.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
@@ -19,6 +20,12 @@ from tests.support.messages import wait_for
 from tests.support.providers import add_provider
 from tests.support.users import TestUser, bearer
 from tidings.messages.models import OutboxEvent
+
+
+@pytest.fixture(params=[True, False], ids=["pipelined", "one-at-a-time"])
+def relay_pipelining(request: pytest.FixtureRequest) -> bool:
+    """Every case here with a relay that offers PIPELINING and with one that does not."""
+    return bool(request.param)
 
 
 async def outbox_types(app: FastAPI, message_id: str) -> list[str]:

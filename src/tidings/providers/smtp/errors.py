@@ -50,6 +50,11 @@ class Reply:
     text: str
 
     @property
+    def ok(self) -> bool:
+        """Taken: a 2xx (250, or 251 for a forwarded recipient)."""
+        return 200 <= self.code < 300
+
+    @property
     def enhanced(self) -> str | None:
         match = _ENHANCED.match(self.text)
         return ".".join(match.groups()) if match else None

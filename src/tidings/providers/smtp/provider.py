@@ -5,10 +5,13 @@ Per message: the MIME is built from the stored request
 its envelope sender by the deployment's outbound mail service (``deps.extras
 ["email_outbound"]``, :class:`tidings.domains.outbound.OutboundMail`: DKIM with the
 sender domain's keys, the VERP return path), then ``MAIL FROM``, one ``RCPT TO`` per
-recipient (To, Cc and Bcc) and ``DATA``. With ``requestDsn`` and a relay that
-offers DSN, ``MAIL FROM`` carries ``RET=HDRS ENVID=<message id>`` and each ``RCPT
-TO`` ``NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;<address>``, so the relay's notices come
-back to the listener (:mod:`.listener`) and move the message.
+recipient (To, Cc and Bcc) and ``DATA``: written at once and their replies read
+together where the relay offers ``PIPELINING`` (RFC 2920, :mod:`.session`), else one
+command at a time; every reply is read and classified the same way in both. With
+``requestDsn`` and a relay that offers DSN, ``MAIL FROM`` carries ``RET=HDRS
+ENVID=<message id>`` and each ``RCPT TO`` ``NOTIFY=SUCCESS,FAILURE
+ORCPT=rfc822;<address>``, so the relay's notices come back to the listener
+(:mod:`.listener`) and move the message.
 
 The message's status follows its first ``to`` address (the message row's ``to``):
 that recipient's reply decides the outcome. Replies are read with :mod:`.errors`:
@@ -47,8 +50,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-import aiosmtplib
-
 from tidings.providers.base import (
     Accepted,
     OutboundMessage,
@@ -66,6 +67,12 @@ from tidings.providers.registry import ProviderIdentity
 from tidings.providers.smtp.config import SmtpConfig
 from tidings.providers.smtp.errors import Reply, error_for
 from tidings.providers.smtp.refs import ref_id, xtext
+from tidings.providers.smtp.session import (
+    SessionLost,
+    UnexpectedReply,
+    command_line,
+    message_payload,
+)
 from tidings.providers.smtp.transport import (
     Connection,
     SmtpPool,
@@ -76,6 +83,17 @@ from tidings.providers.smtp.transport import (
 log = logging.getLogger("tidings.providers.smtp")
 
 OUTBOUND_KEY = "email_outbound"
+
+# What a connection failing under a command raises (a timeout is TimeoutError).
+LOST = (SessionLost, TimeoutError, OSError)
+
+
+def _mail_options(message: OutboundMessage, dsn: bool) -> list[str]:
+    return ["RET=HDRS", f"ENVID={xtext(message.id)}"] if dsn else []
+
+
+def _rcpt_options(address: str, dsn: bool) -> list[str]:
+    return ["NOTIFY=SUCCESS,FAILURE", f"ORCPT=rfc822;{xtext(address)}"] if dsn else []
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +138,11 @@ class SmtpProvider:
     async def check(self) -> str:
         async with self.pool.connection(fresh=True) as conn:
             try:
-                await conn.smtp.noop()
-            except aiosmtplib.SMTPException as error:
+                reply = await conn.session.command(b"NOOP\r\n")
+            except LOST as error:
                 raise self._lost(conn, error) from None
+            if not reply.ok:
+                raise self._lost(conn, UnexpectedReply(reply))
         login = f" as {self._config.username}" if self._config.username else ""
         return (
             f"Connected to {self._config.host}:{self._config.port} "
@@ -142,18 +162,44 @@ class SmtpProvider:
     ) -> Accepted:
         primary = message.to.lower()
         async with self.pool.connection(fresh=fresh) as conn:
+            session = conn.session
             dsn = self._config.request_dsn and conn.dsn
-            await self._mail_from(conn, message, prepared, dsn)
+            mail = command_line("MAIL FROM", prepared.mail_from, _mail_options(message, dsn))
+            rcpts = [command_line("RCPT TO", a, _rcpt_options(a, dsn)) for a in recipients]
+            # Pipelined: MAIL, every RCPT and DATA in one write, their replies read
+            # together (RFC 2920); else one command at a time. Either way every reply
+            # is read and classified below, the same way.
+            pipelined = session.pipelining
+            if pipelined:
+                mail_reply = await self._first_reply(conn, mail, *rcpts, b"DATA\r\n")
+            else:
+                mail_reply = await self._first_reply(conn, mail)
+            if not mail_reply.ok:
+                if mail_reply.code == 421:
+                    raise self._refusal(conn, mail_reply, "mail")
+                if pipelined:
+                    # Their replies (503: no MAIL) are read, the session kept in step.
+                    data_reply = (await self._replies(conn, len(rcpts) + 1))[-1]
+                    await self._leave_data(conn, data_reply, taken=False)
+                await self._rset(conn)
+                raise self._refusal(conn, mail_reply, "mail")
+            if pipelined:
+                *rcpt_replies, data_reply = await self._replies(conn, len(rcpts) + 1)
+            else:
+                rcpt_replies = [await self._command(conn, line) for line in rcpts]
             refused: dict[str, Reply] = {}
             taken: list[str] = []
-            for address in recipients:
-                reply = await self._rcpt(conn, address, dsn)
-                if reply is None:
+            for address, reply in zip(recipients, rcpt_replies, strict=True):
+                if reply.ok:
                     taken.append(address)
+                elif reply.code == 421:
+                    raise self._refusal(conn, reply, "rcpt")
                 else:
                     refused[address.lower()] = reply
             first = refused.get(primary)
             if first is not None and not first.hard_bounce:
+                if pipelined:
+                    await self._leave_data(conn, data_reply, taken=bool(taken))
                 await self._rset(conn)
                 raise error_for(first, stage="rcpt")
             bounced: list[RawReport] = []
@@ -165,8 +211,12 @@ class SmtpProvider:
                 else:
                     log.warning("%s: a recipient was refused: %s", message.id, reply.shown)
             if taken:
-                await self._data(conn, prepared.data)
+                if not pipelined:
+                    data_reply = await self._command(conn, b"DATA\r\n")
+                await self._data(conn, data_reply, prepared.data)
             else:
+                if pipelined:
+                    await self._leave_data(conn, data_reply, taken=False)
                 await self._rset(conn)
             conn.messages += 1
         if first is not None:
@@ -180,49 +230,66 @@ class SmtpProvider:
             )
         )
 
-    async def _mail_from(
-        self, conn: Connection, message: OutboundMessage, prepared: PreparedMail, dsn: bool
-    ) -> None:
-        options = ["RET=HDRS", f"ENVID={xtext(message.id)}"] if dsn else []
+    async def _first_reply(self, conn: Connection, *lines: bytes) -> Reply:
+        """Send the transaction's first commands; the reply to ``MAIL``. A reused
+        connection found closed (or out of step) before that reply is stale: nothing
+        was handed over, the caller takes a new one."""
         try:
-            await conn.smtp.mail(prepared.mail_from, options=options)
-        except aiosmtplib.SMTPServerDisconnected:
+            if not conn.session.in_step():
+                raise SessionLost("a reply nobody asked for")
+            conn.session.send(*lines)
+            return await conn.session.reply()
+        except SessionLost:
             if conn.reused:
-                # Closed by the relay while idle: nothing was handed over yet.
                 conn.broken = True
                 raise StaleConnection from None
-            raise self._lost(conn, aiosmtplib.SMTPServerDisconnected("closed")) from None
-        except aiosmtplib.SMTPResponseException as refused:
-            await self._rset(conn)
-            raise self._refusal(conn, Reply(refused.code, refused.message), "mail") from None
-        except aiosmtplib.SMTPException as error:
+            raise self._lost(conn, SessionLost("closed")) from None
+        except LOST as error:
             raise self._lost(conn, error) from None
 
-    async def _rcpt(self, conn: Connection, address: str, dsn: bool) -> Reply | None:
-        options = ["NOTIFY=SUCCESS,FAILURE", f"ORCPT=rfc822;{xtext(address)}"] if dsn else []
+    async def _replies(self, conn: Connection, count: int) -> list[Reply]:
         try:
-            await conn.smtp.rcpt(address, options=options)
-        except aiosmtplib.SMTPResponseException as refused:
-            reply = Reply(refused.code, refused.message)
-            if reply.code == 421:
-                raise self._refusal(conn, reply, "rcpt") from None
-            return reply
-        except aiosmtplib.SMTPException as error:
+            return await conn.session.replies(count)
+        except LOST as error:
             raise self._lost(conn, error) from None
-        return None
 
-    async def _data(self, conn: Connection, data: bytes) -> None:
+    async def _command(self, conn: Connection, line: bytes) -> Reply:
         try:
-            await conn.smtp.data(data)
-        except aiosmtplib.SMTPResponseException as refused:
-            raise self._refusal(conn, Reply(refused.code, refused.message), "data") from None
-        except aiosmtplib.SMTPException as error:
+            return await conn.session.command(line)
+        except LOST as error:
             raise self._lost(conn, error) from None
+
+    async def _data(self, conn: Connection, data_reply: Reply, data: bytes) -> None:
+        if data_reply.code != 354:
+            raise self._refusal(conn, data_reply, "data")
+        try:
+            conn.session.send(message_payload(data))
+            reply = await conn.session.reply()
+        except LOST as error:
+            raise self._lost(conn, error) from None
+        if not reply.ok:
+            raise self._refusal(conn, reply, "data")
+
+    async def _leave_data(self, conn: Connection, data_reply: Reply, *, taken: bool) -> None:
+        """A pipelined ``DATA`` the message will not follow. Refused, nothing to do.
+        Accepted (354) with no recipient taken: a lone ``.`` ends it, nobody to
+        deliver to (RFC 2920 section 3.1). Accepted with recipients taken (the first
+        ``to`` deferred, a Cc taken): the connection is dropped before the end of
+        the message, so the relay discards it and the Cc does not get it now and
+        again at the retry."""
+        if data_reply.code != 354:
+            return
+        if taken:
+            conn.broken = True
+            return
+        await self._command(conn, b".\r\n")
 
     async def _rset(self, conn: Connection) -> None:
+        if conn.broken:
+            return
         try:
-            await conn.smtp.rset()
-        except aiosmtplib.SMTPException:
+            await conn.session.command(b"RSET\r\n")
+        except LOST:
             conn.broken = True
 
     def _refusal(self, conn: Connection, reply: Reply, stage: str) -> DeliveryError:

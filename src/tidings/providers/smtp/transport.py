@@ -1,12 +1,15 @@
 """Connections to one relay: opened with TLS verified and a login, kept in a small
 pool, reused for many messages, closed when idle, replaced when broken.
 
-aiosmtplib's ``SMTP`` is one connection and has no pool (providers.md 1.2), so this
-is one: at most ``maxConnections`` open at once (waiters queue for a free one); a
-connection idle for ``idle_seconds`` is closed by a reaper; one that failed (a
-timeout, a dropped socket, a ``421``) is closed rather than given back. A reused
-connection is checked cheaply by the next command: if it turns out dead before the
-message was handed over, the caller gets :class:`StaleConnection` and opens a new one.
+A connection is opened by aiosmtplib (TCP, TLS, EHLO, AUTH) and then carries its
+transactions with our own :class:`.session.SmtpSession` (pipelined where the relay
+offers it; see that module for why). aiosmtplib's ``SMTP`` is one connection and
+has no pool (providers.md 1.2), so this is one: at most ``maxConnections`` open at
+once (waiters queue for a free one); a connection idle for ``idle_seconds`` is
+closed by a reaper; one that failed (a timeout, a dropped socket, a ``421``) is
+closed rather than given back. A reused connection is checked cheaply by the next
+command: if it turns out dead before the message was handed over, the caller gets
+:class:`StaleConnection` and opens a new one.
 
 TLS: ``starttls`` requires the upgrade (a relay that does not offer STARTTLS is a
 configuration error, not a reason to send in clear), ``tls`` is implicit TLS, both
@@ -25,12 +28,14 @@ import ssl
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import cast
 
 import aiosmtplib
 
 from tidings.providers.errors import ConfigurationError, ConnectionDown, DeliveryError
 from tidings.providers.smtp.config import SmtpConfig
 from tidings.providers.smtp.errors import Reply, error_for
+from tidings.providers.smtp.session import SessionLost, SmtpSession, UnexpectedReply
 
 log = logging.getLogger("tidings.providers.smtp")
 
@@ -43,7 +48,7 @@ class StaleConnection(Exception):
 
 @dataclass(eq=False)
 class Connection:
-    smtp: aiosmtplib.SMTP
+    session: SmtpSession
     last_used: float = field(default_factory=time.monotonic)
     reused: bool = False
     broken: bool = False
@@ -51,7 +56,7 @@ class Connection:
 
     @property
     def dsn(self) -> bool:
-        return self.smtp.supports_extension("dsn")
+        return self.session.dsn
 
 
 def tls_context(config: SmtpConfig) -> ssl.SSLContext:
@@ -62,8 +67,9 @@ def tls_context(config: SmtpConfig) -> ssl.SSLContext:
     return context
 
 
-async def open_connection(config: SmtpConfig) -> aiosmtplib.SMTP:
-    """Connect, secure and log in; errors as the delivery error tree."""
+async def open_connection(config: SmtpConfig) -> SmtpSession:
+    """Connect, secure and log in (aiosmtplib), then hand the connection to a
+    :class:`SmtpSession`; errors as the delivery error tree."""
     implicit = config.security == "tls"
     smtp = aiosmtplib.SMTP(
         hostname=config.host,
@@ -96,7 +102,14 @@ async def open_connection(config: SmtpConfig) -> aiosmtplib.SMTP:
                 raise error_for(Reply(refused.code, refused.message), stage="auth") from None
             except aiosmtplib.SMTPException as problem:
                 raise ConfigurationError("auth_unavailable", str(problem)) from None
-        return smtp
+        # Not isinstance(asyncio.Transport): uvloop's transports (tidings serve) are not.
+        transport = cast(asyncio.Transport | None, smtp.transport)
+        if transport is None or transport.is_closing():
+            raise aiosmtplib.SMTPServerDisconnected("closed during the login")
+        # aiosmtplib is done with it: its last reply was read, nothing is pending.
+        return SmtpSession(
+            transport, extensions=set(smtp.esmtp_extensions), timeout=config.timeout_seconds
+        )
     except DeliveryError:
         smtp.close()
         raise
@@ -118,9 +131,11 @@ def connection_error(config: SmtpConfig, error: BaseException) -> DeliveryError:
         )
     if isinstance(error, aiosmtplib.SMTPResponseException):
         return error_for(Reply(error.code, error.message), stage="connect")
+    if isinstance(error, UnexpectedReply):
+        return error_for(error.reply, stage="connect")
     if isinstance(error, (aiosmtplib.SMTPTimeoutError, TimeoutError)):
         return ConnectionDown("relay_timeout", f"{where} did not answer in time.")
-    if isinstance(error, aiosmtplib.SMTPException):
+    if isinstance(error, (aiosmtplib.SMTPException, SessionLost)):
         return ConnectionDown("relay_unreachable", f"{where}: {error}")
     if isinstance(error, OSError):
         return ConnectionDown("relay_unreachable", f"{where}: {error.strerror or error}")
@@ -169,7 +184,7 @@ class SmtpPool:
     def _take_idle(self) -> Connection | None:
         while self._idle:
             conn = self._idle.pop()
-            if conn.smtp.is_connected and not self._expired(conn, time.monotonic()):
+            if conn.session.is_connected and not self._expired(conn, time.monotonic()):
                 conn.reused = True
                 return conn
             _close_quietly(conn)
@@ -177,7 +192,7 @@ class SmtpPool:
 
     def _give_back(self, conn: Connection) -> None:
         conn.last_used = time.monotonic()
-        if conn.broken or self._closed or not conn.smtp.is_connected:
+        if conn.broken or self._closed or not conn.session.is_connected:
             _close_quietly(conn)
             return
         self._idle.append(conn)
@@ -218,8 +233,7 @@ class SmtpPool:
 async def _quit(conn: Connection) -> None:
     """QUIT politely, briefly; a relay that does not answer is just dropped."""
     try:
-        async with asyncio.timeout(2):
-            await conn.smtp.quit()
+        await conn.session.quit()
     except Exception:
         log.debug("QUIT failed; closing the connection")
     finally:
@@ -228,4 +242,4 @@ async def _quit(conn: Connection) -> None:
 
 def _close_quietly(conn: Connection) -> None:
     with contextlib.suppress(Exception):
-        conn.smtp.close()
+        conn.session.close()
