@@ -482,9 +482,7 @@ class Dispatcher:
         settled: dict[str, dict[str, object] | None] = {}
         for attempt in range(5):
             try:
-                settled = await self._writer.submit(
-                    lambda session: self._verdict_writer.apply(session, batch)
-                )
+                settled = await self._record_once(batch)
                 break
             except Exception:
                 log.exception("recording %d verdicts failed (try %d)", len(batch), attempt + 1)
@@ -500,6 +498,19 @@ class Dispatcher:
         if due:
             self._on_reports(min(due))
         self._on_committed()
+
+    async def _record_once(self, batch: list[Verdict]) -> dict[str, dict[str, object] | None]:
+        if self._claim_sessions is None:
+            return await self._writer.submit(
+                lambda session: self._verdict_writer.apply(session, batch)
+            )
+        # PostgreSQL: a transaction of its own, as the claim's, so a verdict never
+        # waits behind the group's other writes (a receipt, the webhook fan-out);
+        # PostgreSQL's row locks order it against them, as against other workers'.
+        async with self._claim_sessions() as session:
+            settled = await self._verdict_writer.apply(session, batch)
+            await session.commit()
+        return settled
 
     async def verdicts_recorded(self) -> None:
         """Return once every verdict queued so far is recorded (or after
