@@ -42,6 +42,7 @@ from sqlalchemy import (
     bindparam,
     false,
     func,
+    literal_column,
     select,
     true,
     update,
@@ -80,18 +81,29 @@ async def due(
 ) -> list[Candidate]:
     if limit <= 0 or not channels:
         return []
+    postgres = session.get_bind().dialect.name == "postgresql"
+    lane: ColumnElement[bool] = (
+        Message.batch_id.is_not(None) if batch else Message.batch_id.is_(None)
+    )
+    if not batch and not postgres:
+        # SQLite keeps no statistics here, so it took "batch_id IS NULL" for a selective
+        # lookup in ix_messages_batch: every single send ever stored was read and sorted
+        # at each claim (8 ms with 2,200 messages, and growing). Said to be true of most
+        # rows, the term leaves the plan to the partial index of due single sends.
+        # (The probability must be written in the SQL: SQLite refuses a parameter.)
+        lane = func.likelihood(lane, literal_column("0.9"))
     query = (
         select(Message.id, Message.account_id, Message.environment, Message.channel)
         .where(
             Message.next_attempt_at.is_not(None),
             Message.next_attempt_at <= now,
-            Message.batch_id.is_not(None) if batch else Message.batch_id.is_(None),
+            lane,
             Message.channel.in_(channels),
         )
         .order_by(Message.next_attempt_at)
         .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
+    if postgres:
         query = query.with_for_update(skip_locked=True)
     return [Candidate(*row) for row in await (await session.connection()).execute(query)]
 
