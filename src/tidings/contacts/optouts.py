@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.contacts.models import OptOut
 from tidings.core.environments import Environment
+from tidings.db.driver import Prepared
 
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT"})
 START_WORDS = frozenset({"START", "UNSTOP", "YES", "SUBSCRIBE", "OPTIN"})
@@ -29,11 +30,13 @@ def keyword(body: str | None) -> str | None:
     return None
 
 
-_IS_OPTED_OUT = select(OptOut.address).where(
-    OptOut.account_id == bindparam("account_id"),
-    OptOut.environment == bindparam("environment"),
-    OptOut.channel == bindparam("channel"),
-    OptOut.address == bindparam("address"),
+_IS_OPTED_OUT = Prepared(
+    select(OptOut.address).where(
+        OptOut.account_id == bindparam("account_id"),
+        OptOut.environment == bindparam("environment"),
+        OptOut.channel == bindparam("channel"),
+        OptOut.address == bindparam("address"),
+    )
 )
 
 
@@ -57,11 +60,10 @@ class OptOutRepository:
     async def is_opted_out(
         self, account_id: str, environment: Environment, channel: str, address: str
     ) -> bool:
-        # Every send asks: a statement built once, run with Core on the session's
-        # connection, costs a third of an ORM query's 0.2 ms.
-        connection = await self._session.connection()
-        found = await connection.scalar(
-            _IS_OPTED_OUT,
+        # Every send asks: a statement compiled once and run on the driver (see
+        # tidings.db.driver), where an ORM query cost 0.2 ms.
+        found = await _IS_OPTED_OUT.first(
+            self._session,
             {
                 "account_id": account_id,
                 "environment": environment.value,

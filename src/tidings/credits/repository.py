@@ -1,9 +1,9 @@
 """SQL for credits: the balance row and the ledger beside it.
 
 Every paid send debits in its write, so the writes are statements built once on the
-tables (Core, no ORM objects): the ORM's bulk UPDATE evaluated its WHERE against
-every object in the session and its ledger object cost a unit-of-work flush, about
-a third of a production send's write. The ledger row goes through
+tables and run on SQLite's driver (:mod:`tidings.db.driver`): the ORM's bulk UPDATE
+evaluated its WHERE against every object in the session and its ledger object cost a
+unit-of-work flush, about a third of a production send's write. The ledger row goes through
 :func:`tidings.db.multirow.insert_rows`, as a message's own row does.
 """
 
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.core.ids import new_id
 from tidings.credits.models import CreditBalance, CreditEntry
+from tidings.db.driver import Prepared
 from tidings.db.multirow import insert_rows
 
 _BALANCES: Table = CreditBalance.__table__  # type: ignore[assignment]
@@ -25,7 +26,7 @@ _LEDGER: Table = CreditEntry.__table__  # type: ignore[assignment]
 _AMOUNT = _BALANCES.c.balance.type
 _LEDGER_COLUMNS = ("id", "account_id", "amount", "reason", "message_id", "batch_id", "created_at")
 
-_DEBIT = (
+_DEBIT = Prepared(
     update(_BALANCES)
     .where(
         _BALANCES.c.account_id == bindparam("account"),
@@ -33,7 +34,7 @@ _DEBIT = (
     )
     .values(balance=_BALANCES.c.balance - bindparam("cost", type_=_AMOUNT))
 )
-_CREDIT = (
+_CREDIT = Prepared(
     update(_BALANCES)
     .where(_BALANCES.c.account_id == bindparam("account"))
     .values(balance=_BALANCES.c.balance + bindparam("amount", type_=_AMOUNT))
@@ -69,10 +70,8 @@ class CreditRepository:
         row = (new_id("led"), account_id, amount, reason, message_id, batch_id, at)
         await insert_rows(self._session, _LEDGER, _LEDGER_COLUMNS, [row])
 
-    async def _update(self, statement: Any, values: dict[str, Any]) -> int:
-        connection = await self._session.connection()
-        result = await connection.execute(statement, values)
-        return int(getattr(result, "rowcount", 0))
+    async def _update(self, statement: Prepared, values: dict[str, Any]) -> int:
+        return await statement.rowcount(self._session, values)
 
     async def add(
         self,

@@ -165,6 +165,9 @@ class Connection:
     async def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> Cursor:
         return await self.cursor().execute(sql, parameters)
 
+    async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> Cursor:
+        return await self.cursor().executemany(sql, parameters)
+
     async def commit(self) -> None:
         if not self._conn.in_transaction:
             # Nothing written (a read-only session): nothing to sync.
