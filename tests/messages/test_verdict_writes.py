@@ -7,13 +7,17 @@ Core paths. One batch of verdicts — accepted with two parts and a report, a
 retryable error, a permanent error, and an acceptance that comes back after its
 lease was taken over — must leave the same rows, events, provider ids, inbox
 reports and outbox rows on both, tell only the subscribed endpoints' scope, and on
-PostgreSQL notify the settled single sends when (and only when) it commits. An
-endpoint enabled before the transaction is heard at once (nothing is cached).
+PostgreSQL notify the settled single sends when (and only when) it commits, each
+with the answer the API shows for it. An endpoint enabled before the transaction
+is heard at once (nothing is cached). The notification's lines fit under
+PostgreSQL's payload limit; an answer too long goes as its id alone, and an
+older worker's comma-separated ids are still understood.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +37,12 @@ from tidings.core.clock import SystemClock
 from tidings.core.ids import new_id
 from tidings.messages import queue
 from tidings.messages.models import Message, MessageEvent, OutboxEvent
+from tidings.messages.verdict_feed import (
+    PAYLOAD_LIMIT,
+    answer_payloads,
+    parse_payload,
+    payloads,
+)
 from tidings.messages.verdicts import Verdict, VerdictWriter
 from tidings.messages.waiters import VerdictWaiters
 from tidings.providers.base import ProviderRef, RawReport
@@ -184,7 +194,16 @@ async def test_a_batch_of_verdicts_writes_the_same_on_both_databases(
     assert [event["status"] for event in events_answered] == ["queued", "sent"]
     assert not waited.done()  # resolving is the dispatcher's, once committed
     if postgres:
-        assert sorted(",".join(heard).split(",")) == sorted([accepted, refused, late])
+        named: dict[str, str | None] = {}
+        for payload in heard:
+            named.update(parse_payload(payload))
+        assert sorted(named) == sorted([accepted, refused, late])
+        # Each answer went with the notification: what the API shows, read back.
+        for message_id, sent_answer in named.items():
+            assert sent_answer is not None
+            shown = await http.get(f"/sandbox/api/v4/messages/{message_id}", headers=bearer(token))
+            assert json.loads(sent_answer) == shown.json()
+        assert json.loads(named[accepted] or "") == answer
 
     async with sessions() as session:
         messages = {
@@ -271,3 +290,22 @@ def _retry_detail(events: list[tuple[Any, ...]], message_id: str) -> dict[str, A
     (detail,) = [event[4] for event in events if event[0] == message_id and event[3] == "retry"]
     assert isinstance(detail, dict)
     return detail
+
+
+def test_answers_travel_in_payloads_under_the_limit() -> None:
+    small = {"id": "msg_1", "status": "sent", "body": "é"}
+    large = {"id": "msg_2", "status": "sent", "body": "x" * (PAYLOAD_LIMIT + 10)}
+    many = {f"msg_{index:05d}": {**small, "id": f"msg_{index:05d}"} for index in range(200)}
+    answers: dict[str, dict[str, object] | None] = {**many, "msg_2": large, "msg_3": None}
+    chunks = answer_payloads(answers)
+    assert len(chunks) > 1
+    assert all(len(chunk.encode()) <= PAYLOAD_LIMIT for chunk in chunks)
+    named: dict[str, str | None] = {}
+    for chunk in chunks:
+        named.update(parse_payload(chunk))
+    assert list(named) == list(answers)
+    assert named["msg_2"] is None and named["msg_3"] is None
+    assert json.loads(named["msg_00007"] or "") == many["msg_00007"]
+    # What an older worker sends: ids, comma-separated.
+    assert parse_payload(payloads(["msg_a", "msg_b"])[0]) == {"msg_a": None, "msg_b": None}
+    assert parse_payload(answer_payloads({"msg_c": None})[0]) == {"msg_c": None}

@@ -7,9 +7,18 @@ transaction also runs :func:`notify_verdicts`: a ``pg_notify`` on the channel
 PostgreSQL delivers a transaction's notifications when it commits, and only
 then, so no process hears of a verdict before it is committed.
 
+The worker's notification carries each settled single send's answer, the
+message as the API shows it (:func:`tidings.messages.rows.answer`, built from
+the row it just wrote and the events it read with the row's lock), one line
+``<id> <answer as JSON>`` each (:func:`answer_payloads`); an answer too long for
+a payload, or a message still pending, goes as its id alone.
+
 Every process on PostgreSQL keeps a :class:`VerdictFeed`: one connection that
-``LISTEN``s on the channel. The ids it hears that a request here waits for are
-read back from the database (the row and its events, the API's answer, as
+``LISTEN``s on the channel. An answer heard for a request here resolves its
+waiter at once, with no read. The other ids it hears that a request here waits
+for (no answer came along, or the request registered after the notification,
+or from an older worker, which sends comma-separated ids) are read back from the
+database (the row and its events, the API's answer, as
 :func:`tidings.messages.rows.answer` builds it) and resolve their waiters. The
 read is one statement (the rows joined to their events) outside a transaction:
 one round trip where a transaction with two reads took four, and one statement
@@ -26,9 +35,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import asyncpg
 from sqlalchemy import bindparam, select, text
@@ -94,6 +104,46 @@ def payloads(message_ids: Sequence[str]) -> list[str]:
     return chunks
 
 
+def answer_payloads(answers: Mapping[str, Answer | None]) -> list[str]:
+    """Lines ``<id> <answer as JSON>``, or ``<id>`` alone (no answer: one too long
+    for a payload, or a message still pending), as many lines to a payload as fit
+    under the limit. A listener resolves a waiter from its line without reading the
+    message back (:meth:`VerdictFeed._heard`)."""
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for message_id, found in answers.items():
+        line = message_id
+        if found is not None:
+            # ASCII (json escapes the rest): the length is the size in bytes.
+            text = json.dumps(found, separators=(",", ":"))
+            if len(message_id) + 1 + len(text) <= PAYLOAD_LIMIT:
+                line = f"{message_id} {text}"
+        added = len(line) + (1 if current else 0)
+        if current and size + added > PAYLOAD_LIMIT:
+            chunks.append("\n".join(current))
+            current, size = [], 0
+            added = len(line)
+        current.append(line)
+        size += added
+    if current:
+        chunks.append("\n".join(current))
+    return chunks
+
+
+def parse_payload(payload: str) -> dict[str, str | None]:
+    """The ids a notification names, each with its answer's JSON text when it has
+    one: lines from :func:`answer_payloads`, or comma-separated ids (from
+    :func:`payloads`, which is also what an older worker sends)."""
+    if " " not in payload and "\n" not in payload:
+        return dict.fromkeys(payload.split(","))
+    found: dict[str, str | None] = {}
+    for line in payload.split("\n"):
+        message_id, _, answer_text = line.partition(" ")
+        found[message_id] = answer_text or None
+    return found
+
+
 async def notify_verdicts(session: AsyncSession, channel: str, message_ids: Sequence[str]) -> None:
     """Tell the listening processes, when this transaction commits, that these
     messages have their verdicts."""
@@ -154,10 +204,14 @@ class VerdictFeed:
 
     def _heard(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
         due = False
-        ids = payload.split(",")
-        self.heard += len(ids)
-        for message_id in ids:
+        named = parse_payload(payload)
+        self.heard += len(named)
+        for message_id, sent_answer in named.items():
             if self._waiters.waiting(message_id):
+                if sent_answer is not None:
+                    # The worker sent the answer along: nothing to read back.
+                    self._waiters.resolve(message_id, json.loads(sent_answer))
+                    continue
                 self._due.add(message_id)
                 due = True
             else:

@@ -31,14 +31,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, any_, bindparam, func, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import String, any_, bindparam, case, func, select
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tidings.messages.models import Message
-from tidings.messages.rows import COLUMNS, Row
+from tidings.messages.models import Message, MessageEvent
+from tidings.messages.rows import COLUMNS, EventRow, Row
 from tidings.messages.status_writer import WRITTEN, RowWrites
 from tidings.webhooks.models import WebhookEndpoint
 from tidings.webhooks.subscriptions import Subscriptions
@@ -51,9 +52,32 @@ _ENDPOINTS = (
     .where(WebhookEndpoint.account_id == _MESSAGES.c.account_id, WebhookEndpoint.enabled)
     .scalar_subquery()
 )
+# A single send's events so far, oldest first (a batch's messages are not waited
+# for): with them the worker builds the answer a waiting request shows.
+_EVENTS = case(
+    (
+        _MESSAGES.c.batch_id.is_(None),
+        select(
+            func.json_agg(
+                aggregate_order_by(
+                    func.json_build_array(
+                        MessageEvent.status,
+                        MessageEvent.at,
+                        MessageEvent.applied,
+                        MessageEvent.kind,
+                    ),
+                    MessageEvent.id,
+                )
+            )
+        )
+        .where(MessageEvent.message_id == _MESSAGES.c.id)
+        .scalar_subquery(),
+    ),
+    else_=None,
+)
 # One SQL text whatever the number of ids (an array, not an IN list).
 _LOCKED = (
-    select(*COLUMNS, _ENDPOINTS.label("webhook_endpoints"))
+    select(*COLUMNS, _ENDPOINTS.label("webhook_endpoints"), _EVENTS.label("events_so_far"))
     .where(_MESSAGES.c.id == any_(bindparam("ids", type_=ARRAY(String))))
     .order_by(_MESSAGES.c.id)
     .with_for_update(of=_MESSAGES)
@@ -113,12 +137,22 @@ SELECT pg_notify(${_LAST + 15}, payload) FROM unnest(${_LAST + 16}::text[]) AS p
 """  # noqa: S608 - the names come from the models, never from a request
 
 
-async def locked_rows(
-    session: AsyncSession, message_ids: Sequence[str]
-) -> tuple[dict[str, Row], Subscriptions]:
-    """The messages' rows, locked until the commit, and their accounts' webhook
-    subscriptions as they are in this transaction: one statement."""
+@dataclass
+class Locked:
+    """What :func:`locked_rows` read: the rows by id, the subscriptions, and each
+    single send's events so far."""
+
+    rows: dict[str, Row]
+    subscriptions: Subscriptions
+    events: dict[str, list[EventRow]]
+
+
+async def locked_rows(session: AsyncSession, message_ids: Sequence[str]) -> Locked:
+    """The messages' rows, locked until the commit, their accounts' webhook
+    subscriptions as they are in this transaction, and the single sends' events:
+    one statement."""
     found: dict[str, Row] = {}
+    events: dict[str, list[EventRow]] = {}
     endpoints: dict[str, list[tuple[str, str, Any]]] = {}
     connection = await session.connection()
     for start in range(0, len(message_ids), 500):
@@ -126,6 +160,7 @@ async def locked_rows(
         for record in await connection.execute(_LOCKED, {"ids": chunk}):
             row = dict(record._mapping)
             listed = row.pop("webhook_endpoints")
+            so_far = row.pop("events_so_far")
             account = row["account_id"]
             if account not in endpoints:
                 # asyncpg hands json over as its text.
@@ -133,11 +168,17 @@ async def locked_rows(
                 endpoints[account] = [
                     (account, environment, events) for environment, events in pairs or []
                 ]
+            if so_far is not None:
+                listed_events = json.loads(so_far) if isinstance(so_far, str) else so_far
+                events[row["id"]] = [
+                    (status, datetime.fromisoformat(at), applied, kind)
+                    for status, at, applied, kind in listed_events
+                ]
             found[row["id"]] = row
     subscriptions = Subscriptions.of_endpoints(
         endpoint for listed in endpoints.values() for endpoint in listed
     )
-    return found, subscriptions
+    return Locked(found, subscriptions, events)
 
 
 @dataclass

@@ -37,10 +37,10 @@ from tidings.messages import queue, status_writer, verdict_statement
 from tidings.messages.backoff import retry_delay
 from tidings.messages.models import MessageEvent
 from tidings.messages.rows import Row, answer, events_of, load_rows
-from tidings.messages.status import Status
+from tidings.messages.status import PENDING, Status
 from tidings.messages.status_writer import RowChange
-from tidings.messages.verdict_feed import notify_verdicts, payloads
-from tidings.messages.waiters import VerdictWaiters
+from tidings.messages.verdict_feed import answer_payloads, notify_verdicts
+from tidings.messages.waiters import Answer, VerdictWaiters
 from tidings.providers.base import ProviderRef, RawReport
 from tidings.providers.errors import (
     DeliveryError,
@@ -50,7 +50,6 @@ from tidings.providers.errors import (
 )
 from tidings.providers.repository import InboxRepository, RefRepository, inbox_rows
 from tidings.settings import DeliverySettings
-from tidings.webhooks.subscriptions import Subscriptions
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,10 +96,12 @@ class VerdictWriter:
         at = self._clock.now()
         ids = [verdict.message_id for verdict in batch]
         postgres = session.get_bind().dialect.name == "postgresql"
-        subscriptions: Subscriptions | None = None
+        locked: verdict_statement.Locked | None = None
         if postgres:
-            # The rows locked and the webhook subscriptions, in one statement.
-            rows, subscriptions = await verdict_statement.locked_rows(session, ids)
+            # The rows locked, the webhook subscriptions and the single sends' events
+            # so far, in one statement.
+            locked = await verdict_statement.locked_rows(session, ids)
+            rows = locked.rows
         else:
             rows = await load_rows(session, ids)
         changes: list[RowChange] = []
@@ -200,9 +201,10 @@ class VerdictWriter:
                     },
                 )
             )
-        if subscriptions is not None:
-            applied = await self._write_at_once(
-                session, rows, changes, subscriptions, refs, reports, retries, retry_events
+        answers: dict[str, Answer | None] = {}
+        if locked is not None:
+            applied, answers = await self._write_at_once(
+                session, locked, changes, refs, reports, retries, retry_events
             )
         else:
             # The ids first: a receipt applied right after this commit finds its message.
@@ -221,39 +223,58 @@ class VerdictWriter:
         await BatchRepository(session).mark_started(sorted(started), at)
         await session.flush()
         settled = [change.row for change in applied if change.settles]
-        if self._channel is not None and subscriptions is None:
+        if self._channel is not None and locked is None:
             # A batch's messages are not waited for; a late "sent" may be.
             await notify_verdicts(
                 session,
                 self._channel,
                 [change.row["id"] for change in applied if change.row["batch_id"] is None],
             )
+        if locked is not None:
+            return {
+                row["id"]: answers.get(row["id"]) if self._waiters.waiting(row["id"]) else None
+                for row in settled
+            }
         return await self._answers(session, settled)
 
     async def _write_at_once(
         self,
         session: AsyncSession,
-        rows: dict[str, Row],
+        locked: verdict_statement.Locked,
         changes: list[RowChange],
-        subscriptions: Subscriptions,
         refs: list[dict[str, Any]],
         reports: list[dict[str, Any]],
         retries: list[dict[str, Any]],
         retry_events: list[MessageEvent],
-    ) -> list[RowChange]:
+    ) -> tuple[list[RowChange], dict[str, Answer | None]]:
         """PostgreSQL: the refs, reports, status changes (events, outbox rows),
         retries and the notification in one statement
-        (:mod:`tidings.messages.verdict_statement`); credits given back after it."""
-        plan = status_writer.plan_rows(changes, subscriptions)
+        (:mod:`tidings.messages.verdict_statement`); credits given back after it.
+        The changes that applied, and the answers of the single sends among them
+        (None while one is still pending)."""
+        plan = status_writer.plan_rows(changes, locked.subscriptions)
         applied = [change for change in changes if change.changed]
         retried = []
         for retry in retries:
-            row = rows[retry["id"]]
+            row = locked.rows[retry["id"]]
             row.update(retry)
             row["lease_owner"] = None
             retried.append(row)
-        # A batch's messages are not waited for; a late "sent" may be.
-        notified = [change.row["id"] for change in applied if change.row["batch_id"] is None]
+        # A batch's messages are not waited for; a late "sent" may be. The answer goes
+        # with the notification, so the waiting request's process need not read it.
+        answers: dict[str, Answer | None] = {}
+        for change in applied:
+            row = change.row
+            if row["batch_id"] is not None:
+                continue
+            answers[row["id"]] = (
+                None
+                if Status(row["status"]) in PENDING
+                else answer(
+                    row,
+                    [*locked.events.get(row["id"], []), (change.new.value, change.at, True, None)],
+                )
+            )
         writes = verdict_statement.Writes(
             plan=plan,
             refs=refs,
@@ -263,12 +284,12 @@ class VerdictWriter:
                 (event.message_id, event.status, event.at, event.applied, event.kind, event.detail)
                 for event in retry_events
             ],
-            payloads=payloads(notified) if self._channel is not None else [],
+            payloads=answer_payloads(answers) if self._channel is not None else [],
         )
         await verdict_statement.write(session, writes, self._channel)
         for row in plan.refunds:
             await status_writer.refund(session, row)
-        return applied
+        return applied, answers
 
     def _retry(
         self, row: Row, verdict: Verdict, error: DeliveryError, at: datetime
