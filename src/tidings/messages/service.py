@@ -48,7 +48,7 @@ from tidings.messages.drafts import Draft
 from tidings.messages.models import Message, MessageEvent
 from tidings.messages.repository import MessageRepository
 from tidings.messages.rules.sms import opted_out_error
-from tidings.messages.schemas import message_out
+from tidings.messages.schemas import MessageOut, message_out
 from tidings.messages.status import PENDING, Status
 from tidings.messages.waiters import Answer
 
@@ -128,6 +128,27 @@ def _as_stored(message: Message) -> dict[str, Any]:
     return message_out(message, [first]).model_dump(mode="json", by_alias=True)
 
 
+def verdict_view(out: MessageOut) -> MessageOut:
+    """A waiting send's answer read back after a receipt moved the message on: the
+    message as its verdict left it, ``sent`` with the events until then (the answer
+    to a single send shows ``sent`` or ``failed``, spec section 4; the receipt is
+    for the webhooks and later reads). This happens when the verdict's own answer
+    did not reach the request in time (under load) and it looked for itself."""
+    if Status(out.status) in (Status.QUEUED, Status.SCHEDULED, Status.SENT, Status.FAILED):
+        return out
+    for index, event in enumerate(out.events or []):
+        if event.status == Status.SENT and event.applied:
+            return out.model_copy(
+                update={
+                    "status": Status.SENT,
+                    "error": None,
+                    "updated_at": event.at,
+                    "events": (out.events or [])[: index + 1],
+                }
+            )
+    return out
+
+
 class SendFlow:
     """One single-send request, from idempotency check to answer."""
 
@@ -199,7 +220,7 @@ class SendFlow:
         elif not waiting:
             status, body = 202, _as_stored(message)
         else:
-            status, body = await self._answer(message.id)
+            status, body = await self._answer(message.id, as_of_verdict=True)
         if scope is not None:
             await self._remember(scope, status, body)
         return SendAnswer(status, body, async_applied=respond_async)
@@ -228,15 +249,20 @@ class SendFlow:
             message = await MessageRepository(session).get_by_id(message_id)
         return message is None or Status(message.status) not in PENDING
 
-    async def _answer(self, message_id: str) -> tuple[int, dict[str, Any]]:
-        """The message as it is now, read back (200)."""
+    async def _answer(
+        self, message_id: str, *, as_of_verdict: bool = False
+    ) -> tuple[int, dict[str, Any]]:
+        """The message as it is now, read back (200); ``as_of_verdict``: as its verdict
+        left it (see :func:`as_of_verdict`)."""
         async with self._ctx.sessions() as session:
             repo = MessageRepository(session)
             message = await repo.get_by_id(message_id)
             assert message is not None
             events = await repo.events(message_id)
-        body = message_out(message, events).model_dump(mode="json", by_alias=True)
-        return 200, body
+        out = message_out(message, events)
+        if as_of_verdict:
+            out = verdict_view(out)
+        return 200, out.model_dump(mode="json", by_alias=True)
 
     async def _remember(self, scope: KeyScope, status: int, body: dict[str, Any]) -> None:
         async def write(session: AsyncSession) -> None:
