@@ -1,5 +1,6 @@
 """Rendering and signing in the signing pool: the same bytes as on the loop, started
-only when first needed, and a killed worker neither loses nor fails a message.
+only when first needed, messages in flight handed over together (each with its own
+answer), and a killed worker neither loses nor fails a message.
 
 A single-part message comes out byte for byte the same. A multipart one differs
 only in its MIME boundaries, which the standard library draws at random each time
@@ -22,11 +23,12 @@ from typing import Any
 import dkim
 import pytest
 
+from tidings.channels.email.stored import UnresolvedSharedContent
 from tidings.core.environments import Environment
 from tidings.domains.keys import new_keys
 from tidings.domains.outbound import DomainMail, signed_mime_soon
 from tidings.domains.signing import SigningKeys
-from tidings.domains.signing_pool import SigningPool, signed_mime
+from tidings.domains.signing_pool import BATCH, SigningPool, signed_mime
 from tidings.providers.base import OutboundMessage
 
 DATE = datetime(2026, 12, 6, 10, 0, 0, tzinfo=UTC)
@@ -131,6 +133,26 @@ async def test_the_pool_signs_the_bytes_the_loop_signs(
         here = await signed_mime_soon(item, keys, DATE)
         there = await signed_mime_soon(item, keys, DATE, pool)
         assert same_mime(there, here)
+    assert pool.replaced == 0
+
+
+async def test_messages_in_flight_go_over_together_and_each_gets_its_own_bytes(
+    keys: SigningKeys, pool: SigningPool
+) -> None:
+    await pool.signed_mime(message(0), keys, DATE)
+    handoffs = pool.handoffs
+    items = [message(n, html=None) for n in range(100, 120)]
+    # One whose rendering fails in the worker: it fails alone, not its batch.
+    broken = message(99, html=None, shared="sc_gone")
+    results = await asyncio.gather(
+        *(pool.signed_mime(item, keys, DATE) for item in [*items[:5], broken, *items[5:]]),
+        return_exceptions=True,
+    )
+    assert isinstance(results[5], UnresolvedSharedContent)
+    signed = [*results[:5], *results[6:]]
+    assert signed == [signed_mime(item, keys, DATE) for item in items]
+    # 21 messages asked for in one turn of the loop: batches of at most BATCH.
+    assert pool.handoffs - handoffs == -(-21 // BATCH)
     assert pool.replaced == 0
 
 
