@@ -51,9 +51,9 @@ EMAIL_EVENTS = {
 
 # Events that happen once per message; opens and clicks repeat.
 ONCE = frozenset({"bounced", "complained", "unsubscribed"})
-# Of those, the ones that happen once per recipient: an email's Cc bounces apart
-# from its To (the event's detail names the recipient).
-PER_RECIPIENT = frozenset({"bounced"})
+# Of those, the ones that happen once per recipient: an email's Cc bounces (or
+# complains) apart from its To (the event's detail names the recipient).
+PER_RECIPIENT = frozenset({"bounced", "complained"})
 # Events whose first occurrence is marked ("first": true in the detail).
 REPEATABLE = frozenset({"opened", "clicked"})
 
