@@ -1,8 +1,10 @@
 """Reading reports as real MTAs write them (fixtures under ``fixtures/``, each after
 its source): Postfix's RFC 3464 DSN for an unknown user and its delay warning, Gmail's
 DSN (multipart/related inside the report), Exim's plain-text bounce (no DSN; an IP
-address that looks like a status code), Microsoft's ARF complaint (Hotmail FBL), and
-an Exchange out-of-office reply, which is never a bounce."""
+address that looks like a status code), Microsoft's ARF complaint (Hotmail FBL), RFC
+5965's complete example (appendix B.2; its quoted message made one of ours, with a
+Cc, whom its ``Original-Rcpt-To`` names), and an Exchange out-of-office reply, which
+is never a bounce."""
 
 from __future__ import annotations
 
@@ -24,13 +26,14 @@ MESSAGE = "msg_01JD8X3V7K2M4N6P8Q0R2S4T6V"
 AT = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 
 
-def stored(name: str, primary: str) -> dict[str, Any]:
+def stored(name: str, primary: str, others: tuple[str, ...] = ()) -> dict[str, Any]:
     raw = (FIXTURES / name).read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     return {
         "type": "mail",
         "mail": base64.b64encode(raw).decode(),
         "messageId": MESSAGE,
         "primary": primary,
+        "others": list(others),
         "at": AT.isoformat(),
     }
 
@@ -84,6 +87,25 @@ def test_a_feedback_loop_complaint_is_complained() -> None:
     assert report.detail["feedbackType"] == "abuse"
     read = read_mail(base64.b64decode(stored("microsoft-arf.eml", "x")["mail"]))
     assert read.original["x-tidings-message-id"] == MESSAGE
+
+
+def test_a_complaint_naming_a_cc_is_the_ccs() -> None:
+    # Original-Rcpt-To: <Carol@Example.com>; the message went to bob, Cc carol.
+    report = only(parse_report(stored("rfc5965-cc.eml", "bob@example.org", ("carol@example.com",))))
+    assert report.event == "complained"
+    assert report.recipient == "carol@example.com"
+    assert report.external_id == ref_id(MESSAGE, "carol@example.com")
+    assert report.detail == {"feedbackType": "abuse", "source": "arf"}
+
+
+def test_a_complaint_naming_nobody_the_message_went_to_is_its_first_recipients() -> None:
+    # Carol is not among the message's recipients here (a forwarding address, say).
+    report = only(parse_report(stored("rfc5965-cc.eml", "bob@example.org", ("dan@example.com",))))
+    assert report.recipient is None
+    assert report.external_id == ref_id(MESSAGE, "bob@example.org")
+    # Hotmail's names the message's own recipient: its own complaint, as before.
+    own = only(parse_report(stored("microsoft-arf.eml", "angry@hotmail.com", ("cc@example.org",))))
+    assert (own.recipient, own.external_id) == (None, ref_id(MESSAGE, "angry@hotmail.com"))
 
 
 def test_an_out_of_office_reply_is_not_a_bounce() -> None:

@@ -12,9 +12,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.fakes.reports import deliver, dsn
+from tests.fakes.reports import arf, deliver, dsn
 from tests.fakes.smtp import FakeRelay
 from tests.providers.helpers import events, eventually
+from tests.providers.smtp.conftest import BOUNCES
 from tests.providers.smtp.test_replies import outbox_types
 from tests.providers.smtp.test_reports import listener_port
 from tests.providers.smtp.test_send import send_email
@@ -114,6 +115,29 @@ async def test_a_cc_refused_at_rcpt_is_its_own_hard_bounce(
     assert "5.1.1" in bounce.detail["error"]
     # A policy refusal is not the address's fault: not suppressed.
     assert not await suppressed(client, token, "policy@example.net")
+    shown = await client.get(f"/api/v4/messages/{sent['id']}", headers=bearer(token))
+    assert shown.json()["status"] == "sent"
+
+
+async def test_a_complaint_naming_the_cc_suppresses_the_cc_and_leaves_the_status(
+    app: FastAPI, client: httpx.AsyncClient, ready: dict[str, Any], relay: FakeRelay
+) -> None:
+    token = ready["token"]
+    sent = await send_email(client, token, to="ann@example.org", cc="Carol <carol@example.org>")
+    await wait_for(client, token, sent["id"], {"sent"}, base="")
+    [received] = await relay.wait_for(1)
+    # The Cc's mailbox provider's feedback loop (ARF, RFC 5965), at fbl@.
+    report = arf(original=received.data, recipient="<Carol@example.org>")
+    await deliver(await listener_port(app), f"fbl@{BOUNCES}", report)
+
+    async def cc_suppressed() -> bool:
+        return await suppressed(client, token, "carol@example.org")
+
+    await eventually(cc_suppressed, "the Cc who complained is suppressed")
+    [complaint] = await events(app, sent["id"], "complained")
+    assert complaint.detail["recipient"] == "carol@example.org"
+    assert "email.complained" in await outbox_types(app, sent["id"])
+    assert not await suppressed(client, token, "ann@example.org")
     shown = await client.get(f"/api/v4/messages/{sent['id']}", headers=bearer(token))
     assert shown.json()["status"] == "sent"
 

@@ -21,14 +21,16 @@ DSN ``failed``, 5.7.x (policy)     ``undelivered``, no event: not the address's
 DSN ``failed``, 5.2.2 (full)       ``delayed`` recorded, status unchanged (soft)
 DSN ``delayed`` or 4.x.x           ``delayed`` recorded, status unchanged
 DSN ``delivered``                  ``delivered``
-ARF (any feedback type)            ``complained`` (suppressed)
+ARF (any feedback type)            ``complained`` (suppressed); a Cc's (its
+                                   ``Original-Rcpt-To``): an event naming it
 auto-reply, other mail             nothing
 =================================  ============================================
 
 Only the message's first ``to`` address (``primary``) moves it (the message row has
 one status). Another recipient's hard bounce (a Cc, a Bcc, a second To: ``failed``
 with 5.x.x other than 5.7.x and 5.2.2) is a ``bounced`` event of the message naming
-that recipient, which suppresses that address and leaves the status alone; the
+that recipient, which suppresses that address and leaves the status alone; so is
+a complaint whose ``Original-Rcpt-To`` names one of them (``complained``); the
 other recipients' other notices change nothing.
 """
 
@@ -77,17 +79,9 @@ def reports_for(
 ) -> list[Report]:
     external_id = ref_id(message_id, primary)
     primary = primary.lower()
-    if report.kind == "arf":
-        return [
-            StatusReport(
-                external_id=external_id,
-                status=Status.DELIVERED,
-                at=at,
-                event="complained",
-                detail={"feedbackType": report.feedback_type, "source": "arf"},
-            )
-        ]
     other = {address.strip().lower() for address in others} - {primary}
+    if report.kind == "arf":
+        return [_complaint(report, message_id, external_id, primary, other, at)]
     found: list[Report] = []
     for recipient in report.recipients:
         if recipient.address == primary:
@@ -97,6 +91,38 @@ def reports_for(
             bounce = _other_recipient(message_id, recipient, at, report.kind)
             found.extend([bounce] if bounce is not None else [])
     return found
+
+
+def _complaint(
+    report: MailReport,
+    message_id: str,
+    external_id: str,
+    primary: str,
+    other: set[str],
+    at: datetime,
+) -> StatusReport:
+    """An ARF complaint is the recipient's its ``Original-Rcpt-To`` names (RFC 5965
+    section 3.2) when that is another recipient of the message (a Cc, a Bcc, a
+    second To): a ``complained`` event naming it, its address suppressed, the
+    message's status left to its first ``to``. Otherwise (the first ``to`` named,
+    an address the message was not sent to, or none: many feedback loops redact it)
+    the complaint is the message's own recipient's."""
+    detail: dict[str, Any] = {"feedbackType": report.feedback_type, "source": "arf"}
+    named = [recipient.address for recipient in report.recipients]
+    if primary not in named:
+        for address in named:
+            if address in other:
+                return StatusReport(
+                    ref_id(message_id, address),
+                    Status.DELIVERED,
+                    at,
+                    event="complained",
+                    detail=detail,
+                    recipient=address,
+                )
+    return StatusReport(
+        external_id=external_id, status=Status.DELIVERED, at=at, event="complained", detail=detail
+    )
 
 
 def _other_recipient(
