@@ -20,6 +20,7 @@ from tidings.core.environments import Environment
 from tidings.core.key_ring import KeyRing
 from tidings.db.group_commit import GroupCommitter
 from tidings.db.notify import MESSAGES, REPORTS, WEBHOOKS, WorkNotifier, channel_name, postgres_dsn
+from tidings.db.writer_lock import writer_lock_for
 from tidings.domains.wiring import EmailRuntime
 from tidings.housekeeping import run_housekeeping
 from tidings.inbound.read_marks import ReadMarks
@@ -75,7 +76,9 @@ class DeliveryRuntime:
             if dsn is not None
             else None
         )
-        self.writer = GroupCommitter(sessions)
+        self.writer = GroupCommitter(
+            sessions, writer_lock=writer_lock_for(settings.effective_database_url)
+        )
         self.notifier = notifier
         self.supervisor = Supervisor()
         self.metrics = ProviderMetrics()

@@ -48,9 +48,16 @@ async def token_for(base: str, username: str, password: str) -> str:
 
 
 async def send_many(
-    base: str, token: str, count: int, *, concurrency: int = 32, prefer_async: bool = True
+    base: str,
+    token: str,
+    count: int,
+    *,
+    concurrency: int = 32,
+    prefer_async: bool = True,
+    tag: str = "load",
 ) -> list[str]:
-    """Send ``count`` sandbox SMS; the ids the server answered with."""
+    """Send ``count`` sandbox SMS; the ids the server answered with. ``tag`` names the
+    run in the texts and idempotency keys (another tag, other messages)."""
     headers = {"Authorization": f"Bearer {token}"}
     if prefer_async:
         headers["Prefer"] = "respond-async"
@@ -73,8 +80,8 @@ async def send_many(
                     try:
                         answer = await client.post(
                             f"{base}/sandbox/api/v4/sms/send",
-                            json={"to": to, "body": f"load {index}"},
-                            headers={"Idempotency-Key": f"load-{index}"},
+                            json={"to": to, "body": f"{tag} {index}"},
+                            headers={"Idempotency-Key": f"{tag}-{index}"},
                         )
                         break
                     except httpx.TransportError:

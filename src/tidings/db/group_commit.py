@@ -25,6 +25,8 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tidings.db.writer_lock import WriterLock
+
 T = TypeVar("T")
 Unit = Callable[[AsyncSession], Awaitable[Any]]
 
@@ -35,8 +37,15 @@ log = logging.getLogger("tidings.db")
 
 
 class GroupCommitter:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, max_batch: int = 256) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        max_batch: int = 256,
+        writer_lock: WriterLock | None = None,
+    ) -> None:
         self._sessions = sessions
+        self._writer_lock = writer_lock
         self._max_batch = max_batch
         self._queue: asyncio.Queue[tuple[Unit, asyncio.Future[Any]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -86,6 +95,8 @@ class GroupCommitter:
         delay = 0.005
         deadline = asyncio.get_running_loop().time() + LOCK_WAIT_SECONDS
         while True:
+            if self._writer_lock is not None:
+                await self._writer_lock.acquire()
             try:
                 results = []
                 async with self._sessions() as session:
@@ -97,8 +108,12 @@ class GroupCommitter:
                 locked = "locked" in str(error) or "busy" in str(error)
                 if not locked or asyncio.get_running_loop().time() > deadline:
                     raise
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 0.2)
+            finally:
+                if self._writer_lock is not None:
+                    self._writer_lock.release()
+            # Another writer (one that does not take the writer lock) holds SQLite's.
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.2)
 
     async def close(self) -> None:
         """Let the writer commit what is waiting (for up to 10 s), then stop it."""
@@ -113,3 +128,5 @@ class GroupCommitter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._writer_lock is not None:
+            self._writer_lock.close()

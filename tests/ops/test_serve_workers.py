@@ -1,0 +1,63 @@
+"""``tidings serve --workers 2`` on one SQLite file: both processes store, deliver and
+answer, taking turns at the file's write lock (tidings.db.writer_lock), and every
+accepted message ends delivered exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.load import make_login, send_many, sqlite_scalar, sqlite_statuses, token_for
+from tests.support.processes import TIDINGS, cli_env, free_port, stop, wait_ready
+
+COUNT = 300
+
+
+@pytest.mark.slow
+def test_two_serving_processes_share_the_file(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    _, username, password = make_login(data_dir)
+    database = data_dir / "tidings.db"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "serve.log"
+    with log.open("a") as output:
+        server = subprocess.Popen(
+            [*TIDINGS, "serve", "--port", str(port), "--workers", "2"],
+            env=cli_env(data_dir, TIDINGS_RATE_LIMIT__PER_MINUTE="1000000"),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    try:
+        wait_ready(base, server)
+        token = asyncio.run(token_for(base, username, password))
+        # Waiting sends: each answered with its verdict by the process that stored it.
+        waited = asyncio.run(send_many(base, token, COUNT, prefer_async=False, tag="waited"))
+        queued = asyncio.run(send_many(base, token, COUNT, prefer_async=True, tag="queued"))
+        accepted = set(waited) | set(queued)
+        assert len(accepted) == 2 * COUNT
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            statuses = sqlite_statuses(database)
+            if all(statuses.get(mid) == "delivered" for mid in accepted):
+                break
+            time.sleep(0.5)
+        statuses = sqlite_statuses(database)
+        assert {statuses.get(mid) for mid in accepted} == {"delivered"}
+        # Each submitted once, each with one sent and one delivered event.
+        attempts = sqlite_scalar(database, "SELECT max(attempts) FROM messages")
+        assert attempts == 1
+        doubled = sqlite_scalar(
+            database,
+            "SELECT count(*) FROM (SELECT message_id, status FROM message_events "
+            "GROUP BY message_id, status HAVING count(*) > 1)",
+        )
+        assert doubled == 0
+    finally:
+        stop(server)
+    assert "Traceback" not in log.read_text()
