@@ -29,8 +29,11 @@ from hypothesis import strategies as st
 from tidings.channels.email.addresses import Mailbox, parse_mailbox
 from tidings.channels.email.html_text import html_to_text
 from tidings.channels.email.mime import (
+    POLICY,
     Attachment,
     EmailContent,
+    _forced_cte,
+    _set_plain_text,
     build_message,
     decode_attachments,
     envelope_recipients,
@@ -545,3 +548,42 @@ async def test_send_through_a_real_smtp_server(smtp_sink: tuple[_Sink, int]) -> 
     assert received["Bcc"] is None
     assert b"secret@example.net" not in data
     assert _text(received) == ".leading dot\n..two dots\nend\n"
+
+
+PLAIN_BODIES = [
+    "",
+    "hello\n",
+    "a\r\nb\r\n",
+    "a\rb",
+    "line\n\n\nend",
+    " lead\ttab \n",
+    ".\n..\n",
+    "a" * 78,
+    "a" * 79,
+    "caf\u00e9",
+    "nul\x00x",
+    "del\x7f",
+    "trailing   \n  ",
+    "x\x0cy",
+    "\r\n",
+]
+
+
+@pytest.mark.parametrize("text", PLAIN_BODIES)
+def test_a_plain_text_body_is_the_one_set_content_writes(text: str) -> None:
+    """The text-only shortcut (``_set_plain_text``) writes what ``set_content``
+    writes, byte for byte, or declines (long lines, non-ASCII, controls)."""
+
+    def headed() -> EmailMessage:
+        msg = EmailMessage(policy=POLICY)
+        msg["From"] = "news@example.com"
+        msg["Subject"] = "Hi"
+        return msg
+
+    shortcut, reference = headed(), headed()
+    reference.set_content(text, subtype="plain", cte=_forced_cte(text))
+    if _set_plain_text(shortcut, text):
+        assert render_bytes(shortcut) == render_bytes(reference)
+    else:
+        assert not text.isascii() or len(text) > 78 or _forced_cte(text) is not None
+        assert "Content-Type" not in shortcut

@@ -232,7 +232,8 @@ def build_message(
     text = content.text
     if text is None:
         text = html_to_text(content.html) if content.html is not None else ""
-    _set_text(msg, text)
+    if content.html is not None or content.attachments or not _set_plain_text(msg, text):
+        _set_text(msg, text)
     if content.html is not None:
         msg.add_alternative(content.html, subtype="html", cte=_forced_cte(content.html))
     for item in content.attachments:
@@ -285,6 +286,29 @@ def _set_mailboxes(msg: EmailMessage, name: str, mailboxes: Sequence[Mailbox]) -
     else:
         addresses = [_address(m) for m in mailboxes]
         msg[name] = addresses if len(addresses) > 1 or name in ("To", "Cc") else addresses[0]
+
+
+def _set_plain_text(msg: EmailMessage, text: str) -> bool:
+    """The whole body of a text-only message whose text is short-lined plain ASCII
+    (nearly all transactional mail): the headers and payload ``set_content`` would
+    give it (``Content-Type: text/plain; charset="utf-8"``, 7bit, ``MIME-Version``;
+    the payload its lines joined with LF), stored directly, as :func:`_set` does for
+    headers. ``set_content`` parses the Content-Type it writes twice (0.19 ms of a
+    message's 0.33 ms of rendering). False, nothing set, for any other text (a test
+    holds the bytes equal to ``set_content``'s)."""
+    if not text.isascii() or _BODY_CONTROL.search(text):
+        return False
+    lines = text.encode("ascii").splitlines()
+    if max((len(line) for line in lines), default=0) > (POLICY.max_line_length or 78):
+        return False
+    if any(name.lower().startswith("content-") for name in msg):
+        return False
+    msg.set_raw("Content-Type", 'text/plain; charset="utf-8"')
+    msg.set_payload((b"\n".join(lines) + b"\n").decode("ascii"))
+    msg.set_raw("Content-Transfer-Encoding", "7bit")
+    if "MIME-Version" not in msg:
+        msg.set_raw("MIME-Version", "1.0")
+    return True
 
 
 def _set_text(msg: EmailMessage, text: str) -> None:
