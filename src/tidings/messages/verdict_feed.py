@@ -2,8 +2,10 @@
 
 In the scale-out mode the request that waits for a message's verdict runs in an
 API process, and the verdict is recorded by a worker. The worker's verdict
-transaction also runs :func:`notify_verdicts`: a ``pg_notify`` on the channel
-``tidings_verdicts_<schema or public>`` naming the messages that left the queue.
+transaction also runs a ``pg_notify`` on the channel
+``tidings_verdicts_<schema or public>`` naming the messages that left the queue
+(:mod:`tidings.messages.verdict_statement`; :func:`notify_verdicts` sends ids
+alone, as older workers did).
 PostgreSQL delivers a transaction's notifications when it commits, and only
 then, so no process hears of a verdict before it is committed.
 

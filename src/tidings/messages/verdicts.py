@@ -9,9 +9,13 @@
   after which it ends ``failed`` (``provider_unavailable``), so nothing waits for ever;
 - permanent error (or attempts used up): ``failed`` with the provider's reason.
 
-On PostgreSQL the transaction also notifies the single sends that left the queue
-(:func:`tidings.messages.verdict_feed.notify_verdicts`): the API process whose
-request waits for one hears of it when the verdict commits.
+On PostgreSQL (the scale-out worker) the transaction is two statements
+(:mod:`tidings.messages.verdict_statement`): the rows locked with their accounts'
+webhook endpoints and the single sends' events, then every write and the
+notification of the single sends that left the queue, each with the answer a
+waiting request shows (:func:`tidings.messages.verdict_feed.answer_payloads`):
+the API process whose request waits for one hears of it, answer included, when
+the verdict commits. On SQLite the writes go through the Core paths.
 
 Every attempt names the provider that took it (``provider_id`` on the row, and
 ``providerId`` in a retry event's detail).
@@ -39,7 +43,7 @@ from tidings.messages.models import MessageEvent
 from tidings.messages.rows import Row, answer, events_of, load_rows
 from tidings.messages.status import PENDING, Status
 from tidings.messages.status_writer import RowChange
-from tidings.messages.verdict_feed import answer_payloads, notify_verdicts
+from tidings.messages.verdict_feed import answer_payloads
 from tidings.messages.waiters import Answer, VerdictWaiters
 from tidings.providers.base import ProviderRef, RawReport
 from tidings.providers.errors import (
@@ -223,13 +227,6 @@ class VerdictWriter:
         await BatchRepository(session).mark_started(sorted(started), at)
         await session.flush()
         settled = [change.row for change in applied if change.settles]
-        if self._channel is not None and locked is None:
-            # A batch's messages are not waited for; a late "sent" may be.
-            await notify_verdicts(
-                session,
-                self._channel,
-                [change.row["id"] for change in applied if change.row["batch_id"] is None],
-            )
         if locked is not None:
             return {
                 row["id"]: answers.get(row["id"]) if self._waiters.waiting(row["id"]) else None
