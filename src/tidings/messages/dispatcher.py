@@ -53,7 +53,7 @@ from tidings.messages.status_writer import RowChange
 from tidings.messages.verdicts import Verdict, VerdictWriter
 from tidings.messages.waiters import VerdictWaiters
 from tidings.providers.base import OutboundMessage
-from tidings.providers.directory import NoProvider, ProviderDirectory
+from tidings.providers.directory import NoProvider, ProviderDirectory, Route
 from tidings.providers.errors import (
     ConfigurationError,
     DeliveryError,
@@ -65,6 +65,9 @@ from tidings.providers.pacing import ProviderPacer, provider_rate
 from tidings.settings import BulkSettings, DeliverySettings
 
 log = logging.getLogger("tidings.dispatcher")
+
+# What a submission came to, for its provider's circuit and health.
+Outcome = tuple[Route, DeliveryError | None]
 
 # The longest the inbox processor waits for verdicts in flight (verdicts_recorded).
 RECORDED_WAIT_SECONDS = 1.0
@@ -352,8 +355,9 @@ class Dispatcher:
         lease = job.row["lease_owner"] or self.owner
         try:
             async with self._slots[channel]:
+                outcome: Outcome | None = None
                 try:
-                    verdict = await self._submit(job, lease)
+                    verdict, outcome = await self._submit(job, lease)
                 except Exception as error:
                     # Routing itself failed (the database, say): the message is tried
                     # again later, without using an attempt; never left to its lease.
@@ -364,8 +368,15 @@ class Dispatcher:
                         error=RetryableDeliveryError("routing_failed", type(error).__name__),
                         spends_attempt=False,
                     )
-            self._verdicts.put_nowait(verdict)
-            self._verdicts_queued += 1
+                self._verdicts.put_nowait(verdict)
+                self._verdicts_queued += 1
+                if outcome is not None:
+                    # After the verdict is queued: noting a provider's new health waits
+                    # for a commit, which the message's receipt must not overtake.
+                    try:
+                        await self._providers.outcome(*outcome)
+                    except Exception:
+                        log.exception("noting what %s came to failed", outcome[0].id)
         finally:
             self._in_flight[channel] -= 1
             if job.batch:
@@ -373,7 +384,9 @@ class Dispatcher:
             if self._backlog:
                 self.wake()
 
-    async def _submit(self, job: Job, lease: str) -> Verdict:
+    async def _submit(self, job: Job, lease: str) -> tuple[Verdict, Outcome | None]:
+        """The attempt's verdict, and what the provider's circuit and health are to
+        be told of it (none when no provider was chosen)."""
         row = job.row
         outbound = OutboundMessage(
             id=row["id"],
@@ -394,7 +407,7 @@ class Dispatcher:
             row["account_id"], environment, row["channel"], after_failure_of=retried_after
         )
         if isinstance(choice, NoProvider):
-            return Verdict(
+            verdict = Verdict(
                 row["id"],
                 lease,
                 error=RetryableDeliveryError(
@@ -402,6 +415,7 @@ class Dispatcher:
                 ),
                 spends_attempt=False,
             )
+            return verdict, None
         route, provider = choice.route, choice.provider
         rates = job.rates
         if job.send_at is not None:
@@ -429,8 +443,7 @@ class Dispatcher:
             error = RetryableDeliveryError("provider_error", type(unexpected).__name__)
         else:
             self._metrics.observe(route, "accepted", time.perf_counter() - started)
-            await self._providers.outcome(route, None)
-            return Verdict(
+            verdict = Verdict(
                 row["id"],
                 lease,
                 provider=route.kind,
@@ -438,9 +451,9 @@ class Dispatcher:
                 refs=accepted.refs,
                 reports=accepted.reports,
             )
+            return verdict, (route, None)
         self._metrics.observe(route, error.code, time.perf_counter() - started)
-        await self._providers.outcome(route, error)
-        return Verdict(
+        verdict = Verdict(
             row["id"],
             lease,
             provider=route.kind,
@@ -449,6 +462,7 @@ class Dispatcher:
             rates=tuple(rates),
             spends_attempt=not isinstance(error, (ConfigurationError, ThrottledError)),
         )
+        return verdict, (route, error)
 
     def _provider_slot(
         self, provider_id: str, concurrency: int | None

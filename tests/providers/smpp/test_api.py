@@ -1,6 +1,7 @@
 """The ``smpp`` kind end to end, through the API, against the fake SMSC: a message
 delivered by its receipt, a three-part one (three submit_sm, three refs, three
-receipts), a receipt that overtakes its submit_sm_resp, a contact's STOP (received
+receipts), a receipt that overtakes its submit_sm_resp and one that follows it (matched
+at its first try), a contact's STOP (received
 on binds that run with nothing sent) opting them out, and refused credentials
 making the provider failing without rebinding."""
 
@@ -42,7 +43,7 @@ from tests.support.users import TestUser, bearer
 from tidings.messages.models import Message
 from tidings.messages.status import Status
 from tidings.providers.base import RawReport
-from tidings.providers.models import ProviderRefRow
+from tidings.providers.models import InboxEvent, ProviderRefRow
 from tidings.providers.registry import KindRegistry
 from tidings.providers.simulator import SIMULATOR
 from tidings.providers.smpp import SMPP
@@ -143,6 +144,28 @@ async def test_a_receipt_before_its_submit_sm_resp_still_delivers(
         answer = await sms(client, token, "+393331234567", "Fast receipt")
         done = await wait_for(client, token, answer.json()["id"], {"delivered"}, base="")
     assert done["status"] == "delivered"
+
+
+async def test_a_receipt_after_its_submit_sm_resp_matches_at_the_first_try(
+    app: FastAPI, client: httpx.AsyncClient, user: TestUser
+) -> None:
+    """The SMSC sends each receipt right after its submit_sm_resp, so the receipt is
+    stored before its verdict is committed: the inbox processor waits for the
+    verdicts in flight instead of finding it unmatched and trying again later."""
+    async with DeliveryReceiptSMSC("both") as smsc:
+        provider_id = await add_provider(
+            app, user.account_id, "sms", "smpp", config=smpp_config(smsc)
+        )
+        token = await production_token(app, client, user)
+        for number in range(5):
+            answer = await sms(client, token, "+393331234567", f"Receipt {number}")
+            await wait_for(client, token, answer.json()["id"], {"delivered"}, base="")
+    async with app.state.ctx.sessions() as session:
+        query = select(InboxEvent.state, InboxEvent.attempts).where(
+            InboxEvent.provider_id == provider_id
+        )
+        rows = (await session.execute(query)).all()
+    assert [tuple(row) for row in rows] == [("done", 0)] * 5
 
 
 async def test_an_undelivered_receipt_carries_its_error(
