@@ -232,15 +232,29 @@ def dkim_cost(keys: SigningKeys, messages: list[OutboundMessage]) -> float:
 
 def worker_cpu(pool: SigningPool | None) -> float:
     """CPU seconds the pool's workers have used (from /proc: they are the fork
-    server's children, not this process's)."""
-    if pool is None:
+    server's children, not this process's). Every child of the fork server is
+    counted: ``worker_pids`` may name fewer than all of a larger pool's workers
+    (one worker can answer both of the start's questions)."""
+    if pool is None or not pool.worker_pids:
         return 0.0
+    server = _stat(pool.worker_pids[0])[1]
     total = 0
-    for pid in pool.worker_pids:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = _stat(int(entry))
+        except OSError:
+            continue  # ended meanwhile
+        if fields[1] == server:
+            total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str]:
+    """/proc/<pid>/stat's fields after the command name: state, ppid, ..."""
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()
 
 
 async def main(
