@@ -82,3 +82,24 @@ def test_a_result_that_needs_converting_is_refused(data_dir: Path) -> None:
     counted = Prepared(select(func.count()).where(Message.id == bindparam("id")))
     sql, parameters = counted._compiled(sqlite.dialect())
     assert "count" in sql and [name for name, _ in parameters] == ["id"]
+
+
+async def test_one_session_over_several_transactions(
+    data_dir: Path, database_url: tuple[str, str | None]
+) -> None:
+    """The driver connection kept for a transaction is not used after it ends: each
+    later transaction of the session writes in its own (and rolls back alone)."""
+    async with app_running(make_settings(data_dir, database_url)) as app:
+        account = (await create_test_user(app)).account_id
+        async with app.state.ctx.sessions() as session:
+            credits = CreditRepository(session)
+            await credits.add(account, Decimal(10), reason="top-up", at=NOW)
+            await session.commit()
+            assert await credits.debit(account, Decimal(3), at=NOW)
+            await session.commit()
+            assert await credits.debit(account, Decimal(5), at=NOW)
+            await session.rollback()
+            assert await credits.debit(account, Decimal(1), at=NOW)
+            await session.commit()
+        async with app.state.ctx.sessions() as session:
+            assert await CreditRepository(session).balance(account) == Decimal(6)

@@ -27,7 +27,7 @@ from sqlalchemy import Column, Dialect, Table, bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.db.base import UtcDateTime
-from tidings.db.driver import driver_of
+from tidings.db.driver import sqlite_driver
 
 CHUNK = 5_000
 
@@ -43,10 +43,9 @@ async def insert_rows(
     """Insert ``rows`` (tuples in the order of ``columns``), each completed with the
     ``shared`` values; the number of rows inserted."""
     shared = dict(shared or {})
-    connection = await session.connection()
-    dialect = connection.dialect
     names = [*columns, *shared]
-    if dialect.name != "sqlite":
+    found = await sqlite_driver(session)
+    if found is None:
         statement = insert(table)
         count = 0
         for chunk in _chunks(rows):
@@ -57,6 +56,7 @@ async def insert_rows(
             count += len(chunk)
         return count
 
+    driver, dialect = found
     sql, processors = _insert_plan(table, tuple(names), dialect)
     tail = tuple(
         convert(value) if (convert := processors[len(columns) + index]) else value
@@ -64,8 +64,6 @@ async def insert_rows(
     )
     converting = [(index, p) for index, p in enumerate(processors[: len(columns)]) if p]
     count = 0
-    driver = driver_of(connection)
-    assert driver is not None
     for chunk in _chunks(rows):
         prepared = _converted(chunk, converting, tail)
         await driver.executemany(sql, prepared)
@@ -165,9 +163,9 @@ async def update_rows(
 ) -> None:
     """Set ``columns`` of each row found by ``key``: ``rows`` are tuples of the
     columns' values followed by the key's."""
-    connection = await session.connection()
-    dialect = connection.dialect
-    if dialect.name != "sqlite":
+    found = await sqlite_driver(session)
+    if found is None:
+        connection = await session.connection()
         statement = (
             update(table)
             .where(table.c[key] == bindparam("_key"))
@@ -179,9 +177,8 @@ async def update_rows(
             ]
             await connection.execute(statement, values)
         return
+    driver, dialect = found
     sql, processors = _update_plan(table, tuple(columns), key, dialect)
     converting = [(index, p) for index, p in enumerate(processors) if p]
-    driver = driver_of(connection)
-    assert driver is not None
     for chunk in _chunks(rows):
         await driver.executemany(sql, _converted(chunk, converting))
