@@ -33,6 +33,7 @@ from tidings.core.errors import PaymentRequired
 from tidings.core.ids import new_id
 from tidings.core.tenancy import TenantScope
 from tidings.credits.repository import CreditRepository
+from tidings.db.on_demand import session_on_demand
 from tidings.idempotency.service import (
     IdempotencyRepository,
     KeyScope,
@@ -162,8 +163,9 @@ class SendFlow:
         ctx, principal, scope = self._ctx, self._principal, key
         now = ctx.clock.now()
         # The checks only read, so they run beside other requests; the writes then go
-        # through the group committer with everyone else's.
-        async with ctx.sessions() as session:
+        # through the group committer with everyone else's. Most sends read nothing
+        # here: the session is made only if something uses it.
+        async with session_on_demand(ctx.sessions) as session:
             previous = await previous_answer(session, scope, now)
             if previous is not None:
                 return await self._replay(previous)
