@@ -33,6 +33,7 @@ from tidings.channels.email.mime import (
     Attachment,
     EmailContent,
     _forced_cte,
+    _plain_bytes,
     _set_plain_text,
     build_message,
     decode_attachments,
@@ -587,3 +588,22 @@ def test_a_plain_text_body_is_the_one_set_content_writes(text: str) -> None:
     else:
         assert not text.isascii() or len(text) > 78 or _forced_cte(text) is not None
         assert "Content-Type" not in shortcut
+
+
+@pytest.mark.parametrize("text", PLAIN_BODIES)
+@pytest.mark.parametrize("subject", ["Hi", "Caf\u00e9", "x" * 90, "  spaced  subject"])
+def test_a_message_is_written_as_the_generator_writes_it(text: str, subject: str) -> None:
+    """``render_bytes`` writes plain single-part messages itself (``_plain_bytes``):
+    the same bytes as the standard library's generator, whichever way it goes."""
+    msg = build_message(
+        _content(subject=subject, text=text, html=None),
+        message_id="msg_1",
+        date=WHEN,
+        extra_headers=[("X-Tidings-Message-Id", "msg_1")],
+    )
+    assert render_bytes(msg) == msg.as_bytes(policy=POLICY)
+
+
+def test_plain_mail_takes_the_short_way() -> None:
+    msg = build_message(_content(text="Hello,\n\nshipped.\n", html=None), message_id="m", date=WHEN)
+    assert _plain_bytes(msg) is not None

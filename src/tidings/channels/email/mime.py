@@ -340,4 +340,39 @@ def envelope_recipients(content: EmailContent) -> list[str]:
 
 
 def render_bytes(msg: EmailMessage) -> bytes:
-    return msg.as_bytes(policy=POLICY)
+    plain = _plain_bytes(msg)
+    return plain if plain is not None else msg.as_bytes(policy=POLICY)
+
+
+# A line the generator writes as it is: printable ASCII and spaces, no line break.
+_PLAIN_LINE = re.compile(r"[\x20-\x7e]*")
+
+
+def _plain_bytes(msg: EmailMessage) -> bytes | None:
+    """What the generator writes for a single-part message whose headers are all
+    stored lines (:func:`_set`, :func:`_set_plain_text`) short enough not to fold and
+    whose payload is 7bit ASCII text: each header line as stored, CRLF line ends.
+    The generator re-parses each stored header to decide whether to fold it (0.1 ms
+    of a text-only message's 0.28 ms). None for anything else (a test holds the
+    bytes equal to the generator's)."""
+    if msg.is_multipart():
+        return None
+    payload = msg.get_payload()
+    if not isinstance(payload, str) or not payload.isascii() or not payload.endswith("\n"):
+        return None
+    limit = POLICY.max_line_length or MAX_LINE_OCTETS
+    lines: list[str] = []
+    for name, value in msg.raw_items():
+        if (
+            not isinstance(value, str)
+            or hasattr(value, "name")  # a header object, folded by its class
+            or len(name) + 2 + len(value) > limit
+            or not _PLAIN_LINE.fullmatch(value)
+        ):
+            return None
+        lines.append(f"{name}: {value}\r\n")
+    if "\r" in payload:
+        return None
+    lines.append("\r\n")
+    lines.append(payload.replace("\n", "\r\n"))
+    return "".join(lines).encode("ascii")
