@@ -203,7 +203,9 @@ def _json(value: Any) -> str:
 async def write(session: AsyncSession, writes: Writes, channel: str | None) -> None:
     """Write it all, and notify ``channel`` of ``payloads``, in one statement."""
     plan = writes.plan
-    updated = [*plan.rows, *writes.retried]
+    # Each message once (an UPDATE ... FROM takes one of several source rows): a late
+    # verdict and a retry of the same message share their row, as the plan left it.
+    updated = list({row["id"]: row for row in [*plan.rows, *writes.retried]}.values())
     # The plan's events are status reports (no kind); the retries' follow.
     events = [(m, s, at, applied, None, d) for m, s, at, applied, d in plan.events]
     events.extend(writes.events)
