@@ -11,28 +11,16 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.support.load import make_login, send_many, sqlite_scalar, sqlite_statuses, token_for
-from tests.support.processes import TIDINGS, cli_env, free_port, stop, wait_ready
+from tests.support.processes import free_port, start_serve, stop, wait_ready
 
 COUNT = 500
 FINAL = {"delivered", "read", "failed", "undelivered", "canceled"}
-
-
-def _start(data_dir: Path, port: int, log: Path, **env: str) -> subprocess.Popen[str]:
-    with log.open("a") as output:
-        return subprocess.Popen(
-            [*TIDINGS, "serve", "--port", str(port)],
-            env=cli_env(data_dir, **env),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
 
 
 @pytest.mark.slow
@@ -53,7 +41,7 @@ def test_sigkill_during_delivery_loses_nothing(tmp_path: Path) -> None:
         "TIDINGS_DELIVERY__SMS_CONCURRENCY": "8",
     }
     log = tmp_path / "serve.log"
-    server = _start(data_dir, port, log, **slow)
+    server = start_serve(data_dir, port, log, **slow)
     try:
         wait_ready(base, server)
         token = asyncio.run(token_for(base, username, password))
@@ -69,7 +57,7 @@ def test_sigkill_during_delivery_loses_nothing(tmp_path: Path) -> None:
     in_flight = [mid for mid in accepted if at_kill[mid] not in FINAL]
     assert in_flight, "the kill came after delivery had finished: the test proved nothing"
 
-    server = _start(data_dir, port, log, **common)
+    server = start_serve(data_dir, port, log, **common)
     try:
         wait_ready(base, server)
         deadline = time.monotonic() + 120

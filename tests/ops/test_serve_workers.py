@@ -5,14 +5,13 @@ accepted message ends delivered exactly once."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.support.load import make_login, send_many, sqlite_scalar, sqlite_statuses, token_for
-from tests.support.processes import TIDINGS, cli_env, free_port, stop, wait_ready
+from tests.support.processes import free_port, start_serve, stop, wait_ready
 
 COUNT = 300
 
@@ -25,14 +24,9 @@ def test_two_serving_processes_share_the_file(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "serve.log"
-    with log.open("a") as output:
-        server = subprocess.Popen(
-            [*TIDINGS, "serve", "--port", str(port), "--workers", "2"],
-            env=cli_env(data_dir, TIDINGS_RATE_LIMIT__PER_MINUTE="1000000"),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+    server = start_serve(
+        data_dir, port, log, "--workers", "2", TIDINGS_RATE_LIMIT__PER_MINUTE="1000000"
+    )
     try:
         wait_ready(base, server)
         token = asyncio.run(token_for(base, username, password))

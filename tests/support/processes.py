@@ -38,6 +38,21 @@ def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def start_serve(
+    data_dir: Path, port: int, log: Path, *options: str, **env: str
+) -> subprocess.Popen[str]:
+    """``tidings serve`` on ``data_dir`` and ``port`` with ``options``, its output
+    appended to ``log``."""
+    with log.open("a") as output:
+        return subprocess.Popen(
+            [*TIDINGS, "serve", "--port", str(port), *options],
+            env=cli_env(data_dir, **env),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+
 def run_cli(
     args: list[str], env: dict[str, str], *, stdin: str | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
