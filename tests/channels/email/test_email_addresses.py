@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
 from email.header import decode_header, make_header
 
 import pytest
@@ -9,7 +11,14 @@ from email_validator import EmailNotValidError, validate_email
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tidings.channels.email.addresses import Mailbox, parse_mailbox, parse_recipients
+from tidings.channels.email.addresses import (
+    Mailbox,
+    parse_mailbox,
+    parse_recipients,
+    stored_mailbox,
+)
+from tidings.channels.email.mime import EmailContent, build_message, render_bytes
+from tidings.channels.email.stored import content_from_json, content_to_json
 from tidings.core.errors import Unprocessable
 
 
@@ -187,3 +196,51 @@ def test_non_string_list_items_are_field_errors() -> None:
     with pytest.raises(Unprocessable) as caught:
         parse_recipients(["a@example.com", None], "to")  # type: ignore[list-item]
     assert [e.field for e in caught.value.errors] == ["to[1]"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "",
+        "News",
+        "Doe, Jane",
+        'A "quoted" name',
+        "back\\slash",
+        "Zoë Müller",
+        "José",
+        "名前",
+        "=?x?=",
+        "a=?b",
+        "Ünïcödé " * 12,
+    ],
+)
+def test_a_stored_mailbox_reads_back_as_it_was(name: str) -> None:
+    """What content_to_json stores (formatted, names in encoded words where needed) reads
+    back as the same mailbox, so a later rendering encodes the name once."""
+    mailbox = Mailbox(name, "zoe@xn--bcher-kva.example")
+    assert stored_mailbox(mailbox.formatted) == mailbox
+    assert stored_mailbox(mailbox.formatted).formatted == mailbox.formatted
+
+
+def test_a_stored_non_ascii_name_arrives_decoded() -> None:
+    """An email to a non-ASCII name, stored and rendered for sending, shows the name."""
+    content = EmailContent(
+        sender=parse_mailbox("Zoë's Shop <shop@example.com>", "from"),
+        to=(parse_mailbox("Zoë Müller <zoe@example.com>", "to"),),
+        cc=(),
+        bcc=(),
+        reply_to=None,
+        subject="Hello",
+        text="Hi",
+        html=None,
+        headers=(),
+        attachments=(),
+    )
+    stored = content_from_json(content_to_json(content, tags=[], tracking={}))
+    assert stored == content
+    sent = message_from_bytes(
+        render_bytes(build_message(stored, message_id="msg_x", date=datetime.now(UTC))),
+        policy=policy.default,
+    )
+    assert sent["To"].addresses[0].display_name == "Zoë Müller"
+    assert sent["From"].addresses[0].display_name == "Zoë's Shop"

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from email.header import Header
+from email.header import Header, decode_header, make_header
 from typing import NoReturn
 
 import email_validator
@@ -86,6 +86,23 @@ def parse_mailbox(value: str, field: str) -> Mailbox:
         raise Unprocessable(error.message, code="invalid_email", errors=[error])
     assert mailbox is not None
     return mailbox
+
+
+def stored_mailbox(value: str) -> Mailbox:
+    """A mailbox as Tidings stored it: the :attr:`Mailbox.formatted` of one parsed and
+    validated on the way in (:func:`tidings.channels.email.stored.content_to_json`).
+
+    Not validated again (it was, and its address normalised, before it was stored: the
+    send path read each stored address through the validator, about 30 µs each), and
+    its display name decoded: ``formatted`` writes a non-ASCII name, or one holding
+    ``=?``, as RFC 2047 encoded words, and reading those back as the name made every
+    later rendering encode them a second time (an email to ``Zoë <zoe@example.com>``
+    showed ``=?utf-8?b?...?=`` as the name).
+    """
+    name, address = _split(value)
+    if "=?" in name:
+        name = str(make_header(decode_header(name)))
+    return Mailbox(display_name=name, address=address)
 
 
 def parse_recipients(

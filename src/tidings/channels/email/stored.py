@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from tidings.channels.email.addresses import Mailbox, parse_mailbox
+from tidings.channels.email.addresses import Mailbox, stored_mailbox
 from tidings.channels.email.attachments import Attachment
 from tidings.channels.email.html_text import html_to_text
 from tidings.channels.email.mime import EmailContent, build_message, render_bytes
@@ -57,8 +57,8 @@ def attachments_to_json(attachments: Sequence[Attachment]) -> list[dict[str, str
     ]
 
 
-def _mailboxes(values: list[str], field: str) -> tuple[Mailbox, ...]:
-    return tuple(parse_mailbox(value, field) for value in values)
+def _mailboxes(values: list[str]) -> tuple[Mailbox, ...]:
+    return tuple(stored_mailbox(value) for value in values)
 
 
 # The key naming a batch's shared content (tidings.bulk.shared.SHARED_KEY).
@@ -76,11 +76,11 @@ def content_from_json(data: dict[str, Any]) -> EmailContent:
         )
     reply_to = data.get("replyTo")
     return EmailContent(
-        sender=parse_mailbox(data["from"], "from"),
-        to=_mailboxes(data.get("to", []), "to"),
-        cc=_mailboxes(data.get("cc", []), "cc"),
-        bcc=_mailboxes(data.get("bcc", []), "bcc"),
-        reply_to=parse_mailbox(reply_to, "replyTo") if reply_to else None,
+        sender=stored_mailbox(data["from"]),
+        to=_mailboxes(data.get("to", [])),
+        cc=_mailboxes(data.get("cc", [])),
+        bcc=_mailboxes(data.get("bcc", [])),
+        reply_to=stored_mailbox(reply_to) if reply_to else None,
         subject=data.get("subject", ""),
         text=data.get("text"),
         html=data.get("html"),
