@@ -535,7 +535,11 @@ async def test_receipts_duplicated_and_out_of_order(case: KindCase, env: Env) ->
 async def test_a_receipt_that_comes_before_the_submission_is_recorded_waits(
     case: KindCase, env: Env
 ) -> None:
-    async with case.provoke("quiet") as provocation, harness(env.quiet(), env) as h:
+    # The early receipt must still be waiting when its id is recorded: on a loaded
+    # machine that takes longer than the suite's short unmatched wait (0.3 s), after
+    # which it would rightly be kept as unmatched.
+    patient = env.quiet(providers={"unmatched_wait_seconds": 60.0})
+    async with case.provoke("quiet") as provocation, harness(patient, env) as h:
         pid, sent = await _accepted(h, provocation)
         # Another id of the same message (the second part of a long SMS, say), whose
         # receipt arrives before the submission that gave that id is recorded.
