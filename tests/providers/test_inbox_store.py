@@ -39,7 +39,11 @@ async def test_receipts_early_duplicated_and_out_of_order(
     a receipt for an id not recorded yet waits for it, repeats apply once, and a late
     report never moves a status back."""
     case = CASES[0]
-    quiet = with_overrides(FAST, **case.quiet_settings)
+    # The early receipt must still be waiting when its id is recorded, however long a
+    # loaded machine takes to get there (the suite's unmatched wait is 0.3 s).
+    quiet = with_overrides(
+        with_overrides(FAST, **case.quiet_settings), providers={"unmatched_wait_seconds": 60.0}
+    )
     async with harness(make_settings(data_dir, database_url, **quiet), case) as h:
         pid = await h.add(Provocation({}, ORDINARY))
         sent = await h.send(Provocation({}, ORDINARY), wait=True)
