@@ -231,11 +231,13 @@ async def test_refused_credentials_make_the_provider_failing(
 async def test_the_agreed_rate_counts_every_part(
     app: FastAPI, client: httpx.AsyncClient, user: TestUser
 ) -> None:
-    # 4 PDUs a second agreed, and an SMSC that throttles above 5: two three-part
-    # messages paced per message would put six PDUs into its first second.
-    async with ThrottlingSMSC(per_second=5, receipts="both") as smsc:
+    # 2 PDUs a second agreed, and an SMSC that throttles above 4: two three-part
+    # messages paced per message would put six PDUs into its first half second, paced
+    # per PDU they take 2.5 s (a stall of a whole second on a loaded machine would be
+    # needed to bunch five of them into one second).
+    async with ThrottlingSMSC(per_second=4, receipts="both") as smsc:
         await add_provider(
-            app, user.account_id, "sms", "smpp", config=smpp_config(smsc, throughputPerSecond=4)
+            app, user.account_id, "sms", "smpp", config=smpp_config(smsc, throughputPerSecond=2)
         )
         token = await production_token(app, client, user)
         sent = [(await sms(client, token, "+393331234567", LONG)).json()["id"] for _ in range(2)]
