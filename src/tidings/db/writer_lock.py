@@ -23,6 +23,8 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 
 class WriterLock:
     def __init__(self, path: Path) -> None:
@@ -75,10 +77,7 @@ class WriterLock:
 def writer_lock_for(database_url: str) -> WriterLock | None:
     """The lock beside a SQLite file (``<file>.writer-lock``); None for PostgreSQL or
     an in-memory database, which need none."""
-    prefix = "sqlite+aiosqlite:///"
-    if not database_url.startswith(prefix):
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return None
-    path = database_url[len(prefix) :].split("?", 1)[0]
-    if not path or path == ":memory:":
-        return None
-    return WriterLock(Path(path + ".writer-lock"))
+    return WriterLock(Path(f"{url.database}.writer-lock"))

@@ -40,7 +40,7 @@ import contextlib
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import asyncpg
 from sqlalchemy import bindparam, select, text
@@ -90,20 +90,7 @@ _NOTIFY = text(
 
 def payloads(message_ids: Sequence[str]) -> list[str]:
     """The ids, comma-separated, in as few payloads under the limit as they fit."""
-    chunks: list[str] = []
-    current: list[str] = []
-    size = 0
-    for message_id in message_ids:
-        added = len(message_id) + (1 if current else 0)
-        if current and size + added > PAYLOAD_LIMIT:
-            chunks.append(",".join(current))
-            current, size = [], 0
-            added = len(message_id)
-        current.append(message_id)
-        size += added
-    if current:
-        chunks.append(",".join(current))
-    return chunks
+    return _packed(message_ids, ",")
 
 
 def answer_payloads(answers: Mapping[str, Answer | None]) -> list[str]:
@@ -111,9 +98,7 @@ def answer_payloads(answers: Mapping[str, Answer | None]) -> list[str]:
     for a payload, or a message still pending), as many lines to a payload as fit
     under the limit. A listener resolves a waiter from its line without reading the
     message back (:meth:`VerdictFeed._heard`)."""
-    chunks: list[str] = []
-    current: list[str] = []
-    size = 0
+    lines = []
     for message_id, found in answers.items():
         line = message_id
         if found is not None:
@@ -121,15 +106,26 @@ def answer_payloads(answers: Mapping[str, Answer | None]) -> list[str]:
             text = json.dumps(found, separators=(",", ":"))
             if len(message_id) + 1 + len(text) <= PAYLOAD_LIMIT:
                 line = f"{message_id} {text}"
-        added = len(line) + (1 if current else 0)
+        lines.append(line)
+    return _packed(lines, "\n")
+
+
+def _packed(items: Iterable[str], separator: str) -> list[str]:
+    """``items`` joined by ``separator``, in as few payloads under the limit as they
+    fit (an item longer than the limit goes alone)."""
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for item in items:
+        added = len(item) + (len(separator) if current else 0)
         if current and size + added > PAYLOAD_LIMIT:
-            chunks.append("\n".join(current))
+            chunks.append(separator.join(current))
             current, size = [], 0
-            added = len(line)
-        current.append(line)
+            added = len(item)
+        current.append(item)
         size += added
     if current:
-        chunks.append("\n".join(current))
+        chunks.append(separator.join(current))
     return chunks
 
 
