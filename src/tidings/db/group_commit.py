@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tidings.db.inline_sqlite import after_commit
 from tidings.db.writer_lock import WriterLock
 
 T = TypeVar("T")
@@ -102,7 +103,7 @@ class GroupCommitter:
                 async with self._sessions() as session:
                     for unit, _ in batch:
                         results.append(await unit(session))
-                    await session.commit()
+                    await self._commit_session(session)
                 return results
             except OperationalError as error:
                 locked = "locked" in str(error) or "busy" in str(error)
@@ -114,6 +115,18 @@ class GroupCommitter:
             # Another writer (one that does not take the writer lock) holds SQLite's.
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.2)
+
+    async def _commit_session(self, session: AsyncSession) -> None:
+        if self._writer_lock is None:
+            await session.commit()
+            return
+        # The lock is let go in the commit thread once the commit is durable; the
+        # ``finally`` above then finds it free already (a no-op).
+        releasing = after_commit.set(self._writer_lock.release)
+        try:
+            await session.commit()
+        finally:
+            after_commit.reset(releasing)
 
     async def close(self) -> None:
         """Let the writer commit what is waiting (for up to 10 s), then stop it."""
