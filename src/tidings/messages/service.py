@@ -46,10 +46,10 @@ from tidings.idempotency.service import (
 from tidings.messages import status_writer
 from tidings.messages.dispatcher import Lease
 from tidings.messages.drafts import Draft
-from tidings.messages.models import Message, MessageEvent
+from tidings.messages.models import Message
 from tidings.messages.repository import MessageRepository
 from tidings.messages.rules.sms import opted_out_error
-from tidings.messages.schemas import MessageOut, message_out
+from tidings.messages.schemas import MessageOut, message_body, message_out
 from tidings.messages.status import PENDING, Status
 from tidings.messages.waiters import Answer
 
@@ -123,10 +123,7 @@ def _as_stored(message: Message) -> dict[str, Any]:
     """The answer of a send that does not wait: the message as just committed, with
     its one event (no read back; delivery may already have moved it on, as the
     client will see)."""
-    first = MessageEvent(
-        message_id=message.id, status=message.status, at=message.created_at, applied=True
-    )
-    return message_out(message, [first]).model_dump(mode="json", by_alias=True)
+    return message_body(message, [(message.status, message.created_at, True, None)])
 
 
 def verdict_view(out: MessageOut) -> MessageOut:
