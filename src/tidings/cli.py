@@ -11,11 +11,12 @@ import asyncio
 import contextlib
 import gc
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 import uvicorn
@@ -30,6 +31,7 @@ from tidings.core.errors import ApiError, NotFound
 from tidings.credits.repository import CreditRepository
 from tidings.db import migrate as migrations
 from tidings.db.engine import build_engine, build_sessionmaker
+from tidings.delivery_process import DeliveryProcess
 from tidings.demo import DemoCredentials, demo_environment, ensure_demo_credentials
 from tidings.http.server_protocol import IMPORT_PATH as SERVER_PROTOCOL
 from tidings.http.tls import uvicorn_tls_options
@@ -346,8 +348,19 @@ def serve(
             help="Deliver messages in this process too (the embedded mode), or serve only.",
         ),
     ] = True,
+    delivery_process: Annotated[
+        bool,
+        typer.Option(
+            "--delivery-process",
+            help="Embedded mode: deliver in a process of its own beside the API (two cores).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the HTTP API (and, in the embedded mode, run the dispatchers)."""
+    if delivery_process and not dispatch:
+        raise _fail("--delivery-process delivers beside the API; --no-dispatch does not deliver.")
+    if delivery_process:
+        os.environ["TIDINGS_DELIVERY_PROCESS"] = "true"
     if not dispatch:
         os.environ["TIDINGS_DISPATCH"] = "false"
     if tls_cert is not None:
@@ -370,6 +383,39 @@ def serve(
         raise _fail(problem)
     credentials = asyncio.run(ensure_demo_credentials(settings)) if demo else None
     _print_banner(host, port, bool(tls_options), credentials, notes)
+    delivery: DeliveryProcess | None = None
+    if settings.delivery_process and settings.dispatch:
+        if not settings.is_sqlite:
+            raise _fail(
+                "TIDINGS_DELIVERY_PROCESS is for the embedded mode (SQLite); on PostgreSQL "
+                "run `tidings serve --no-dispatch` and `tidings worker` instead."
+            )
+        delivery = DeliveryProcess(dict(os.environ), settings.delivery.shutdown_grace_seconds)
+        delivery.start()
+        # This process (and uvicorn's workers) only serve.
+        os.environ["TIDINGS_DISPATCH"] = "false"
+        # uvicorn ends by raising the signal that stopped it again, with the handler
+        # found at its start: SIGTERM's default would end this process before the
+        # delivery process is stopped (it would stop by itself, a second later).
+        signal.signal(signal.SIGTERM, _stop_serving)
+    try:
+        _serve(host, port, workers, tls_options)
+    except _Stopped:
+        pass
+    finally:
+        if delivery is not None:
+            delivery.stop()
+
+
+class _Stopped(Exception):
+    """SIGTERM, once uvicorn has shut down."""
+
+
+def _stop_serving(_signum: int, _frame: object) -> None:
+    raise _Stopped
+
+
+def _serve(host: str, port: int, workers: int, tls_options: dict[str, Any]) -> None:
     uvicorn.run(
         "tidings.app:app_from_environment",
         factory=True,

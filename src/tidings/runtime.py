@@ -19,7 +19,16 @@ from tidings.core.clock import Clock
 from tidings.core.environments import Environment
 from tidings.core.key_ring import KeyRing
 from tidings.db.group_commit import GroupCommitter
-from tidings.db.notify import MESSAGES, REPORTS, WEBHOOKS, WorkNotifier, channel_name, postgres_dsn
+from tidings.db.local_bus import ApiEnd, DeliveryEnd, RelayedWaiters, bus_address
+from tidings.db.notify import (
+    MESSAGES,
+    REPORTS,
+    WEBHOOKS,
+    Notifier,
+    WorkNotifier,
+    channel_name,
+    postgres_dsn,
+)
 from tidings.db.writer_lock import writer_lock_for
 from tidings.domains.wiring import EmailRuntime
 from tidings.housekeeping import run_housekeeping
@@ -64,7 +73,7 @@ class DeliveryRuntime:
         self.waiters = VerdictWaiters()
         # PostgreSQL: verdicts recorded by any process are pushed to the waiters here.
         dsn = postgres_dsn(settings)
-        self.verdict_feed = (
+        self.verdict_feed: VerdictFeed | ApiEnd | None = (
             VerdictFeed(
                 dsn=dsn,
                 channel=channel_name("verdicts", settings),
@@ -76,10 +85,21 @@ class DeliveryRuntime:
             if dsn is not None
             else None
         )
+        self.notifier: Notifier = notifier
+        # SQLite with the delivery side in a process of its own: the local bus does
+        # what NOTIFY does on PostgreSQL, both ways (tidings.db.local_bus).
+        address = bus_address(settings.effective_database_url)
+        if settings.delivery_process and address is not None:
+            if settings.dispatch:
+                delivery_end = DeliveryEnd(address)
+                self.waiters = RelayedWaiters(delivery_end)
+                self.notifier = delivery_end
+            else:
+                api_end = ApiEnd(address, self.waiters, settings.send_wait_poll_seconds)
+                self.verdict_feed = self.notifier = api_end
         self.writer = GroupCommitter(
             sessions, writer_lock=writer_lock_for(settings.effective_database_url)
         )
-        self.notifier = notifier
         self.supervisor = Supervisor()
         self.metrics = ProviderMetrics()
         self.inbound = InboundProcessor(self.writer, clock)
@@ -153,7 +173,9 @@ class DeliveryRuntime:
             settings=settings.delivery,
             providers=self.providers,
             waiters=self.waiters,
-            verdict_channel=self.verdict_feed.channel if self.verdict_feed else None,
+            verdict_channel=(
+                self.verdict_feed.channel if isinstance(self.verdict_feed, VerdictFeed) else None
+            ),
             bulk=settings.bulk,
             metrics=self.metrics,
             on_reports=self._reports_stored,
@@ -277,7 +299,7 @@ class DeliveryRuntime:
             await stop("inbox", ask=self.inbox_processor.stop, grace=5.0)
             await self.supervisor.stop_all()
         await self.writer.close()
-        if self.verdict_feed is not None:
+        if self.verdict_feed is not None and self.verdict_feed is not self.notifier:
             await self.verdict_feed.close()
         await self.notifier.close()
         await self.read_marks.close()

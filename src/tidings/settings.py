@@ -276,6 +276,9 @@ class Settings(BaseSettings):
     import_max_rows: int = Field(default=100_000, ge=1)
 
     dispatch: bool = True
+    # Embedded mode (SQLite): the delivery side in a process of its own beside the API
+    # (``tidings serve --delivery-process``), told of work and waits by tidings.db.local_bus.
+    delivery_process: bool = False
     send_wait_seconds: float = Field(default=10.0, ge=0)
     # Scale-out mode: how often a waiting send also reads its message itself (the
     # verdict is pushed by NOTIFY; this only bounds the delay of one that was lost).

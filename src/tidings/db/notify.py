@@ -7,8 +7,9 @@ in the inbox: the inbox processor applies them), ``webhooks`` (reports were
 applied, with their outbox rows: the webhook fan-out looks). A new message wakes
 only the dispatchers, not every inbox processor. Each loop still polls on a short
 interval, so a lost notification only delays work; a listening connection that
-drops is opened again (and every loop woken once it is back). SQLite (the embedded mode,
-one process) needs none of this: the in-process wake is enough.
+drops is opened again (and every loop woken once it is back). SQLite (the embedded mode)
+needs none of this in one process, where the in-process wake is enough; with the
+delivery side in a process of its own, :mod:`tidings.db.local_bus` does it.
 
 A notification is sent after the commit of what it tells of, on a connection of
 its own, so the work it names is visible to whoever hears it. That connection
@@ -30,6 +31,7 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -73,6 +75,16 @@ MESSAGES = "messages"
 REPORTS = "reports"
 WEBHOOKS = "webhooks"
 TOPICS = (MESSAGES, REPORTS, WEBHOOKS)
+
+
+class Notifier(Protocol):
+    """What the runtime tells other processes, and hears from them."""
+
+    def notify(self, topic: str = MESSAGES) -> None: ...
+
+    async def listen(self, callback: Callable[[str], None]) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class WorkNotifier:
