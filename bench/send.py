@@ -9,7 +9,7 @@ and p99 latency, the server's CPU time per request (microseconds, from ``/proc``
 and Tidings' throughput as a ratio of the bare endpoint's.
 
     .venv/bin/python bench/send.py [--seconds 5] [--concurrency 1,16,64]
-        [--only send,healthz] [--py-spy DIR]
+        [--only send,healthz] [--py-spy DIR] [--workers N] [--delivery-process]
 
 ``--py-spy DIR`` samples the server with py-spy during each of Tidings' rows and
 writes the samples, collapsed (``DIR/<row>-<clients>.txt``, one stack a line with
@@ -57,6 +57,11 @@ def main() -> None:
     )
     parser.add_argument("--py-spy", dest="py_spy", type=Path, default=None)
     parser.add_argument("--workers", type=int, default=1, help="tidings serve --workers")
+    parser.add_argument(
+        "--delivery-process",
+        action="store_true",
+        help="tidings serve --delivery-process (the CPU column then counts both processes)",
+    )
     options = parser.parse_args()
     levels = [int(x) for x in options.concurrency.split(",")]
     only = {name.strip() for name in options.only.split(",") if name.strip()}
@@ -84,6 +89,8 @@ def main() -> None:
         env=env,
     )
     serve = ["serve", "--port", str(tidings_port), "--workers", str(options.workers)]
+    if options.delivery_process:
+        serve.append("--delivery-process")
     server = subprocess.Popen(
         [PYTHON, "-m", "tidings", *serve],
         env=env,
