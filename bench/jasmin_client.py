@@ -123,11 +123,23 @@ def percentile(ordered: list[float], share: float) -> float:
 
 
 def cpu_seconds(pid: int | None) -> float:
-    """User + system CPU time of a process and its waited-for children, in seconds."""
+    """User + system CPU time of a process, its waited-for children and its live ones
+    (``serve --delivery-process``'s delivery process), in seconds."""
     if pid is None:
         return float("nan")
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(value) for value in fields[11:15]) / TICKS
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry.name) == pid:
+            total += sum(int(value) for value in fields[11:15]) / TICKS
+        elif int(fields[1]) == pid:
+            total += sum(int(value) for value in fields[11:13]) / TICKS
+    return total
 
 
 @dataclass
@@ -373,7 +385,10 @@ def start_tidings(options: argparse.Namespace) -> Target:
     add = ["providers", "add", account, "sms", "smpp", "--config", json.dumps(config)]
     tidings([*add, "--secrets-stdin"], env, stdin=json.dumps({"password": options.smsc_password}))
     port = free_port()
-    server = subprocess.Popen([PYTHON, "-m", "tidings", "serve", "--port", str(port)], env=env)
+    serve = [PYTHON, "-m", "tidings", "serve", "--port", str(port)]
+    if options.delivery_process:
+        serve.append("--delivery-process")
+    server = subprocess.Popen(serve, env=env)
     wait_up(f"http://127.0.0.1:{port}/healthz")
     return Target(port, token(port, "bench", "pw-bench"), data / "tidings.db", server.pid, [server])
 
@@ -407,6 +422,11 @@ def main() -> None:
         help="registeredDelivery on; wait for every message to be delivered",
     )
     parser.add_argument("--start", action="store_true", help="start Tidings on a fresh data dir")
+    parser.add_argument(
+        "--delivery-process",
+        action="store_true",
+        help="with --start: tidings serve --delivery-process",
+    )
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--username", default="bench")
     parser.add_argument("--password", default="pw-bench")
