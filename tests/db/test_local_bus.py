@@ -5,6 +5,8 @@ recorded before its ``wait`` arrived, and a reconnection that says ``wait`` agai
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from tidings.db.local_bus import ApiEnd, DeliveryEnd, RelayedWaiters, bus_address
@@ -28,6 +30,26 @@ def _address(tmp_path: Path) -> str:
     return address
 
 
+@contextlib.asynccontextmanager
+async def _connected(
+    tmp_path: Path, woken: list[str] | None = None
+) -> AsyncIterator[tuple[RelayedWaiters, VerdictWaiters, ApiEnd]]:
+    """A delivery end listening and an API end connected to it: the delivery side's
+    waiters, the API side's, and the API end."""
+    address = _address(tmp_path)
+    delivery = DeliveryEnd(address)
+    await delivery.listen((woken if woken is not None else []).append)
+    waiters = VerdictWaiters()
+    api = ApiEnd(address, waiters, poll_seconds=5.0)
+    try:
+        await api.start()
+        assert api.connected.is_set()
+        yield RelayedWaiters(delivery), waiters, api
+    finally:
+        await api.close()
+        await delivery.close()
+
+
 def test_only_a_sqlite_file_has_a_bus(tmp_path: Path) -> None:
     assert bus_address("postgresql+asyncpg://postgres@127.0.0.1/test") is None
     assert bus_address("sqlite+aiosqlite:///:memory:") is None
@@ -37,16 +59,8 @@ def test_only_a_sqlite_file_has_a_bus(tmp_path: Path) -> None:
 
 
 async def test_a_wait_is_answered_with_the_verdict(tmp_path: Path) -> None:
-    address = _address(tmp_path)
-    delivery = DeliveryEnd(address)
     woken: list[str] = []
-    await delivery.listen(woken.append)
-    relayed = RelayedWaiters(delivery)
-    waiters = VerdictWaiters()
-    api = ApiEnd(address, waiters, poll_seconds=5.0)
-    try:
-        await api.start()
-        assert api.connected.is_set()
+    async with _connected(tmp_path, woken) as (relayed, waiters, api):
         # Connected: the requests rely on the push, and read for themselves rarely.
         assert waiters.poll_seconds == 5.0
         # Whatever was committed while nobody listened is looked at.
@@ -67,29 +81,16 @@ async def test_a_wait_is_answered_with_the_verdict(tmp_path: Path) -> None:
         # No answer along: the request reads its message back itself.
         assert await asyncio.wait_for(plain, WAIT) is None
         assert not relayed.waiting("msg_1")
-    finally:
-        await api.close()
-        await delivery.close()
 
 
 async def test_a_verdict_recorded_before_its_wait_arrived_is_still_told(
     tmp_path: Path,
 ) -> None:
-    address = _address(tmp_path)
-    delivery = DeliveryEnd(address)
-    await delivery.listen(lambda _topic: None)
-    relayed = RelayedWaiters(delivery)
-    waiters = VerdictWaiters()
-    api = ApiEnd(address, waiters, poll_seconds=5.0)
-    try:
-        await api.start()
+    async with _connected(tmp_path) as (relayed, waiters, _api):
         # The delivery process claimed it by its own poll and settled it first.
         relayed.resolve("msg_early", {"id": "msg_early", "status": "sent"})
         early = waiters.register("msg_early")
         assert await asyncio.wait_for(early, WAIT) is None
-    finally:
-        await api.close()
-        await delivery.close()
 
 
 async def test_after_the_delivery_process_restarts_the_waits_are_told_again(
@@ -128,16 +129,8 @@ async def test_after_the_delivery_process_restarts_the_waits_are_told_again(
 
 
 async def test_a_closed_connection_leaves_no_waits_behind(tmp_path: Path) -> None:
-    address = _address(tmp_path)
-    delivery = DeliveryEnd(address)
-    await delivery.listen(lambda _topic: None)
-    waiters = VerdictWaiters()
-    api = ApiEnd(address, waiters, poll_seconds=5.0)
-    try:
-        await api.start()
+    async with _connected(tmp_path) as (relayed, waiters, api):
         waiters.register("msg_gone")
-        await _until(lambda: delivery.waiting("msg_gone"))
+        await _until(lambda: relayed.waiting("msg_gone"))
         await api.close()
-        await _until(lambda: not delivery.waiting("msg_gone"))
-    finally:
-        await delivery.close()
+        await _until(lambda: not relayed.waiting("msg_gone"))
