@@ -68,8 +68,10 @@ async def test_a_wait_is_answered_with_the_verdict(tmp_path: Path) -> None:
         woken.clear()
 
         answered = waiters.register("msg_1")
+        api.notify("messages")
         plain = waiters.register("msg_2")
         api.notify("messages")
+        # A burst of wake-ups in one turn of the loop: one line.
         await _until(lambda: woken == ["messages"])
         # The wait was told before the wake-up, on the same connection.
         assert relayed.waiting("msg_1") and relayed.waiting("msg_2")

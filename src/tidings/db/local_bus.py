@@ -88,16 +88,25 @@ class _Lines:
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self.writer = writer
         self._pending: list[bytes] = []
+        # Lines sent ``once`` this turn: a burst of sends wakes the delivery side once.
+        self._once: set[bytes] = set()
 
-    def send(self, line: str) -> None:
+    def send(self, line: str, *, once: bool = False) -> None:
+        """Queue ``line``; ``once``: not again if it is queued already this turn."""
         if self.writer.is_closing():
             return
+        encoded = line.encode() + b"\n"
+        if once:
+            if encoded in self._once:
+                return
+            self._once.add(encoded)
         if not self._pending:
             asyncio.get_running_loop().call_soon(self._flush)
-        self._pending.append(line.encode() + b"\n")
+        self._pending.append(encoded)
 
     def _flush(self) -> None:
         pending, self._pending = self._pending, []
+        self._once.clear()
         if pending and not self.writer.is_closing():
             self.writer.write(b"".join(pending))
 
@@ -281,7 +290,7 @@ class ApiEnd:
 
     def notify(self, topic: str = "messages") -> None:
         if self._lines is not None:
-            self._lines.send(f"wake {topic}")
+            self._lines.send(f"wake {topic}", once=True)
 
     async def listen(self, callback: Callable[[str], None]) -> None:
         """An API process does no delivery work: nothing to hear but verdicts."""
