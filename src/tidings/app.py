@@ -3,8 +3,9 @@
 Middleware, outermost first: request id, metrics, transport security (HTTPS and
 trusted proxies), environment (sandbox or production), rate limit (which verifies
 the caller's token first), the authentication gate (401 before any body is read),
-request body (size and JSON), unexpected errors; then FastAPI's routing with the
-problem+json handlers.
+request body (size and JSON), phone reading, unexpected errors, the console's
+headers (run as one layer, :mod:`tidings.http.edge`); then FastAPI's routing with
+the problem+json handlers.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from contextlib import asynccontextmanager
 from functools import partial
 
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 
 from tidings import __version__
 from tidings.accounts.countries import AccountCountries
@@ -45,6 +47,7 @@ from tidings.auth.throttle import LoginThrottle
 from tidings.auth.tokens import TokenCodec
 from tidings.channels.phone_reading import PhoneReadingMiddleware
 from tidings.console import install_console
+from tidings.console.headers import ConsoleHeadersMiddleware
 from tidings.console.session import session_account_reader
 from tidings.context import AppContext
 from tidings.core.clock import Clock, SystemClock
@@ -55,6 +58,7 @@ from tidings.db.notify import WorkNotifier
 from tidings.docs_site import install_docs
 from tidings.http.body import BodyMiddleware
 from tidings.http.callers import AuthenticationGate, CallerResolver
+from tidings.http.edge import EdgeMiddleware
 from tidings.http.environment import EnvironmentMiddleware
 from tidings.http.metrics import HttpMetrics, MetricsMiddleware
 from tidings.http.ops import OPS_PATHS
@@ -203,39 +207,51 @@ def create_app(
     install_console(app)
     install_docs(app, title="Tidings API", version=__version__, description=DESCRIPTION)
 
-    app.add_middleware(UnexpectedErrorMiddleware)
+    # The application's own middleware, outermost first, run as one layer (see
+    # tidings.http.edge): the same steps in the same order, one coroutine.
     app.add_middleware(
-        PhoneReadingMiddleware,
-        country=settings.phone_default_country,
-        accounts=AccountCountries(ctx.sessions),
+        EdgeMiddleware,
+        layers=[
+            Middleware(RequestIdMiddleware),
+            Middleware(MetricsMiddleware, metrics=app.state.metrics),
+            Middleware(
+                TransportSecurityMiddleware,
+                trusted_proxies=settings.trusted_proxies,
+                hsts_max_age=settings.hsts_max_age_seconds,
+                open_paths=OPS_PATHS,
+                tls_configured=settings.tls_cert_file is not None,
+            ),
+            Middleware(EnvironmentMiddleware, sandbox_hosts=settings.sandbox_hosts),
+            Middleware(
+                RateLimitMiddleware,
+                settings=settings.rate_limit,
+                counter=ctx.rate_counter,
+                callers=CallerResolver(partial(verify_bearer, ctx)),
+                widget_account=widget_account_reader(ctx),
+                session_account=session_account_reader(ctx),
+            ),
+            Middleware(AuthenticationGate, protected=routes_needing_principal(app.routes)),
+            Middleware(
+                BodyMiddleware,
+                max_bytes=settings.max_body_bytes,
+                large_body_paths=LARGE_BODY_PATHS,
+                large_max_bytes=settings.max_bulk_body_bytes,
+                prefix_limits={"/inbound/": INBOUND_MAX_BODY_BYTES},
+                raw_media_types={
+                    "/api/v4/contacts/import": frozenset({"text/csv", "multipart/form-data"})
+                },
+            ),
+            Middleware(
+                PhoneReadingMiddleware,
+                country=settings.phone_default_country,
+                accounts=AccountCountries(ctx.sessions),
+            ),
+            Middleware(UnexpectedErrorMiddleware),
+            # Innermost, inside the environment's (it sees the path below /sandbox);
+            # the unexpected-error 500 is answered outside it: a problem, not a page.
+            Middleware(ConsoleHeadersMiddleware),
+        ],
     )
-    app.add_middleware(
-        BodyMiddleware,
-        max_bytes=settings.max_body_bytes,
-        large_body_paths=LARGE_BODY_PATHS,
-        large_max_bytes=settings.max_bulk_body_bytes,
-        prefix_limits={"/inbound/": INBOUND_MAX_BODY_BYTES},
-        raw_media_types={"/api/v4/contacts/import": frozenset({"text/csv", "multipart/form-data"})},
-    )
-    app.add_middleware(AuthenticationGate, protected=routes_needing_principal(app.routes))
-    app.add_middleware(
-        RateLimitMiddleware,
-        settings=settings.rate_limit,
-        counter=ctx.rate_counter,
-        callers=CallerResolver(partial(verify_bearer, ctx)),
-        widget_account=widget_account_reader(ctx),
-        session_account=session_account_reader(ctx),
-    )
-    app.add_middleware(EnvironmentMiddleware, sandbox_hosts=settings.sandbox_hosts)
-    app.add_middleware(
-        TransportSecurityMiddleware,
-        trusted_proxies=settings.trusted_proxies,
-        hsts_max_age=settings.hsts_max_age_seconds,
-        open_paths=OPS_PATHS,
-        tls_configured=settings.tls_cert_file is not None,
-    )
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
-    app.add_middleware(RequestIdMiddleware)
     return app
 
 

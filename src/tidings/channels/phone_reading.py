@@ -31,10 +31,13 @@ class PhoneReadingMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        country = self.country
+        with reading_country(await self.country_for(scope)):
+            await self.app(scope, receive, send)
+
+    async def country_for(self, scope: Scope) -> str | None:
+        """The country national numbers are read in for this request."""
         caller = verified_caller(scope)
         account_id = getattr(caller, "account_id", None)
         if isinstance(account_id, str):
-            country = await self.accounts.country(account_id) or country
-        with reading_country(country):
-            await self.app(scope, receive, send)
+            return await self.accounts.country(account_id) or self.country
+        return self.country

@@ -79,19 +79,29 @@ class ConsoleHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        route_path = get_route_path(scope)
-        if not is_console_path(route_path):
+        wanted = headers_for(get_route_path(scope))
+        if wanted is None:
             await self.app(scope, receive, send)
             return
-        static = route_path.startswith(STATIC_PATH + "/")
-        wanted = _STATIC_HEADERS if static else _PAGE_HEADERS
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in wanted.items():
-                    if name not in headers:
-                        headers[name] = value
+                add_headers(message, wanted)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def headers_for(route_path: str) -> dict[str, str] | None:
+    """The headers every answer at ``route_path`` gets (None outside the console)."""
+    if not is_console_path(route_path):
+        return None
+    return _STATIC_HEADERS if route_path.startswith(STATIC_PATH + "/") else _PAGE_HEADERS
+
+
+def add_headers(message: Message, wanted: dict[str, str]) -> None:
+    """Add ``wanted`` to a response's start message, but not over its own."""
+    headers = MutableHeaders(scope=message)
+    for name, value in wanted.items():
+        if name not in headers:
+            headers[name] = value

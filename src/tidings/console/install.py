@@ -1,5 +1,6 @@
-"""Adding the console to an application: its pages, static files, error pages and
-headers. ``create_app`` calls :func:`install_console` once.
+"""Adding the console to an application: its pages, static files and error pages
+(its headers are among ``create_app``'s middleware). ``create_app`` calls
+:func:`install_console` once.
 
 A new page module adds its router to :data:`PAGE_ROUTERS` (and, if it is a top-level
 page, an entry to :mod:`tidings.console.nav`).
@@ -13,7 +14,6 @@ from fastapi import APIRouter, FastAPI
 from starlette.staticfiles import StaticFiles
 
 from tidings.console.errors import install_error_pages
-from tidings.console.headers import ConsoleHeadersMiddleware
 from tidings.console.pages import (
     batches,
     contacts,
@@ -63,7 +63,5 @@ def install_console(app: FastAPI) -> None:
         name="console-static",
     )
     install_error_pages(app)
-    # Added before create_app's own middleware, so it runs innermost, inside the
-    # environment middleware (it sees the path below /sandbox). The unexpected-error
-    # middleware's 500 is answered outside it: a problem document, not a page.
-    app.add_middleware(ConsoleHeadersMiddleware)
+    # The console's headers (ConsoleHeadersMiddleware) are create_app's innermost
+    # middleware layer, with the others (tidings.http.edge).

@@ -83,15 +83,26 @@ class BodyMiddleware:
         return self._large_max if route_path.endswith(self._large_paths) else self._max
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        replay, refusal = await self.take(scope, receive)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+        elif replay is not None:
+            await self.app(scope, replay, send)
+
+    async def take(self, scope: Scope, receive: Receive) -> tuple[Receive | None, ASGIApp | None]:
+        """Read the body of an HTTP request that may have one: the ``receive`` that
+        gives it to the route, or the answer refusing it, or neither when the client
+        went away meanwhile."""
+        if scope["method"] not in BODY_METHODS:
+            return receive, None
         route_path = get_route_path(scope)
         limit = self._limit_for(route_path) if self._large_paths else self._max
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await self._too_large(scope, receive, send, limit)
-            return
+            return None, self._too_large(limit)
 
         chunks: list[bytes] = []
         size = 0
@@ -99,12 +110,11 @@ class BodyMiddleware:
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return
+                return None, None
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await self._too_large(scope, receive, send, limit)
-                return
+                return None, self._too_large(limit)
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
@@ -112,8 +122,7 @@ class BodyMiddleware:
         if body and route_path.startswith("/api/"):
             refusal = self._check_media(scope, route_path, body)
             if refusal is not None:
-                await refusal(scope, receive, send)
-                return
+                return None, refusal
 
         delivered = False
 
@@ -124,7 +133,7 @@ class BodyMiddleware:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        await self.app(scope, replay, send)
+        return replay, None
 
     def _check_media(self, scope: Scope, route_path: str, body: bytes) -> ASGIApp | None:
         media = _media_type(scope)
@@ -154,11 +163,10 @@ class BodyMiddleware:
             "(Content-Type: application/json).",
         )
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        response = problem_response(
+    def _too_large(self, limit: int) -> ASGIApp:
+        return problem_response(
             413,
             "payload_too_large",
             f"The request body is larger than the limit of {limit} bytes.",
             headers={"Connection": "close"},
         )
-        await response(scope, receive, send)

@@ -19,6 +19,7 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tidings.core.errors import Unauthorized
@@ -114,15 +115,23 @@ class AuthenticationGate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        refusal = self.refusal(scope)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def refusal(self, scope: Scope) -> Response | None:
+        """The 401 to answer when the route needs a caller and there is none (the
+        route named in the scope, for the metrics)."""
         verdict = verified_caller(scope)
         refused = verdict if isinstance(verdict, Unauthorized) else None
         route = self._needs_caller(scope) if verdict is None or refused is not None else None
-        if route is not None:
-            scope["route"] = route
-            response = problem_for(refused or Unauthorized(NO_TOKEN))
-            if _has_body(scope):
-                # The unread body is not worth keeping the connection for.
-                response.headers["Connection"] = "close"
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+        if route is None:
+            return None
+        scope["route"] = route
+        response = problem_for(refused or Unauthorized(NO_TOKEN))
+        if _has_body(scope):
+            # The unread body is not worth keeping the connection for.
+            response.headers["Connection"] = "close"
+        return response

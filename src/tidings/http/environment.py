@@ -46,9 +46,13 @@ class EnvironmentMiddleware:
         return False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
+        if scope["type"] in ("http", "websocket"):
+            self.apply(scope)
+        await self.app(scope, receive, send)
+
+    def apply(self, scope: Scope) -> None:
+        """Decide the request's environment: in its state, and for the sandbox's prefix
+        in its ``root_path``."""
         route_path = get_route_path(scope)
         environment = Environment.PRODUCTION
         if route_path == SANDBOX_PREFIX or route_path.startswith(SANDBOX_PREFIX + "/"):
@@ -64,4 +68,3 @@ class EnvironmentMiddleware:
         elif self._host_is_sandbox(scope):
             environment = Environment.SANDBOX
         scope.setdefault("state", {})["environment"] = environment
-        await self.app(scope, receive, send)

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import parse_qs
 
-from starlette.datastructures import MutableHeaders
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tidings.core.windows import FixedWindowCounter, WindowReading
@@ -97,35 +97,62 @@ class RateLimitMiddleware:
         address = client[0] if client else "unknown"
         return f"addr:{address}", self._settings.anonymous_per_minute
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def admit(self, scope: Scope) -> tuple[list[tuple[bytes, bytes]], Response | None]:
+        """Count the request: the ``RateLimit-*`` headers of its answer (raw), and the
+        429 to answer instead when it is over its limit."""
         route_path = get_route_path(scope)
         key, limit = await self._key_and_limit(scope, route_path)
         uncounted = route_path.startswith(UNCOUNTED_PREFIXES)
         reading = self._counter.peek(key, limit) if uncounted else self._counter.hit(key, limit)
-        headers = _headers(reading)
+        raw = _raw_headers(reading)
         # Health checks and docs assets are never refused, whatever the caller spent.
         if reading.exceeded and not uncounted:
-            response = problem_response(
+            headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in raw}
+            return raw, problem_response(
                 429,
                 "rate_limited",
                 f"More than {limit} requests in {self._settings.window_seconds} s; "
                 f"retry in {reading.reset_seconds} s.",
                 headers={**headers, "Retry-After": str(reading.reset_seconds)},
             )
-            await response(scope, receive, send)
+        return raw, None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        raw, refusal = await self.admit(scope)
+        if refusal is not None:
+            await refusal(scope, receive, send)
             return
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                mutable = MutableHeaders(scope=message)
-                for name, value in headers.items():
-                    mutable[name] = value
+                set_raw_headers(message, raw)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def set_raw_headers(message: Message, raw: list[tuple[bytes, bytes]]) -> None:
+    """Set each of ``raw`` (lower-case names) on a response's start message as
+    ``MutableHeaders(scope=message)[name] = value`` does: an earlier header of the name
+    is replaced where it stands (its repeats dropped), else the header is added at the
+    end."""
+    headers: list[tuple[bytes, bytes]] = list(message["headers"])
+    message["headers"] = headers
+    names = {name for name, _ in raw}
+    if not any(name in names for name, _ in headers):
+        headers.extend(raw)
+        return
+    for set_name, set_value in raw:
+        found = [index for index, (name, _) in enumerate(headers) if name == set_name]
+        for index in reversed(found[1:]):
+            del headers[index]
+        if found:
+            headers[found[0]] = (set_name, set_value)
+        else:
+            headers.append((set_name, set_value))
 
 
 def _query_token(scope: Scope) -> str | None:
@@ -133,9 +160,9 @@ def _query_token(scope: Scope) -> str | None:
     return values[0] if values else None
 
 
-def _headers(reading: WindowReading) -> dict[str, str]:
-    return {
-        "RateLimit-Limit": str(reading.limit),
-        "RateLimit-Remaining": str(reading.remaining),
-        "RateLimit-Reset": str(reading.reset_seconds),
-    }
+def _raw_headers(reading: WindowReading) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"ratelimit-limit", str(reading.limit).encode("latin-1")),
+        (b"ratelimit-remaining", str(reading.remaining).encode("latin-1")),
+        (b"ratelimit-reset", str(reading.reset_seconds).encode("latin-1")),
+    ]

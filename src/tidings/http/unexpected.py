@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tidings.http.problems import problem_response
@@ -32,16 +33,27 @@ class UnexpectedErrorMiddleware:
         try:
             await self.app(scope, receive, track)
         except Exception:
-            request_id = request_id_of(scope)
-            log.exception(
-                "unhandled error on %s %s (request %s)", scope["method"], scope["path"], request_id
-            )
+            log_unexpected(scope)
             if started:
                 raise
-            response = problem_response(
-                500,
-                "internal_error",
-                "Something went wrong on our side. Quote the request id when reporting it.",
-                extra={"requestId": request_id},
-            )
-            await response(scope, receive, send)
+            await internal_error(scope)(scope, receive, send)
+
+
+def log_unexpected(scope: Scope) -> None:
+    """Log the exception being handled, with its trace and the request."""
+    log.exception(
+        "unhandled error on %s %s (request %s)",
+        scope["method"],
+        scope["path"],
+        request_id_of(scope),
+    )
+
+
+def internal_error(scope: Scope) -> Response:
+    """The 500 answered for an unexpected exception: the request id and nothing else."""
+    return problem_response(
+        500,
+        "internal_error",
+        "Something went wrong on our side. Quote the request id when reporting it.",
+        extra={"requestId": request_id_of(scope)},
+    )
