@@ -68,6 +68,16 @@ async def sqlite_driver(session: AsyncSession) -> tuple[DriverConnection, Dialec
     return found
 
 
+async def autoflushed(session: AsyncSession) -> None:
+    """Flush the session's pending ORM changes, as ``session.execute`` does before a
+    statement (autoflush): for a statement moved from it to the driver, which must
+    see (and be ordered after) what the transaction's earlier units added or changed
+    through the ORM. Costs nothing when there are none."""
+    sync = session.sync_session
+    if sync.autoflush and not sync._is_clean():
+        await session.flush()
+
+
 def driver_of(connection: AsyncConnection) -> DriverConnection | None:
     """The SQLite driver connection beneath a connected ``connection``, or None."""
     if connection.dialect.name != "sqlite":

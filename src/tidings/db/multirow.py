@@ -24,6 +24,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Column, Dialect, Table, bindparam, insert, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.db.base import UtcDateTime
@@ -39,14 +40,20 @@ async def insert_rows(
     rows: Iterable[Sequence[Any]],
     *,
     shared: Mapping[str, Any] | None = None,
+    ignore_conflicts: Sequence[str] | None = None,
 ) -> int:
     """Insert ``rows`` (tuples in the order of ``columns``), each completed with the
-    ``shared`` values; the number of rows inserted."""
+    ``shared`` values; the number of rows given. With ``ignore_conflicts``, a row
+    that conflicts with a stored one on those columns' unique index (any unique
+    index when empty) is skipped (``ON CONFLICT ... DO NOTHING``)."""
     shared = dict(shared or {})
     names = [*columns, *shared]
+    conflict = None if ignore_conflicts is None else tuple(ignore_conflicts)
     found = await sqlite_driver(session)
     if found is None:
-        statement = insert(table)
+        statement: Any = insert(table)
+        if conflict is not None:
+            statement = pg_insert(table).on_conflict_do_nothing(index_elements=conflict or None)
         count = 0
         for chunk in _chunks(rows):
             await session.execute(
@@ -57,7 +64,7 @@ async def insert_rows(
         return count
 
     driver, dialect = found
-    sql, processors = _insert_plan(table, tuple(names), dialect)
+    sql, processors = _insert_plan(table, tuple(names), dialect, conflict)
     tail = tuple(
         convert(value) if (convert := processors[len(columns) + index]) else value
         for index, value in enumerate(shared.values())
@@ -117,7 +124,12 @@ def _processor(column: Column[Any], dialect: Dialect) -> Any:
 
 
 @lru_cache(maxsize=256)
-def _insert_plan(table: Table, names: tuple[str, ...], dialect: Dialect) -> tuple[str, list[Any]]:
+def _insert_plan(
+    table: Table,
+    names: tuple[str, ...],
+    dialect: Dialect,
+    conflict: tuple[str, ...] | None = None,
+) -> tuple[str, list[Any]]:
     """The INSERT of ``names`` and each column's bind processor, made once: single
     sends insert one row at a time, where building them cost as much as the row."""
     quote = dialect.identifier_preparer.quote
@@ -126,7 +138,70 @@ def _insert_plan(table: Table, names: tuple[str, ...], dialect: Dialect) -> tupl
         f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in names)}) "  # noqa: S608
         f"VALUES ({', '.join('?' for _ in names)})"
     )
+    if conflict is not None:
+        target = f" ({', '.join(quote(name) for name in conflict)})" if conflict else ""
+        sql += f" ON CONFLICT{target} DO NOTHING"
     return sql, [_processor(table.c[name], dialect) for name in names]
+
+
+def utc_datetime(value: Any) -> datetime | None:
+    """A UtcDateTime column's value read back on SQLite: what its result processor
+    gives (SQLite's ``DATETIME`` parses the text with ``fromisoformat``, then
+    :func:`tidings.core.clock.as_utc`), without the TypeDecorator's layers."""
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@lru_cache(maxsize=256)
+def result_plan(
+    table: Table, names: tuple[str, ...], dialect: Dialect
+) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
+    """For rows of ``names`` read from ``table`` on SQLite's driver: the position and
+    result processor of each column whose stored value needs converting (the
+    columns' own processors, UTC timestamps through :func:`utc_datetime`)."""
+    plan = []
+    for index, name in enumerate(names):
+        column = table.c[name]
+        if isinstance(column.type, UtcDateTime):
+            plan.append((index, utc_datetime))
+            continue
+        convert = column.type._cached_result_processor(dialect, None)
+        if convert is not None:
+            plan.append((index, convert))
+    return tuple(plan)
+
+
+@lru_cache(maxsize=1024)
+def placeholders(count: int) -> str:
+    """``?, ?, ...`` for an ``IN`` list of ``count`` values."""
+    return ", ".join("?" * count)
+
+
+def utc_param(value: datetime) -> str:
+    """A timestamp compared with a UtcDateTime column on SQLite: the stored text."""
+    return _utc_text()(value)  # type: ignore[no-any-return]
+
+
+async def select_rows(
+    session: AsyncSession,
+    sql: str,
+    parameters: Sequence[Any],
+    converting: Sequence[tuple[int, Callable[[Any], Any]]],
+) -> list[list[Any]]:
+    """Run a SELECT on SQLite's driver (:func:`tidings.db.driver.sqlite_driver` must
+    have found one) and convert each row's values that need it."""
+    found = await sqlite_driver(session)
+    assert found is not None, "select_rows runs on SQLite's driver only"
+    cursor = await found[0].execute(sql, parameters)
+    rows = [list(row) for row in await cursor.fetchall()]
+    for index, convert in converting:
+        for row in rows:
+            value = row[index]
+            if value is not None:
+                row[index] = convert(value)
+    return rows
 
 
 @lru_cache(maxsize=256)

@@ -37,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tidings.bulk.pacing import Rate, Schedule, SendGate, rates_for
@@ -92,8 +93,21 @@ class Job:
         return self.row["batch_id"] is not None
 
 
+_KEYS = tuple(column.key for column in COLUMNS)
+# By value: the enum's own lookup cost about a microsecond a submission.
+_ENVIRONMENTS = {environment.value: environment for environment in Environment}
+
+
 def row_of(message: Message) -> Row:
-    return {column.key: getattr(message, column.key) for column in COLUMNS}
+    """The message's columns as a row. A message the API just stored is transient
+    (inserted with Core, see :func:`status_writer.start`): its values are in its
+    ``__dict__``, and a column it never set reads as None, as through the ORM's
+    attributes, which cost about 20 µs for the whole row. Any other (persistent,
+    maybe expired) object is read through them."""
+    if inspect(message).key is None:
+        values = message.__dict__
+        return {key: values.get(key) for key in _KEYS}
+    return {key: getattr(message, key) for key in _KEYS}
 
 
 class Dispatcher:
@@ -391,7 +405,7 @@ class Dispatcher:
         outbound = OutboundMessage(
             id=row["id"],
             account_id=row["account_id"],
-            environment=Environment(row["environment"]),
+            environment=_ENVIRONMENTS.get(row["environment"]) or Environment(row["environment"]),
             channel=row["channel"],
             to=row["to_address"],
             sender=row["from_address"],

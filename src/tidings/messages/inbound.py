@@ -165,7 +165,7 @@ async def _apply_receipts(
         row["id"]
         for report in reports
         if (row := found.get(owners[report.external_id])) is not None
-        and not applies(Status(row["status"]), report.status)
+        and not applies(row["status"], report.status)
     }
     seen = await MessageRepository(session).seen_statuses(sorted(repeats))
     changes: list[RowChange] = []

@@ -10,17 +10,21 @@ for such a row, built directly, and :func:`answer` is the API's answer
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Dialect, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tidings.db.driver import sqlite_driver
+from tidings.db.multirow import placeholders, result_plan, select_rows
 from tidings.messages.models import Message, MessageEvent
 
 Row = dict[str, Any]
 COLUMNS = tuple(Message.__table__.columns)
+KEYS = tuple(column.key for column in COLUMNS)
 # status, at, applied, kind
 EventRow = tuple[str, datetime, bool, str | None]
 
@@ -41,6 +45,39 @@ _EVENTS = (
 )
 
 
+_MESSAGES: Table = Message.__table__  # type: ignore[assignment]
+_EVENTS_TABLE: Table = MessageEvent.__table__  # type: ignore[assignment]
+_EVENT_KEYS = ("message_id", "status", "at", "applied", "kind")
+
+
+@lru_cache(maxsize=64)
+def _sqlite_by_id(
+    dialect: Dialect, count: int
+) -> tuple[str, tuple[tuple[int, Callable[[Any], Any]], ...]]:
+    """SQLite: the SELECT of ``count`` messages by id, and the values to convert."""
+    quote = dialect.identifier_preparer.quote
+    # Names come from the table's metadata, never from a request.
+    sql = (
+        f"SELECT {', '.join(quote(key) for key in KEYS)} FROM {quote(_MESSAGES.name)} "  # noqa: S608
+        f"WHERE {quote('id')} IN ({placeholders(count)})"
+    )
+    return sql, result_plan(_MESSAGES, KEYS, dialect)
+
+
+@lru_cache(maxsize=64)
+def _sqlite_events(
+    dialect: Dialect, count: int
+) -> tuple[str, tuple[tuple[int, Callable[[Any], Any]], ...]]:
+    """SQLite: the SELECT of ``count`` messages' events, oldest first."""
+    quote = dialect.identifier_preparer.quote
+    sql = (
+        f"SELECT {', '.join(quote(key) for key in _EVENT_KEYS)} "  # noqa: S608
+        f"FROM {quote(_EVENTS_TABLE.name)} "
+        f"WHERE {quote('message_id')} IN ({placeholders(count)}) ORDER BY {quote('id')}"
+    )
+    return sql, result_plan(_EVENTS_TABLE, _EVENT_KEYS, dialect)
+
+
 async def load_rows(
     session: AsyncSession, message_ids: Sequence[str], *, lock: bool = True
 ) -> dict[str, Row]:
@@ -48,6 +85,17 @@ async def load_rows(
     the changes made from them are not raced by another process."""
     found: dict[str, Row] = {}
     if not message_ids:
+        return found
+    driver = await sqlite_driver(session)
+    if driver is not None:
+        # SQLite (which has no row locks): on the driver, the values converted as
+        # Core would, at a fraction of its cost per row.
+        for start in range(0, len(message_ids), 500):
+            ids = message_ids[start : start + 500]
+            sql, converting = _sqlite_by_id(driver[1], len(ids))
+            for values in await select_rows(session, sql, ids, converting):
+                mapping = dict(zip(KEYS, values, strict=True))
+                found[mapping["id"]] = mapping
         return found
     postgres = session.get_bind().dialect.name == "postgresql"
     query = _BY_ID_LOCKED if lock and postgres else _BY_ID
@@ -107,6 +155,16 @@ def payload(row: Mapping[str, Any]) -> dict[str, Any]:
 async def events_of(session: AsyncSession, message_ids: Sequence[str]) -> dict[str, list[EventRow]]:
     """Each message's events, oldest first."""
     found: dict[str, list[EventRow]] = {}
+    driver = await sqlite_driver(session)
+    if driver is not None:
+        for start in range(0, len(message_ids), 500):
+            ids = message_ids[start : start + 500]
+            sql, converting = _sqlite_events(driver[1], len(ids))
+            for message_id, status, at, applied, kind in await select_rows(
+                session, sql, ids, converting
+            ):
+                found.setdefault(message_id, []).append((status, at, applied, kind))
+        return found
     for start in range(0, len(message_ids), 500):
         chunk = {"ids": list(message_ids[start : start + 500])}
         for message_id, status, at, applied, kind in await (await session.connection()).execute(

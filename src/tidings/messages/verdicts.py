@@ -266,7 +266,7 @@ class VerdictWriter:
                 continue
             answers[row["id"]] = (
                 None
-                if Status(row["status"]) in PENDING
+                if row["status"] in PENDING
                 else answer(
                     row,
                     [*locked.events.get(row["id"], []), (change.new.value, change.at, True, None)],

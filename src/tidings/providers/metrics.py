@@ -37,9 +37,20 @@ class ProviderMetrics:
             registry=self.registry,
         )
 
+        # Each labelled child once: ``labels`` checks and locks at every call, which
+        # cost more than the observation, once a submission.
+        self._children: dict[tuple[str, str, str, str], tuple[Counter, Histogram]] = {}
+
     def observe(self, route: RouteLike, outcome: str, seconds: float) -> None:
-        self.submissions.labels(route.id, route.kind, route.channel, outcome).inc()
-        self.latency.labels(route.id, route.kind).observe(seconds)
+        key = (route.id, route.kind, route.channel, outcome)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.submissions.labels(*key),
+                self.latency.labels(route.id, route.kind),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def count(self, provider_id: str, outcome: str) -> float:
         """Submissions to one provider with one outcome, in this process."""

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, select, update
+from sqlalchemy import Dialect, Table, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.core.environments import Environment
+from tidings.db.driver import autoflushed, sqlite_driver
+from tidings.db.multirow import insert_rows, placeholders, result_plan, select_rows, utc_param
 from tidings.messages.models import Message
 from tidings.messages.status import FINAL
 from tidings.providers.base import RawReport
@@ -22,10 +25,23 @@ from tidings.providers.models import InboxEvent, ProviderRefRow, ProviderRow
 IN_FLIGHT_HORIZON = timedelta(days=3)
 
 _REF_TABLE: Table = ProviderRefRow.__table__  # type: ignore[assignment]
+_REF_COLUMNS = ("provider_id", "external_id", "message_id", "part", "recipient", "created_at")
 _REFS = select(_REF_TABLE.c.external_id, _REF_TABLE.c.message_id, _REF_TABLE.c.part).where(
     _REF_TABLE.c.provider_id == bindparam("provider"),
     _REF_TABLE.c.external_id.in_(bindparam("ids", expanding=True)),
 )
+
+
+@lru_cache(maxsize=64)
+def _sqlite_refs(dialect: Dialect, count: int) -> str:
+    """SQLite: :data:`_REFS` for ``count`` ids, as SQL text for the driver."""
+    quote = dialect.identifier_preparer.quote
+    # Names come from the table's metadata, never from a request.
+    return (
+        f"SELECT {quote('external_id')}, {quote('message_id')}, {quote('part')} "  # noqa: S608
+        f"FROM {quote(_REF_TABLE.name)} WHERE {quote('provider_id')} = ? "
+        f"AND {quote('external_id')} IN ({placeholders(count)})"
+    )
 
 
 def _insert(session: AsyncSession) -> Any:
@@ -136,8 +152,19 @@ class RefRepository:
     async def add(self, rows: Sequence[dict[str, Any]]) -> None:
         if not rows:
             return
-        # A repeated id (a late verdict recorded twice) keeps its first owner. Core on
-        # the table, on the connection: the ORM's bulk insert cost more than the rows.
+        # A repeated id (a late verdict recorded twice) keeps its first owner.
+        if await sqlite_driver(self._session) is not None:
+            # SQLite: straight to the driver (Core converted every value of every row).
+            await insert_rows(
+                self._session,
+                _REF_TABLE,
+                _REF_COLUMNS,
+                [tuple(row[name] for name in _REF_COLUMNS) for row in rows],
+                ignore_conflicts=(),
+            )
+            return
+        # Core on the table, on the connection: the ORM's bulk insert cost more than
+        # the rows.
         statement = _insert(self._session)(_REF_TABLE).on_conflict_do_nothing()
         await (await self._session.connection()).execute(statement, list(rows))
 
@@ -147,6 +174,17 @@ class RefRepository:
         """external id -> (message id, part), for the ids that are known."""
         found: dict[str, tuple[str, int | None]] = {}
         ids = sorted(set(external_ids))
+        driver = await sqlite_driver(self._session)
+        if driver is not None:
+            # SQLite: on the driver (ids, parts: nothing to convert).
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                cursor = await driver[0].execute(
+                    _sqlite_refs(driver[1], len(chunk)), [provider_id, *chunk]
+                )
+                for external_id, message_id, part in await cursor.fetchall():
+                    found[external_id] = (message_id, part)
+            return found
         connection = await self._session.connection()
         for start in range(0, len(ids), 500):
             result = await connection.execute(
@@ -194,6 +232,42 @@ _FINISH = (
 )
 
 
+_INBOX_COLUMNS = (
+    "provider_id",
+    "dedupe_key",
+    "payload",
+    "state",
+    "attempts",
+    "received_at",
+    "due_at",
+    "error",
+)
+_PENDING_KEYS = tuple(column.key for column in _PENDING_COLUMNS)
+
+
+@lru_cache(maxsize=4)
+def _sqlite_due(dialect: Dialect) -> tuple[str, tuple[tuple[int, Callable[[Any], Any]], ...]]:
+    """SQLite: :meth:`InboxRepository.due`'s query as SQL text, and what to convert."""
+    quote = dialect.identifier_preparer.quote
+    # Names come from the table's metadata, never from a request.
+    sql = (
+        f"SELECT {', '.join(quote(key) for key in _PENDING_KEYS)} "  # noqa: S608
+        f"FROM {quote(_INBOX.name)} WHERE {quote('state')} = 'pending' "
+        f"AND {quote('due_at')} <= ? ORDER BY {quote('due_at')}, {quote('id')} LIMIT ?"
+    )
+    return sql, result_plan(_INBOX, _PENDING_KEYS, dialect)
+
+
+@lru_cache(maxsize=64)
+def _sqlite_done(dialect: Dialect, count: int) -> str:
+    """SQLite: ``count`` applied reports marked done."""
+    quote = dialect.identifier_preparer.quote
+    return (
+        f"UPDATE {quote(_INBOX.name)} SET {quote('state')} = 'done' "  # noqa: S608
+        f"WHERE {quote('id')} IN ({placeholders(count)})"
+    )
+
+
 @dataclass(slots=True)
 class PendingReport:
     """A stored report being applied: what the processor reads and decides."""
@@ -217,6 +291,16 @@ class InboxRepository:
         many were new (0 when not ``counted``: then nothing is read back)."""
         if not rows:
             return 0
+        if not counted and await sqlite_driver(self._session) is not None:
+            await autoflushed(self._session)
+            await insert_rows(
+                self._session,
+                _INBOX,
+                _INBOX_COLUMNS,
+                [tuple(row[name] for name in _INBOX_COLUMNS) for row in rows],
+                ignore_conflicts=("provider_id", "dedupe_key"),
+            )
+            return 0
         if not counted:
             await self._session.execute(
                 _insert(self._session)(_INBOX).on_conflict_do_nothing(
@@ -238,6 +322,13 @@ class InboxRepository:
     async def due(self, now: datetime, limit: int) -> list[PendingReport]:
         """Due reports, as plain values (applying thousands a second, the ORM's
         bookkeeping would cost more than the work)."""
+        driver = await sqlite_driver(self._session)
+        if driver is not None:
+            # SQLite: on the driver, the payloads and times converted as Core would.
+            await autoflushed(self._session)
+            sql, converting = _sqlite_due(driver[1])
+            rows = await select_rows(self._session, sql, (utc_param(now), limit), converting)
+            return [PendingReport(*row) for row in rows]
         query = (
             select(*_PENDING_COLUMNS)
             .where(_INBOX.c.state == "pending", _INBOX.c.due_at <= now)
@@ -259,7 +350,14 @@ class InboxRepository:
         """Write back what applying the reports decided: done ones in one statement,
         the others (waiting again, unmatched, parked) one row each."""
         done = [report.id for report in reports if report.state == "done"]
+        driver = await sqlite_driver(self._session)
+        if driver is not None:
+            await autoflushed(self._session)
         for start in range(0, len(done), 500):
+            chunk = done[start : start + 500]
+            if driver is not None:
+                await driver[0].execute(_sqlite_done(driver[1], len(chunk)), chunk)
+                continue
             await self._session.execute(
                 update(_INBOX)
                 .where(_INBOX.c.id.in_(done[start : start + 500]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from tidings.messages.status import Status
+from tidings.messages.status import status_of
 from tidings.providers.base import Report, StatusReport
 
 
@@ -14,7 +14,7 @@ def parse_report(payload: dict[str, Any]) -> list[Report]:
     return [
         StatusReport(
             external_id=str(payload["id"]),
-            status=Status(payload["status"]),
+            status=status_of(payload["status"]),
             at=datetime.fromisoformat(payload["at"]),
             error_code=error.get("code"),
             error_message=error.get("message"),
