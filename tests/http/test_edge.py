@@ -227,3 +227,43 @@ def test_a_new_request_id_is_a_version_4_uuid() -> None:
         assert parsed.hex == made
         assert parsed.version == 4
         assert parsed.variant == uuid.RFC_4122
+
+
+def test_a_forked_process_makes_other_request_ids() -> None:
+    import os
+
+    new_request_id()  # the buffer holds the next ids
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child
+        os.write(writer, new_request_id().encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    os.close(writer)
+    assert os.read(reader, 64).decode() != new_request_id()
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        [],
+        [(b"content-type", b"text/plain")],
+        [(b"ratelimit-limit", b"1"), (b"x", b"y"), (b"ratelimit-limit", b"2")],
+        [(b"ratelimit-reset", b"9"), (b"ratelimit-remaining", b"8")],
+    ],
+)
+def test_rate_headers_are_set_as_mutable_headers_set_them(
+    before: list[tuple[bytes, bytes]],
+) -> None:
+    from starlette.datastructures import MutableHeaders
+
+    from tidings.http.ratelimit import RATE_NAMES, set_raw_headers
+
+    raw = [(b"ratelimit-limit", b"40"), (b"ratelimit-remaining", b"39"), (b"ratelimit-reset", b"5")]
+    ours: dict[str, Any] = {"type": "http.response.start", "headers": tuple(before)}
+    set_raw_headers(ours, raw, RATE_NAMES)
+    theirs: dict[str, Any] = {"type": "http.response.start", "headers": tuple(before)}
+    mutable = MutableHeaders(scope=theirs)
+    for name, value in raw:
+        mutable[name.decode()] = value.decode()
+    assert ours["headers"] == theirs["headers"]

@@ -34,7 +34,7 @@ from tidings.http.body import BodyMiddleware
 from tidings.http.callers import AuthenticationGate
 from tidings.http.environment import EnvironmentMiddleware, get_route_path
 from tidings.http.metrics import MetricsMiddleware, route_template
-from tidings.http.ratelimit import RateLimitMiddleware, set_raw_headers
+from tidings.http.ratelimit import RATE_NAMES, RateLimitMiddleware, set_raw_headers
 from tidings.http.request_id import RequestIdMiddleware, assign_request_id
 from tidings.http.transport import TransportSecurityMiddleware, log
 from tidings.http.unexpected import UnexpectedErrorMiddleware, internal_error, log_unexpected
@@ -108,7 +108,7 @@ class EdgeMiddleware:
                     add_headers(message, console)
                 answered = True
                 if rate_headers is not None:
-                    set_raw_headers(message, rate_headers)
+                    set_raw_headers(message, rate_headers, RATE_NAMES)
                 if hsts:
                     headers = list(message.get("headers", ()))
                     # A route that sets its own policy (e.g. max-age=0) wins.

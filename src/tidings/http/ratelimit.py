@@ -128,20 +128,22 @@ class RateLimitMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                set_raw_headers(message, raw)
+                set_raw_headers(message, raw, RATE_NAMES)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
 
 
-def set_raw_headers(message: Message, raw: list[tuple[bytes, bytes]]) -> None:
+def set_raw_headers(
+    message: Message, raw: list[tuple[bytes, bytes]], names: frozenset[bytes] | None = None
+) -> None:
     """Set each of ``raw`` (lower-case names) on a response's start message as
     ``MutableHeaders(scope=message)[name] = value`` does: an earlier header of the name
     is replaced where it stands (its repeats dropped), else the header is added at the
-    end."""
+    end. ``names``: those of ``raw``, when the caller knows them."""
     headers: list[tuple[bytes, bytes]] = list(message["headers"])
     message["headers"] = headers
-    names = {name for name, _ in raw}
+    names = names or frozenset(name for name, _ in raw)
     if not any(name in names for name, _ in headers):
         headers.extend(raw)
         return
@@ -158,6 +160,9 @@ def set_raw_headers(message: Message, raw: list[tuple[bytes, bytes]]) -> None:
 def _query_token(scope: Scope) -> str | None:
     values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
     return values[0] if values else None
+
+
+RATE_NAMES = frozenset((b"ratelimit-limit", b"ratelimit-remaining", b"ratelimit-reset"))
 
 
 def _raw_headers(reading: WindowReading) -> list[tuple[bytes, bytes]]:
