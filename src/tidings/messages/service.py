@@ -68,6 +68,20 @@ class SendAnswer:
     async_applied: bool = False
 
 
+def transient_message(**values: Any) -> Message:
+    """``Message(**values)``, holding the same values, without setting each through the
+    ORM's instrumentation (about 3 us instead of 25): a send's message is inserted with
+    Core (:func:`status_writer.start`) and never added to a session, so the change
+    tracking those sets feed is never read. Attributes set afterwards are set as usual.
+    """
+    message = Message()
+    for name in values:
+        if not hasattr(Message, name):  # as the ORM's constructor refuses it
+            raise TypeError(f"{name!r} is an invalid keyword argument for Message")
+    message.__dict__.update(values)
+    return message
+
+
 async def store_draft(
     session: AsyncSession,
     principal: TenantScope,
@@ -76,7 +90,7 @@ async def store_draft(
     lease: Lease | None = None,
 ) -> Message:
     charged = principal.environment == Environment.PRODUCTION and draft.cost > 0
-    message = Message(
+    message = transient_message(
         id=draft.id or new_id("msg"),
         account_id=principal.account_id,
         environment=principal.environment.value,
