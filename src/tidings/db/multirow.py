@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Column, Dialect, Table, bindparam, insert, update
+from sqlalchemy import JSON, Column, Dialect, Table, bindparam, insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -85,13 +85,36 @@ def _converted(
     followed by ``tail``."""
     if not converting:
         return [(*row, *tail) for row in chunk]
-    prepared = []
-    for row in chunk:
-        values = list(row)
-        for index, convert in converting:
-            values[index] = convert(values[index])
-        prepared.append((*values, *tail))
-    return prepared
+    prepared = [list(row) for row in chunk]
+    for index, convert in converting:
+        if type(convert) is _Json:
+            # The same object (a batch's shared detail, None) serialised once: the
+            # rows hold every value, so no id is reused meanwhile.
+            serialise = convert.convert
+            memo: dict[int, Any] = {}
+            for values in prepared:
+                value = values[index]
+                text = memo.get(id(value))
+                if text is None:
+                    text = memo[id(value)] = serialise(value)
+                values[index] = text
+        else:
+            for values in prepared:
+                values[index] = convert(values[index])
+    return [(*values, *tail) for values in prepared]
+
+
+class _Json:
+    """A JSON column's bind processor on SQLite (:func:`_converted` serialises each
+    object once per statement)."""
+
+    __slots__ = ("convert",)
+
+    def __init__(self, convert: Callable[[Any], Any]) -> None:
+        self.convert = convert
+
+    def __call__(self, value: Any) -> Any:
+        return self.convert(value)
 
 
 def _utc_text() -> Callable[[Any], Any]:
@@ -120,7 +143,10 @@ def _utc_text() -> Callable[[Any], Any]:
 def _processor(column: Column[Any], dialect: Dialect) -> Any:
     if dialect.name == "sqlite" and isinstance(column.type, UtcDateTime):
         return _utc_text()
-    return column.type._cached_bind_processor(dialect)
+    convert = column.type._cached_bind_processor(dialect)
+    if convert is not None and dialect.name == "sqlite" and isinstance(column.type, JSON):
+        return _Json(convert)
+    return convert
 
 
 @lru_cache(maxsize=256)
@@ -196,7 +222,19 @@ async def select_rows(
     assert found is not None, "select_rows runs on SQLite's driver only"
     cursor = await found[0].execute(sql, parameters)
     rows = [list(row) for row in await cursor.fetchall()]
+    # Rows read together share many of their times (a batch's verdict time, a new
+    # message's created and updated): each text parsed once (datetimes are immutable).
+    moments: dict[str, datetime | None] = {}
     for index, convert in converting:
+        if convert is utc_datetime:
+            for row in rows:
+                value = row[index]
+                if value is not None:
+                    moment = moments.get(value)
+                    if moment is None:
+                        moment = moments[value] = utc_datetime(value)
+                    row[index] = moment
+            continue
         for row in rows:
             value = row[index]
             if value is not None:

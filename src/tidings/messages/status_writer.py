@@ -212,9 +212,9 @@ def plan_rows(changes: list[RowChange], subscriptions: Subscriptions) -> RowWrit
     in the same transaction)."""
     plan = RowWrites()
     written: dict[str, Row] = {}
-    # Each written row's WRITTEN values as they were (as stored: the rows were read in
-    # this transaction), before its first change here.
-    before: dict[str, tuple[Any, ...]] = {}
+    # The columns each written row's changes set to another value than it had (the
+    # rows were read in this transaction: what they had is what is stored).
+    touched: dict[str, set[str]] = {}
     for change in changes:
         row, new, at = change.row, change.new, change.at
         # A stored status is compared as text: statuses are a StrEnum, equal to (and
@@ -223,23 +223,36 @@ def plan_rows(changes: list[RowChange], subscriptions: Subscriptions) -> RowWrit
         plan.events.append((row["id"], new.value, at, change.changed, change.detail))
         if not change.changed:
             if change.values_always and change.values:
-                if row["id"] not in before:
-                    before[row["id"]] = tuple(row.get(name) for name in WRITTEN)
+                names = touched.setdefault(row["id"], set())
+                for name, value in change.values.items():
+                    if row.get(name) != value:
+                        names.add(name)
                 row.update(change.values)
                 written[row["id"]] = row
             continue
-        if row["id"] not in before:
-            before[row["id"]] = tuple(row.get(name) for name in WRITTEN)
+        names = touched.setdefault(row["id"], set())
+        for name, value in change.values.items():
+            if row.get(name) != value:
+                names.add(name)
         row.update(change.values)
+        names.add("status")
         row["status"] = new.value
+        if row.get("updated_at") != at:
+            names.add("updated_at")
         row["updated_at"] = at
         if "error_code" not in change.values and new in (
             Status.SENT,
             Status.DELIVERED,
             Status.READ,
         ):
+            if row.get("error_code") is not None or row.get("error_message") is not None:
+                names.update(("error_code", "error_message"))
             row["error_code"] = row["error_message"] = None
         if new in FINAL or new == Status.SENT:
+            if row.get("next_attempt_at") is not None:
+                names.add("next_attempt_at")
+            if row.get("lease_owner") is not None:
+                names.add("lease_owner")
             row["next_attempt_at"] = None
             row["lease_owner"] = None
         if new in REFUNDED and row["credits"] and change.refund:
@@ -260,12 +273,7 @@ def plan_rows(changes: list[RowChange], subscriptions: Subscriptions) -> RowWrit
             )
     plan.rows = list(written.values())
     plan.changed = [
-        tuple(
-            name
-            for name, old in zip(WRITTEN, before[row["id"]], strict=True)
-            if row.get(name) != old
-        )
-        for row in plan.rows
+        tuple(name for name in WRITTEN if name in touched[row["id"]]) for row in plan.rows
     ]
     return plan
 

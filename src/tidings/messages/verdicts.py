@@ -114,6 +114,9 @@ class VerdictWriter:
         slowed: set[str] = set()
         refs: list[dict[str, Any]] = []
         reports: list[dict[str, Any]] = []
+        # One detail for the batch's "sent" events (never changed once made): each
+        # distinct object is serialised once per statement.
+        sent_detail = {"worker": self._worker}
         for verdict in batch:
             row = rows.get(verdict.message_id)
             if row is None:
@@ -155,11 +158,7 @@ class VerdictWriter:
             error = verdict.error
             if error is None:
                 accepted["lease_owner"] = None
-                changes.append(
-                    RowChange(
-                        row, Status.SENT, at, values=accepted, detail={"worker": self._worker}
-                    )
-                )
+                changes.append(RowChange(row, Status.SENT, at, values=accepted, detail=sent_detail))
                 continue
             if isinstance(error, ThrottledError):
                 slowed.update(
