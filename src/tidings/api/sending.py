@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from tidings.api.deps import Principal
 from tidings.context import AppContext
 from tidings.core.tenancy import TenantScope
+from tidings.http.json_answer import PlainJSONResponse
 from tidings.idempotency.service import scope_of
 from tidings.messages.service import Prepare, SendAnswer, SendFlow
 
@@ -25,7 +26,7 @@ def tenant_of(principal: Principal) -> TenantScope:
 
 def as_response(answer: SendAnswer) -> JSONResponse:
     headers = {"Preference-Applied": "respond-async"} if answer.async_applied else None
-    return JSONResponse(answer.body, status_code=answer.status, headers=headers)
+    return PlainJSONResponse(answer.body, status_code=answer.status, headers=headers)
 
 
 async def send_answer(
