@@ -114,6 +114,9 @@ async def load_rows(
 def _time(value: datetime | None) -> str | None:
     if value is None:
         return None
+    if value.tzinfo is UTC:
+        # What the rows hold (read as UTC): the same text, without astimezone's copy.
+        return value.isoformat()[:-6] + "Z"
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     text = value.astimezone(UTC).isoformat()
