@@ -195,8 +195,22 @@ def result_plan(
             continue
         convert = column.type._cached_result_processor(dialect, None)
         if convert is not None:
-            plan.append((index, convert))
+            plan.append((index, _JsonRead(convert) if isinstance(column.type, JSON) else convert))
     return tuple(plan)
+
+
+class _JsonRead:
+    """A JSON column's result processor (the engine's deserializer is json.loads: no
+    engine sets another): the empty object, most messages' ``content``, is made
+    without parsing its text."""
+
+    __slots__ = ("convert",)
+
+    def __init__(self, convert: Callable[[Any], Any]) -> None:
+        self.convert = convert
+
+    def __call__(self, value: Any) -> Any:
+        return {} if value == "{}" else self.convert(value)
 
 
 @lru_cache(maxsize=1024)

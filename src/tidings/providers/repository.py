@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Dialect, Table, bindparam, delete, func, select, update
@@ -26,6 +27,7 @@ IN_FLIGHT_HORIZON = timedelta(days=3)
 
 _REF_TABLE: Table = ProviderRefRow.__table__  # type: ignore[assignment]
 _REF_COLUMNS = ("provider_id", "external_id", "message_id", "part", "recipient", "created_at")
+_ref_values = itemgetter(*_REF_COLUMNS)
 _REFS = select(_REF_TABLE.c.external_id, _REF_TABLE.c.message_id, _REF_TABLE.c.part).where(
     _REF_TABLE.c.provider_id == bindparam("provider"),
     _REF_TABLE.c.external_id.in_(bindparam("ids", expanding=True)),
@@ -159,7 +161,7 @@ class RefRepository:
                 self._session,
                 _REF_TABLE,
                 _REF_COLUMNS,
-                [tuple(row[name] for name in _REF_COLUMNS) for row in rows],
+                [_ref_values(row) for row in rows],
                 ignore_conflicts=(),
             )
             return
@@ -242,6 +244,7 @@ _INBOX_COLUMNS = (
     "due_at",
     "error",
 )
+_inbox_values = itemgetter(*_INBOX_COLUMNS)
 _PENDING_KEYS = tuple(column.key for column in _PENDING_COLUMNS)
 
 
@@ -297,7 +300,7 @@ class InboxRepository:
                 self._session,
                 _INBOX,
                 _INBOX_COLUMNS,
-                [tuple(row[name] for name in _INBOX_COLUMNS) for row in rows],
+                [_inbox_values(row) for row in rows],
                 ignore_conflicts=("provider_id", "dedupe_key"),
             )
             return 0
