@@ -14,7 +14,9 @@ than the rate is.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -47,6 +49,8 @@ def fresh_instance(prefix: str) -> tuple[Path, dict[str, str], str]:
     Bench: the directory, the environment to run ``tidings`` in (no rate limit, warnings
     only, none of the caller's own ``TIDINGS_`` settings) and the account's id."""
     data = Path(tempfile.mkdtemp(prefix=prefix))
+    # Removed when the bench ends (each run's database grows to tens of megabytes).
+    atexit.register(shutil.rmtree, data, ignore_errors=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
     env.update(
         TIDINGS_DATA_DIR=str(data),
