@@ -136,3 +136,18 @@ async def test_a_closed_connection_leaves_no_waits_behind(tmp_path: Path) -> Non
         await _until(lambda: relayed.waiting("msg_gone"))
         await api.close()
         await _until(lambda: not relayed.waiting("msg_gone"))
+
+
+async def test_a_request_that_stops_waiting_is_forgotten(tmp_path: Path) -> None:
+    async with _connected(tmp_path) as (relayed, waiters, _api):
+        first = waiters.register("msg_slow")
+        second = waiters.register("msg_slow")
+        await _until(lambda: relayed.waiting("msg_slow"))
+        waiters.discard("msg_slow", first)
+        # Lines arrive in order: once a later wait is heard, so was anything before it.
+        waiters.register("msg_marker")
+        await _until(lambda: relayed.waiting("msg_marker"))
+        # Another request here still waits for it.
+        assert relayed.waiting("msg_slow")
+        waiters.discard("msg_slow", second)
+        await _until(lambda: not relayed.waiting("msg_slow"))

@@ -11,7 +11,8 @@ keeps one connection to it. Lines of text go both ways:
 - ``wake <topic>`` (API to delivery): work of ``topic`` (:mod:`tidings.db.notify`'s
   topics) was committed: new messages to claim, provider reports to apply;
 - ``wait <message id>`` (API to delivery): a request here waits for that
-  message's verdict;
+  message's verdict; ``unwait <message id>``: not any more (it stopped waiting
+  before the verdict came);
 - ``verdict <message id> <answer>`` (delivery to the API process that waits): the
   verdict is committed; the answer is the message as the API shows it, as JSON
   (:func:`tidings.messages.rows.answer`), or nothing when the request should
@@ -159,6 +160,8 @@ class DeliveryEnd:
         kind, _, rest = line.partition(" ")
         if kind == "wake" and self._on_wake is not None:
             self._on_wake(rest)
+        elif kind == "unwait" and rest:
+            self._forget(rest, lines)
         elif kind == "wait" and rest:
             self.heard_waits += 1
             if rest in self._recent:
@@ -231,6 +234,7 @@ class ApiEnd:
     async def start(self) -> None:
         """Connect (and keep connecting); returns once connected, or after a bound."""
         self._waiters.on_register = self._registered
+        self._waiters.on_abandon = self._abandoned
         self._task = asyncio.create_task(self._keep_connected(), name="delivery-bus")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.connected.wait(), START_WAIT_SECONDS)
@@ -238,6 +242,10 @@ class ApiEnd:
     def _registered(self, message_id: str) -> None:
         if self._lines is not None:
             self._lines.send(f"wait {message_id}")
+
+    def _abandoned(self, message_id: str) -> None:
+        if self._lines is not None:
+            self._lines.send(f"unwait {message_id}")
 
     async def _keep_connected(self) -> None:
         delay = BACKOFF_FIRST_SECONDS
@@ -296,7 +304,7 @@ class ApiEnd:
         """An API process does no delivery work: nothing to hear but verdicts."""
 
     async def close(self) -> None:
-        self._waiters.on_register = None
+        self._waiters.on_register = self._waiters.on_abandon = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -27,6 +27,9 @@ class VerdictWaiters:
         self.poll_seconds = poll_seconds
         # Told of each new waiter (the verdict feed: its verdict may be known already).
         self.on_register: Callable[[str], None] | None = None
+        # Told when nobody here waits for a message any more, its verdict not come
+        # (the local bus: the delivery process forgets the wait).
+        self.on_abandon: Callable[[str], None] | None = None
 
     def register(self, message_id: str) -> asyncio.Future[Answer | None]:
         future: asyncio.Future[Answer | None] = asyncio.get_running_loop().create_future()
@@ -41,6 +44,8 @@ class VerdictWaiters:
             waiting.remove(future)
             if not waiting:
                 del self._futures[message_id]
+                if self.on_abandon is not None:
+                    self.on_abandon(message_id)
 
     def resolve(self, message_id: str, answer: Answer | None = None) -> None:
         """The verdict is committed; ``answer`` is the message as the API shows it."""
