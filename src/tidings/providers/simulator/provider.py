@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import os
 import time
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -27,6 +26,7 @@ from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.channels.email.stored import render_outbound_email
+from tidings.core.random_bytes import random_bytes
 from tidings.providers.base import (
     Accepted,
     OutboundMessage,
@@ -44,31 +44,6 @@ from tidings.providers.errors import (
 from tidings.providers.registry import KindConfig, ProviderIdentity
 from tidings.providers.simulator.mailbox import SandboxEmail
 from tidings.providers.simulator.scenarios import Step, scenario_for
-
-
-class _RandomBytes:
-    """``os.urandom``'s bytes (what ``secrets.token_hex`` reads), 4 KiB at a time: one
-    system call per 341 simulated ids instead of one each."""
-
-    def __init__(self, chunk: int = 4092) -> None:
-        self._chunk = chunk
-        self._buffer = b""
-        self._at = 0
-
-    def take(self, size: int) -> bytes:
-        if self._at + size > len(self._buffer):
-            self._buffer, self._at = os.urandom(self._chunk), 0
-        start = self._at
-        self._at = start + size
-        return self._buffer[start : start + size]
-
-    def forget(self) -> None:
-        self._buffer, self._at = b"", 0
-
-
-_random = _RandomBytes()
-# A forked process must not give out the ids its parent has in its buffer.
-os.register_at_fork(after_in_child=_random.forget)
 
 Scenario = Literal["normal", "unavailable", "credentials_refused", "throttled", "black_hole"]
 
@@ -110,7 +85,7 @@ class SimulatorProvider:
                 scenario.unavailable_code,
                 f"The simulated provider is unavailable (attempt {message.attempt}).",
             )
-        external_id = f"sbx.{_random.take(12).hex()}"
+        external_id = f"sbx.{random_bytes(12).hex()}"
         if self.channel == "email":
             await self._keep_email(message, external_id)
         return Accepted(
