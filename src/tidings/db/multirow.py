@@ -219,6 +219,33 @@ def placeholders(count: int) -> str:
     return ", ".join("?" * count)
 
 
+@lru_cache(maxsize=256)
+def select_in(
+    table: Table,
+    names: tuple[str, ...],
+    dialect: Dialect,
+    key: str,
+    count: int,
+    *,
+    equal: tuple[str, ...] = (),
+    order_by: str | None = None,
+) -> tuple[str, tuple[tuple[int, Callable[[Any], Any]], ...]]:
+    """SQLite: ``SELECT names FROM table WHERE <each of equal> = ? AND key IN (?, ...)``
+    for ``count`` values (``ORDER BY order_by``), as SQL text for the driver, and the
+    :func:`result_plan` of its rows. Its parameters: the ``equal`` values, then the keys."""
+    quote = dialect.identifier_preparer.quote
+    conditions = [f"{quote(name)} = ?" for name in equal]
+    conditions.append(f"{quote(key)} IN ({placeholders(count)})")
+    # Names come from the table's metadata, never from a request.
+    sql = (
+        f"SELECT {', '.join(quote(name) for name in names)} "  # noqa: S608
+        f"FROM {quote(table.name)} WHERE {' AND '.join(conditions)}"
+    )
+    if order_by is not None:
+        sql += f" ORDER BY {quote(order_by)}"
+    return sql, result_plan(table, names, dialect)
+
+
 def utc_param(value: datetime) -> str:
     """A timestamp compared with a UtcDateTime column on SQLite: the stored text."""
     return _utc_text()(value)  # type: ignore[no-any-return]

@@ -10,16 +10,15 @@ for such a row, built directly, and :func:`answer` is the API's answer
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Dialect, Table, bindparam, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.db.driver import sqlite_driver
-from tidings.db.multirow import placeholders, result_plan, select_rows
+from tidings.db.multirow import select_in, select_rows
 from tidings.messages.models import Message, MessageEvent
 
 Row = dict[str, Any]
@@ -50,34 +49,6 @@ _EVENTS_TABLE: Table = MessageEvent.__table__  # type: ignore[assignment]
 _EVENT_KEYS = ("message_id", "status", "at", "applied", "kind")
 
 
-@lru_cache(maxsize=64)
-def _sqlite_by_id(
-    dialect: Dialect, count: int
-) -> tuple[str, tuple[tuple[int, Callable[[Any], Any]], ...]]:
-    """SQLite: the SELECT of ``count`` messages by id, and the values to convert."""
-    quote = dialect.identifier_preparer.quote
-    # Names come from the table's metadata, never from a request.
-    sql = (
-        f"SELECT {', '.join(quote(key) for key in KEYS)} FROM {quote(_MESSAGES.name)} "  # noqa: S608
-        f"WHERE {quote('id')} IN ({placeholders(count)})"
-    )
-    return sql, result_plan(_MESSAGES, KEYS, dialect)
-
-
-@lru_cache(maxsize=64)
-def _sqlite_events(
-    dialect: Dialect, count: int
-) -> tuple[str, tuple[tuple[int, Callable[[Any], Any]], ...]]:
-    """SQLite: the SELECT of ``count`` messages' events, oldest first."""
-    quote = dialect.identifier_preparer.quote
-    sql = (
-        f"SELECT {', '.join(quote(key) for key in _EVENT_KEYS)} "  # noqa: S608
-        f"FROM {quote(_EVENTS_TABLE.name)} "
-        f"WHERE {quote('message_id')} IN ({placeholders(count)}) ORDER BY {quote('id')}"
-    )
-    return sql, result_plan(_EVENTS_TABLE, _EVENT_KEYS, dialect)
-
-
 async def load_rows(
     session: AsyncSession, message_ids: Sequence[str], *, lock: bool = True
 ) -> dict[str, Row]:
@@ -92,7 +63,7 @@ async def load_rows(
         # Core would, at a fraction of its cost per row.
         for start in range(0, len(message_ids), 500):
             ids = message_ids[start : start + 500]
-            sql, converting = _sqlite_by_id(driver[1], len(ids))
+            sql, converting = select_in(_MESSAGES, KEYS, driver[1], "id", len(ids))
             for values in await select_rows(session, sql, ids, converting):
                 mapping = dict(zip(KEYS, values, strict=True))
                 found[mapping["id"]] = mapping
@@ -162,7 +133,9 @@ async def events_of(session: AsyncSession, message_ids: Sequence[str]) -> dict[s
     if driver is not None:
         for start in range(0, len(message_ids), 500):
             ids = message_ids[start : start + 500]
-            sql, converting = _sqlite_events(driver[1], len(ids))
+            sql, converting = select_in(
+                _EVENTS_TABLE, _EVENT_KEYS, driver[1], "message_id", len(ids), order_by="id"
+            )
             for message_id, status, at, applied, kind in await select_rows(
                 session, sql, ids, converting
             ):

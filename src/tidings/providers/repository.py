@@ -16,7 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.core.environments import Environment
 from tidings.db.driver import autoflushed, sqlite_driver
-from tidings.db.multirow import insert_rows, placeholders, result_plan, select_rows, utc_param
+from tidings.db.multirow import (
+    insert_rows,
+    placeholders,
+    result_plan,
+    select_in,
+    select_rows,
+    utc_param,
+)
 from tidings.messages.models import Message
 from tidings.messages.status import FINAL
 from tidings.providers.base import RawReport
@@ -28,22 +35,11 @@ IN_FLIGHT_HORIZON = timedelta(days=3)
 _REF_TABLE: Table = ProviderRefRow.__table__  # type: ignore[assignment]
 _REF_COLUMNS = ("provider_id", "external_id", "message_id", "part", "recipient", "created_at")
 _ref_values = itemgetter(*_REF_COLUMNS)
+_REF_SELECTED = ("external_id", "message_id", "part")
 _REFS = select(_REF_TABLE.c.external_id, _REF_TABLE.c.message_id, _REF_TABLE.c.part).where(
     _REF_TABLE.c.provider_id == bindparam("provider"),
     _REF_TABLE.c.external_id.in_(bindparam("ids", expanding=True)),
 )
-
-
-@lru_cache(maxsize=64)
-def _sqlite_refs(dialect: Dialect, count: int) -> str:
-    """SQLite: :data:`_REFS` for ``count`` ids, as SQL text for the driver."""
-    quote = dialect.identifier_preparer.quote
-    # Names come from the table's metadata, never from a request.
-    return (
-        f"SELECT {quote('external_id')}, {quote('message_id')}, {quote('part')} "  # noqa: S608
-        f"FROM {quote(_REF_TABLE.name)} WHERE {quote('provider_id')} = ? "
-        f"AND {quote('external_id')} IN ({placeholders(count)})"
-    )
 
 
 def _insert(session: AsyncSession) -> Any:
@@ -181,9 +177,15 @@ class RefRepository:
             # SQLite: on the driver (ids, parts: nothing to convert).
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
-                cursor = await driver[0].execute(
-                    _sqlite_refs(driver[1], len(chunk)), [provider_id, *chunk]
+                sql, _ = select_in(
+                    _REF_TABLE,
+                    _REF_SELECTED,
+                    driver[1],
+                    "external_id",
+                    len(chunk),
+                    equal=("provider_id",),
                 )
+                cursor = await driver[0].execute(sql, [provider_id, *chunk])
                 for external_id, message_id, part in await cursor.fetchall():
                     found[external_id] = (message_id, part)
             return found
