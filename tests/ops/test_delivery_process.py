@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.support.load import make_login, send_many, sqlite_scalar, sqlite_statuses, token_for
-from tests.support.processes import free_port, start_serve, stop, wait_ready
+from tests.support.processes import cli_env, free_port, run_cli, start_serve, stop, wait_ready
 
 COUNT = 200
 # Bounds against a hang, not speed checks.
@@ -144,3 +144,24 @@ def test_a_delivery_process_whose_server_was_killed_stops_by_itself(tmp_path: Pa
     finally:
         stop(server)
     assert "is gone: stopping" in log.read_text()
+
+
+def test_a_delivery_process_is_refused_where_it_cannot_work(tmp_path: Path) -> None:
+    env = cli_env(tmp_path / "data")
+    nothing_to_deliver = run_cli(
+        ["serve", "--port", str(free_port()), "--delivery-process", "--no-dispatch"], env
+    )
+    assert nothing_to_deliver.returncode == 1
+    assert "--no-dispatch does not deliver" in nothing_to_deliver.stderr
+    # PostgreSQL has NOTIFY and runs its workers by itself (nothing is connected to).
+    postgres = run_cli(
+        ["serve", "--port", str(free_port())],
+        {
+            **env,
+            "TIDINGS_DELIVERY_PROCESS": "true",
+            "TIDINGS_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/none",
+        },
+    )
+    assert postgres.returncode == 1
+    assert "is for the embedded mode (SQLite)" in postgres.stderr
+    assert "Traceback" not in nothing_to_deliver.stderr + postgres.stderr
