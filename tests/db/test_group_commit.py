@@ -18,6 +18,7 @@ from tidings.core.errors import PaymentRequired
 from tidings.db import migrate
 from tidings.db.engine import build_engine, build_sessionmaker
 from tidings.db.group_commit import GroupCommitter
+from tidings.db.writer_lock import WriterLock
 
 
 def _account(name: str) -> Account:
@@ -115,3 +116,43 @@ async def test_both_sqlite_drivers_read_and_write(data_dir: Path, driver: str) -
         await session.commit()
         assert await session.scalar(select(Account.name)) == "one"
     await engine.dispose()
+
+
+async def test_units_that_arrive_while_another_process_writes_share_one_commit(
+    data_dir: Path,
+) -> None:
+    database = (f"sqlite+aiosqlite:///{data_dir / 'tidings.db'}", None)
+    engine = build_engine(make_settings(data_dir, database))
+    await migrate.upgrade(engine)
+    lock_path = data_dir / "tidings.db.writer-lock"
+    writer = GroupCommitter(build_sessionmaker(engine), writer_lock=WriterLock(lock_path))
+    commits: list[object] = []
+    event.listen(engine.sync_engine, "commit", commits.append)
+    # Another process's committer holds the writer lock.
+    other = WriterLock(lock_path)
+    await other.acquire()
+    try:
+
+        def adding(name: str):  # type: ignore[no-untyped-def]
+            async def unit(session: AsyncSession) -> str:
+                session.add(_account(name))
+                return name
+
+            return unit
+
+        first = asyncio.ensure_future(writer.submit(adding("early")))
+        await asyncio.sleep(0.05)  # the committer is now waiting for the lock
+        later = [asyncio.ensure_future(writer.submit(adding(f"late{i}"))) for i in range(5)]
+        await asyncio.sleep(0.05)
+        assert not first.done() and commits == []
+        other.release()
+        assert await asyncio.gather(first, *later) == ["early", *(f"late{i}" for i in range(5))]
+        # The units queued during the wait joined the waiting batch: one commit.
+        assert len(commits) == 1
+        async with build_sessionmaker(engine)() as session:
+            count = await session.scalar(select(func.count()).select_from(Account))
+        assert count == 6
+    finally:
+        other.close()
+        await writer.close()
+        await engine.dispose()
