@@ -23,6 +23,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -82,13 +83,16 @@ def transient_message(**values: Any) -> Message:
     return message
 
 
-async def store_draft(
-    session: AsyncSession,
+def new_message(
     principal: TenantScope,
     draft: Draft,
     now: datetime,
     lease: Lease | None = None,
-) -> Message:
+    dialect: Dialect | None = None,
+) -> status_writer.FirstStatus:
+    """The message a draft becomes, with its first status and its rows bound for
+    ``dialect``: all of it made before the write's turn at the writer, as none of it
+    reads the database (:func:`status_writer.prepare_start`)."""
     charged = principal.environment == Environment.PRODUCTION and draft.cost > 0
     message = transient_message(
         id=draft.id or new_id("msg"),
@@ -106,19 +110,10 @@ async def store_draft(
         attempts=0,
         scheduled_at=draft.scheduled_at,
     )
-    if charged:
-        debited = await CreditRepository(session).debit(
-            principal.account_id, draft.cost, at=now, message_id=message.id
-        )
-        if not debited:
-            balance = await CreditRepository(session).balance(principal.account_id)
-            raise PaymentRequired(
-                f"This message costs {draft.cost} credits and the balance is {balance}."
-            )
     if draft.scheduled_at is not None and draft.scheduled_at > now:
         message.next_attempt_at = draft.scheduled_at
-        await status_writer.start(session, message, Status.SCHEDULED, now)
-    elif lease is not None:
+        return status_writer.prepare_start(message, Status.SCHEDULED, now, dialect)
+    if lease is not None:
         # Stored already leased to this process's dispatcher, which takes it straight
         # from here; should the process die, the lease runs out and anyone claims it.
         message.lease_owner, message.next_attempt_at, message.attempts = (
@@ -126,11 +121,38 @@ async def store_draft(
             lease.until,
             1,
         )
-        await status_writer.start(session, message, Status.QUEUED, now)
     else:
         message.next_attempt_at = now
-        await status_writer.start(session, message, Status.QUEUED, now)
+    return status_writer.prepare_start(message, Status.QUEUED, now, dialect)
+
+
+async def store_new(
+    session: AsyncSession, principal: TenantScope, draft: Draft, first: status_writer.FirstStatus
+) -> Message:
+    """Pay for the message (in production) and insert it, in the write's transaction."""
+    message = first.message
+    if principal.environment == Environment.PRODUCTION and draft.cost > 0:
+        debited = await CreditRepository(session).debit(
+            principal.account_id, draft.cost, at=first.at, message_id=message.id
+        )
+        if not debited:
+            balance = await CreditRepository(session).balance(principal.account_id)
+            raise PaymentRequired(
+                f"This message costs {draft.cost} credits and the balance is {balance}."
+            )
+    await status_writer.write_start(session, first)
     return message
+
+
+async def store_draft(
+    session: AsyncSession,
+    principal: TenantScope,
+    draft: Draft,
+    now: datetime,
+    lease: Lease | None = None,
+) -> Message:
+    """Make the draft's message and store it, in one step."""
+    return await store_new(session, principal, draft, new_message(principal, draft, now, lease))
 
 
 def _as_stored(message: Message) -> dict[str, Any]:
@@ -184,6 +206,7 @@ class SendFlow:
 
         immediate = draft.scheduled_at is None or draft.scheduled_at <= now
         lease = ctx.runtime.reserve(draft.channel) if immediate else None
+        first = new_message(principal, draft, now, lease, ctx.engine.dialect)
 
         async def write(session: AsyncSession) -> Message | StoredAnswer | OptedOut:
             earlier = await taken_answer(session, scope, now)
@@ -194,7 +217,7 @@ class SendFlow:
             ):
                 # Answered, not raised: a raising unit makes its whole group run again.
                 return OptedOut()
-            message = await store_draft(session, principal, draft, now, lease)
+            message = await store_new(session, principal, draft, first)
             hold_key(session, scope, message.id, now)
             return message
 

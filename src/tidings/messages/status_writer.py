@@ -18,12 +18,14 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Table
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.core.ids import new_id
 from tidings.credits.repository import CreditRepository
 from tidings.db.driver import sqlite_driver
 from tidings.db.multirow import insert_rows, update_rows
+from tidings.db.prepared_insert import PreparedInsert, insert_prepared, prepare_insert
 from tidings.messages import rows
 from tidings.messages.models import Message, MessageEvent, OutboxEvent
 from tidings.messages.rows import Row
@@ -57,14 +59,27 @@ _MESSAGE_COLUMNS = tuple(column.key for column in Message.__table__.columns)
 _STATUS_AT = _MESSAGE_COLUMNS.index("status")
 
 
-async def start(session: AsyncSession, message: Message, status: Status, at: datetime) -> None:
-    """Record the first status of a new message (queued, scheduled or received),
-    with its outbox event when an endpoint subscribes to it.
+_EVENT_COLUMNS = ("message_id", "status", "at", "applied")
 
-    The message's row and first event are inserted with Core, not added to the
-    session: the unit of work's flush cost more than the rest of a single send's
-    write. ``message`` stays a plain (transient) object holding what was stored.
-    """
+
+@dataclass(frozen=True, slots=True)
+class FirstStatus:
+    """A new message with its first status, and its rows ready to insert
+    (:func:`prepare_start`)."""
+
+    message: Message
+    status: Status
+    at: datetime
+    row: PreparedInsert
+    event: PreparedInsert
+
+
+def prepare_start(
+    message: Message, status: Status, at: datetime, dialect: Dialect | None = None
+) -> FirstStatus:
+    """Give ``message`` its first status and make its row and first event, bound for
+    ``dialect`` (see :mod:`tidings.db.prepared_insert`): nothing here reads the
+    database, so a send does it before its turn at the writer."""
     message.status = status
     message.created_at = message.updated_at = at
     # The model's Python-side defaults, which only the ORM's flush would apply.
@@ -74,21 +89,46 @@ async def start(session: AsyncSession, message: Message, status: Status, at: dat
         message.credits = Decimal(0)
     if message.attempts is None:
         message.attempts = 0
-    values = [getattr(message, name) for name in _MESSAGE_COLUMNS]
+    # A transient message holds its values in its __dict__ (an attribute never set
+    # reads as None either way), without the instrumentation's descriptor per column.
+    held = message.__dict__
+    values = [held.get(name) for name in _MESSAGE_COLUMNS]
     values[_STATUS_AT] = status.value
-    await insert_rows(session, _table(Message), _MESSAGE_COLUMNS, [values])
-    await insert_rows(
-        session,
-        _table(MessageEvent),
-        ("message_id", "status", "at", "applied"),
-        [(message.id, status.value, at, True)],
+    return FirstStatus(
+        message,
+        status,
+        at,
+        prepare_insert(_table(Message), _MESSAGE_COLUMNS, [values], dialect),
+        prepare_insert(
+            _table(MessageEvent), _EVENT_COLUMNS, [(message.id, status.value, at, True)], dialect
+        ),
     )
-    if status == Status.SCHEDULED:
+
+
+async def write_start(session: AsyncSession, first: FirstStatus) -> None:
+    """Insert a new message's row and first event, with its outbox event when an
+    endpoint subscribes to it.
+
+    The rows are inserted with Core, not added to the session: the unit of work's
+    flush cost more than the rest of a single send's write. The message stays a plain
+    (transient) object holding what was stored.
+    """
+    await insert_prepared(session, first.row)
+    await insert_prepared(session, first.event)
+    if first.status == Status.SCHEDULED:
         return
-    event_type = "message.received" if status == Status.RECEIVED else "message.queued"
+    message = first.message
+    event_type = "message.received" if first.status == Status.RECEIVED else "message.queued"
     scope = (message.account_id, message.environment)
     if (await Subscriptions.of_transaction(session, scope)).wants(scope, event_type):
-        session.add(outbox_event(message, event_type, at))
+        session.add(outbox_event(message, event_type, first.at))
+
+
+async def start(session: AsyncSession, message: Message, status: Status, at: datetime) -> None:
+    """Record the first status of a new message (queued, scheduled or received),
+    with its outbox event when an endpoint subscribes to it (:func:`prepare_start`
+    and :func:`write_start` at once)."""
+    await write_start(session, prepare_start(message, status, at))
 
 
 async def change(
