@@ -29,6 +29,7 @@ from tidings.messages.status_writer import WRITTEN, RowChange
 from tidings.providers.base import RawReport
 from tidings.providers.models import InboxEvent, ProviderRefRow
 from tidings.providers.repository import InboxRepository, RefRepository, inbox_rows
+from tidings.webhooks.models import WebhookEndpoint
 from tidings.webhooks.subscriptions import Subscriptions
 
 SMS = "/sandbox/api/v4/sms/send"
@@ -190,3 +191,53 @@ def test_status_lookups_by_text_agree_with_the_enum() -> None:
         with pytest.raises(ValueError) as found:
             status_of(wrong)  # type: ignore[arg-type]
         assert str(found.value) == str(expected.value)
+
+
+async def test_subscriptions_read_on_the_driver_are_the_ones_core_reads(
+    stored: tuple[FastAPI, list[str]],
+) -> None:
+    app, ids = stored
+    now = datetime.now(UTC)
+    async with app.state.ctx.sessions() as session:
+        account = (await load_rows(session, ids[:1]))[ids[0]]["account_id"]
+        endpoints = [
+            ("sandbox", ["message.sent"], True),
+            ("sandbox", ["message.*"], False),
+            ("production", None, True),
+            ("production", ["message.delivered", "email.*"], True),
+        ]
+        session.add_all(
+            WebhookEndpoint(
+                id=f"whk_{index}",
+                account_id=account,
+                environment=environment,
+                url="https://hooks.example.com/in",
+                events=events,
+                enabled=enabled,
+                secret="sealed",
+                created_at=now,
+                updated_at=now,
+            )
+            for index, (environment, events, enabled) in enumerate(endpoints)
+        )
+        await session.flush()
+        for scopes in (
+            {(account, "sandbox"), (account, "production")},
+            {(account, "sandbox")},
+            {(account, "test"), ("acc_none", "sandbox")},
+            set(),
+        ):
+            core = await Subscriptions.load(session, scopes)
+            driver = await status_writer.subscriptions_of(session, scopes)
+            for scope in (*scopes, (account, "production")):
+                for event_type in (
+                    "message.sent",
+                    "message.delivered",
+                    "message.failed",
+                    "email.opened",
+                ):
+                    assert driver.wants(scope, event_type) == core.wants(scope, event_type)
+            # The same endpoints' patterns, per scope.
+            assert {scope: sorted(found) for scope, found in driver._patterns.items()} == {
+                scope: sorted(found) for scope, found in core._patterns.items()
+            }
