@@ -4,7 +4,7 @@ made in bulk are the ids made one by one."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 from hypothesis import given, settings
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from tidings.core.ids import _encode, encode_run, new_id, new_ids
 from tidings.messages.models import Message, MessageEvent
-from tidings.messages.rows import COLUMNS, answer, payload
+from tidings.messages.rows import COLUMNS, _time, answer, payload
 from tidings.messages.schemas import message_out, message_payload
 from tidings.messages.status import Status
 
@@ -131,3 +131,25 @@ def test_bulk_ids_increase_and_follow_on() -> None:
     ids = new_ids("msg", 5_000)
     assert ids == sorted(ids) and len(set(ids)) == 5_000
     assert new_id("msg") > ids[-1]
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1900, 1, 2),
+        max_value=datetime(9998, 12, 30),
+        timezones=st.one_of(
+            st.none(),
+            st.just(UTC),
+            st.integers(min_value=-14 * 60, max_value=14 * 60).map(
+                lambda minutes: timezone(timedelta(minutes=minutes))
+            ),
+        ),
+    )
+)
+def test_a_time_is_the_api_text_of_its_instant_in_utc(moment: datetime) -> None:
+    aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    text = aware.astimezone(UTC).isoformat()
+    assert _time(moment) == text[:-6] + "Z"
+    # Again (a UTC value's text is kept), and for an equal value of another zone.
+    assert _time(moment) == text[:-6] + "Z"
+    assert _time(aware.astimezone(UTC)) == text[:-6] + "Z"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Table, bindparam, select
@@ -86,12 +87,20 @@ def _time(value: datetime | None) -> str | None:
     if value is None:
         return None
     if value.tzinfo is UTC:
-        # What the rows hold (read as UTC): the same text, without astimezone's copy.
-        return value.isoformat()[:-6] + "Z"
+        return _utc_api_text(value)
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     text = value.astimezone(UTC).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+@lru_cache(maxsize=4096)
+def _utc_api_text(value: datetime) -> str:
+    """What the rows hold (read as UTC) as the API writes it: the same text as
+    ``astimezone``'s, without its copy; each value formatted once, as a verdict's
+    answers share its time (their update, their "sent" event) and a message's creation
+    is its first event's time (equal UTC values are the same instant: the same text)."""
+    return value.isoformat()[:-6] + "Z"
 
 
 def payload(row: Mapping[str, Any]) -> dict[str, Any]:
