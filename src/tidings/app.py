@@ -66,6 +66,7 @@ from tidings.http.ops import router as ops_router
 from tidings.http.problems import install_problem_handlers
 from tidings.http.ratelimit import RateLimitMiddleware
 from tidings.http.request_id import RequestIdMiddleware
+from tidings.http.shortcut import TidingsAPI
 from tidings.http.transport import TransportSecurityMiddleware
 from tidings.http.unexpected import UnexpectedErrorMiddleware
 from tidings.inbound.router import router as inbound_router
@@ -162,7 +163,8 @@ def create_app(
             await ctx.runtime.stop()
             await ctx.engine.dispose()
 
-    app = FastAPI(
+    # The hot send routes are answered from the application's entry (http/shortcut.py).
+    app = TidingsAPI(
         title="Tidings API",
         version=__version__,
         description=DESCRIPTION,

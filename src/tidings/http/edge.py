@@ -16,15 +16,21 @@ console's headers, the ``RateLimit-*`` headers, HSTS, the status for the metrics
 outside the one refusing would have added, and no more. Other scopes (websocket,
 lifespan), and any list of layers other than the one it knows, go through the
 stacked layers themselves.
+
+:meth:`EdgeMiddleware.serve_direct` is the same path entered from the application's
+entry for the hot send routes, which it hands to their handler directly
+(:mod:`tidings.http.shortcut`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tidings.channels.phone import reading_country
@@ -38,6 +44,12 @@ from tidings.http.ratelimit import RATE_NAMES, RateLimitMiddleware, set_raw_head
 from tidings.http.request_id import RequestIdMiddleware, assign_request_id
 from tidings.http.transport import TransportSecurityMiddleware, log
 from tidings.http.unexpected import UnexpectedErrorMiddleware, internal_error, log_unexpected
+
+if TYPE_CHECKING:
+    from tidings.http.shortcut import DirectTarget
+
+# The application's handler of unexpected exceptions, as ServerErrorMiddleware calls it.
+ServerErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
 
 # The layers the one-coroutine path knows, outermost first.
 LAYERS: tuple[type, ...] = (
@@ -87,10 +99,40 @@ class EdgeMiddleware:
         self._hsts: tuple[bytes, bytes] = self._transport._hsts
         self._hsts_name = self._hsts[0]
 
+    @property
+    def direct(self) -> bool:
+        """Whether HTTP requests are answered by the one-coroutine path."""
+        return self._direct
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self._direct:
             await self.stacked(scope, receive, send)
             return
+        await self._serve(scope, receive, send, None, None)
+
+    async def serve_direct(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        target: DirectTarget,
+        server_error: ServerErrorHandler,
+    ) -> None:
+        """Answer an HTTP request called from the application's entry, past the
+        layers outside this one (:mod:`tidings.http.shortcut`): the same steps, then
+        ``target`` when the request reached its route's path (else the layers inside,
+        as ever); an exception escaping goes to ``server_error`` (its answer sent
+        unless one started) and is raised again, as ``ServerErrorMiddleware`` does."""
+        await self._serve(scope, receive, send, target, server_error)
+
+    async def _serve(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        target: DirectTarget | None,
+        server_error: ServerErrorHandler | None,
+    ) -> None:
         request_id = assign_request_id(scope)
         request_id_raw = request_id.encode("latin-1")
         started = time.perf_counter()
@@ -99,7 +141,7 @@ class EdgeMiddleware:
         rate_headers: list[tuple[bytes, bytes]] | None = None
         hsts = False
         console: dict[str, str] | None = None
-        answered = False  # an answer started inside the unexpected-error layer
+        answered = False  # an answer started
 
         async def send_on(message: Message) -> None:
             nonlocal status, answered
@@ -120,44 +162,58 @@ class EdgeMiddleware:
             await send(message)
 
         try:
-            transport = self._transport
-            secure, allowed = transport._resolve(scope)
-            if not allowed and scope["path"] not in transport._open_paths:
-                log.debug("refused plain %s from %s", "http", scope.get("client"))
-                await transport._refuse_http(scope, receive, send_on)
-                return
-            hsts = secure
-            self._environment.apply(scope)
-            rate_headers_now, refusal = await self._rate_limit.admit(scope)
-            if refusal is not None:
-                await refusal(scope, receive, send_on)
-                return
-            rate_headers = rate_headers_now
-            refusal = self._gate.refusal(scope)
-            if refusal is not None:
-                await refusal(scope, receive, send_on)
-                return
-            replay, refused = await self._body.take(scope, receive)
-            if refused is not None:
-                await refused(scope, receive, send_on)
-                return
-            if replay is None:  # the client went away
-                return
-            with reading_country(await self._phone.country_for(scope)):
-                console = headers_for(get_route_path(scope))
-                try:
-                    await self.app(scope, replay, send_on)
-                except Exception:
-                    log_unexpected(scope)
-                    if answered:
-                        raise
-                    # Answered outside the console's headers: a problem, not a page.
-                    console = None
-                    await internal_error(scope)(scope, receive, send_on)
-        finally:
-            self._metrics.record(
-                route_template(scope), scope["method"], status, time.perf_counter() - started
-            )
+            try:
+                transport = self._transport
+                secure, allowed = transport._resolve(scope)
+                if not allowed and scope["path"] not in transport._open_paths:
+                    log.debug("refused plain %s from %s", "http", scope.get("client"))
+                    await transport._refuse_http(scope, receive, send_on)
+                    return
+                hsts = secure
+                self._environment.apply(scope)
+                rate_headers_now, refusal = await self._rate_limit.admit(scope)
+                if refusal is not None:
+                    await refusal(scope, receive, send_on)
+                    return
+                rate_headers = rate_headers_now
+                refusal = self._gate.refusal(scope)
+                if refusal is not None:
+                    await refusal(scope, receive, send_on)
+                    return
+                replay, refused = await self._body.take(scope, receive)
+                if refused is not None:
+                    await refused(scope, receive, send_on)
+                    return
+                if replay is None:  # the client went away
+                    return
+                with reading_country(await self._phone.country_for(scope)):
+                    route_path = get_route_path(scope)
+                    console = headers_for(route_path)
+                    inner = self.app
+                    if target is not None and route_path == target.path:
+                        inner = target
+                    try:
+                        await inner(scope, replay, send_on)
+                    except Exception:
+                        log_unexpected(scope)
+                        if answered:
+                            raise
+                        # Answered outside the console's headers: a problem, not a page.
+                        console = None
+                        await internal_error(scope)(scope, receive, send_on)
+            finally:
+                self._metrics.record(
+                    route_template(scope), scope["method"], status, time.perf_counter() - started
+                )
+        except Exception as exc:
+            # From the application's entry: what ServerErrorMiddleware does outside.
+            if server_error is None:
+                raise
+            # Called even when an answer started (it logs), answering only if none did.
+            response = await server_error(Request(scope), exc)
+            if not answered:
+                await response(scope, receive, send)
+            raise
 
 
 def _set_request_id(message: Message, value: bytes) -> None:
