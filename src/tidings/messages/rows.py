@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Select, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.db.driver import sqlite_driver
@@ -51,10 +51,15 @@ _EVENT_KEYS = ("message_id", "status", "at", "applied", "kind")
 
 
 async def load_rows(
-    session: AsyncSession, message_ids: Sequence[str], *, lock: bool = True
+    session: AsyncSession,
+    message_ids: Sequence[str],
+    *,
+    lock: bool = True,
+    keys: tuple[str, ...] = KEYS,
 ) -> dict[str, Row]:
-    """The messages' current rows by id; on PostgreSQL locked until the commit, so
-    the changes made from them are not raced by another process."""
+    """The messages' current rows by id (``keys``, ``id`` first: all the columns
+    unless told); on PostgreSQL locked until the commit, so the changes made from
+    them are not raced by another process."""
     found: dict[str, Row] = {}
     if not message_ids:
         return found
@@ -64,23 +69,33 @@ async def load_rows(
         # Core would, at a fraction of its cost per row.
         for start in range(0, len(message_ids), 500):
             ids = message_ids[start : start + 500]
-            sql, converting = select_in(_MESSAGES, KEYS, driver[1], "id", len(ids))
+            sql, converting = select_in(_MESSAGES, keys, driver[1], "id", len(ids))
             for values in await select_rows(session, sql, ids, converting):
-                mapping = dict(zip(KEYS, values, strict=True))
-                found[mapping["id"]] = mapping
+                found[values[0]] = dict(zip(keys, values, strict=True))
         return found
     postgres = session.get_bind().dialect.name == "postgresql"
-    query = _BY_ID_LOCKED if lock and postgres else _BY_ID
+    query = _by_id(keys, lock and postgres)
     for start in range(0, len(message_ids), 500):
         chunk = {"ids": list(message_ids[start : start + 500])}
         result = await (await session.connection()).execute(query, chunk)
         # The keys once per result: a row's own mapping builds its key view anew each
         # time, which cost more than the row's values.
-        keys = tuple(result.keys())
+        names = tuple(result.keys())
         for row in result:
-            mapping = dict(zip(keys, row, strict=True))
+            mapping = dict(zip(names, row, strict=True))
             found[mapping["id"]] = mapping
     return found
+
+
+@lru_cache(maxsize=16)
+def _by_id(keys: tuple[str, ...], locked: bool) -> Select[Any]:
+    """Core's select of ``keys`` by id (all of them: the statements built above)."""
+    if keys == KEYS:
+        return _BY_ID_LOCKED if locked else _BY_ID
+    query = select(*(_MESSAGES.c[key] for key in keys)).where(
+        _MESSAGES.c.id.in_(bindparam("ids", expanding=True))
+    )
+    return query.with_for_update() if locked else query
 
 
 def _time(value: datetime | None) -> str | None:

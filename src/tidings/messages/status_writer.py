@@ -18,7 +18,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, exists, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -269,6 +269,29 @@ async def subscriptions_of(session: AsyncSession, scopes: set[Scope]) -> Subscri
         (account, environment, events)
         for account, environment, events in found
         if (account, environment) in scopes
+    )
+
+
+_ANY_ENABLED = select(exists().where(_ENDPOINTS.c.enabled))
+
+
+async def endpoints_enabled(session: AsyncSession) -> bool:
+    """Whether any webhook endpoint is enabled, of any account: when none is, no
+    status change has an outbox event to write (nor a payload to make)."""
+    driver = await sqlite_driver(session)
+    if driver is None:
+        return bool(await (await session.connection()).scalar(_ANY_ENABLED))
+    cursor = await driver[0].execute(_sqlite_any_enabled(driver[1]))
+    return bool((await cursor.fetchone())[0])
+
+
+@lru_cache(maxsize=4)
+def _sqlite_any_enabled(dialect: Dialect) -> str:
+    quote = dialect.identifier_preparer.quote
+    # Names come from the table's metadata, never from a request.
+    return (
+        f"SELECT EXISTS (SELECT 1 FROM {quote(_ENDPOINTS.name)} "  # noqa: S608
+        f"WHERE {quote('enabled')} = 1)"
     )
 
 
