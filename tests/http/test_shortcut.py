@@ -13,10 +13,11 @@ from collections.abc import AsyncIterator, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from opentelemetry.trace import NoOpTracerProvider
+from opentelemetry.trace import NoOpTracer, NoOpTracerProvider, Tracer, TracerProvider
 from pydantic import Field
 from starlette.exceptions import HTTPException
 from starlette.middleware.exceptions import ExceptionMiddleware
@@ -31,6 +32,8 @@ from tidings.app import create_app
 from tidings.core.errors import Forbidden, PaymentRequired
 from tidings.http.schemas import ApiRequest
 from tidings.http.shortcut import (
+    _FASTAPI_TELEMETRY,
+    KNOWN_LAYERS,
     TidingsAPI,
     _exception_handlers,
     _native_telemetry_enabled,
@@ -342,11 +345,57 @@ async def test_an_exception_before_any_answer_goes_to_the_500_handler(
     assert direct[1], "logged"
 
 
-def test_fastapi_telemetry_is_seen() -> None:
-    """FastAPI-private: the check its own __call__ makes (see shortcut.py)."""
+async def test_fastapi_telemetry_is_seen() -> None:
+    """FastAPI-private: the check its own __call__ makes, and the scope key where it
+    keeps a request's telemetry (see shortcut.py)."""
     assert _native_telemetry_enabled(FastAPI()) is False
     traced = FastAPI(telemetry={"tracer_provider": NoOpTracerProvider()})
     assert _native_telemetry_enabled(traced) is True
+    keys: list[bool] = []
+
+    async def seen(request: Request) -> JSONResponse:
+        keys.append(_FASTAPI_TELEMETRY in request.scope)
+        return JSONResponse({})
+
+    class QuietTracerProvider(TracerProvider):
+        """Traces followed (by FastAPI), written nowhere."""
+
+        def get_tracer(self, *args: Any, **kwargs: Any) -> Tracer:
+            return NoOpTracer()
+
+    traced = FastAPI(telemetry={"tracer_provider": QuietTracerProvider()})
+    traced.add_api_route("/seen", seen)
+    transport = httpx.ASGITransport(app=traced)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        assert (await client.get("/seen")).status_code == 200
+    assert keys == [True]
+
+
+async def test_the_stack_is_fastapi_layers_around_the_edge(
+    apps: tuple[TidingsAPI, TidingsAPI],
+) -> None:
+    """If FastAPI builds its stack otherwise, this says so (the shortcut is off)."""
+    app = apps[0]
+    stack = app.build_middleware_stack()
+    names = []
+    current: Any = stack
+    while current is not app.router:
+        names.append(type(current).__name__)
+        current = current.app
+    assert tuple(names) == KNOWN_LAYERS
+    assert app._edge is not None
+
+
+async def test_a_request_followed_by_an_outer_application_keeps_fastapi_way(
+    apps: tuple[TidingsAPI, TidingsAPI],
+) -> None:
+    app = apps[0]
+    app.build_middleware_stack()
+    scope = {"type": "http", "method": "POST", "path": SEND}
+    assert app._target_for(scope) is not None
+    assert app._target_for({**scope, _FASTAPI_TELEMETRY: object()}) is None
+    assert app._target_for({**scope, "root_path": "/mounted"}) is None
+    assert app._target_for({**scope, "starlette.max_body_size": 10}) is None
 
 
 async def test_fastapi_telemetry_on_takes_fastapi_way(tmp_path: Path) -> None:

@@ -31,15 +31,12 @@ request (404 and 405 included), goes through FastAPI as before.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
-from fastapi._body_limit import AppBodyLimitMiddleware
-from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
-from fastapi.routing import RouteContext, iter_route_contexts
-from fastapi.telemetry._asgi import ExceptionTelemetryMiddleware
-from starlette._utils import is_async_callable
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.middleware.errors import ServerErrorMiddleware
@@ -53,7 +50,12 @@ from tidings.api.direct_route import DirectRoute, plan
 from tidings.core.environments import SANDBOX_PREFIX
 from tidings.http.edge import EdgeMiddleware, ServerErrorHandler
 
+if TYPE_CHECKING:
+    from fastapi.routing import RouteContext
+
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+# Where FastAPI keeps a request's telemetry (ExceptionTelemetryMiddleware reads it).
+_FASTAPI_TELEMETRY = "fastapi.telemetry"
 ErrorHandler = Callable[[Request, Exception], Coroutine[Any, Any, Response | None]]
 # ExceptionMiddleware's handlers: by exception class, and by HTTPException status.
 ExceptionHandlers = tuple[Mapping[Any, Any], Mapping[int, Any]]
@@ -155,6 +157,7 @@ class TidingsAPI(FastAPI):
             target is None
             or scope.get("root_path")
             or MAX_BODY_SIZE_SCOPE_KEY in scope
+            or _FASTAPI_TELEMETRY in scope  # followed by an application outside
             or _native_telemetry_enabled(self)
         ):
             return None
@@ -181,28 +184,38 @@ def _exception_handlers(middleware: ExceptionMiddleware) -> ExceptionHandlers:
     return middleware._exception_handlers, middleware._status_handlers
 
 
+# The layers of FastAPI's stack (0.165) with the edge layer among them, outermost
+# first, by name: FastAPI's own modules for the second and third are private. With
+# any other list (another FastAPI, more middleware) the shortcut is not taken.
+KNOWN_LAYERS = (
+    "ServerErrorMiddleware",
+    "ExceptionTelemetryMiddleware",
+    "AppBodyLimitMiddleware",
+    "EdgeMiddleware",
+    "ExceptionMiddleware",
+    "AsyncExitStackMiddleware",
+)
+
+
 def _known_stack(app: FastAPI, stack: ASGIApp) -> tuple[EdgeMiddleware, ServerErrorHandler] | None:
     """The edge layer and the 500 handler, when the stack is FastAPI's layers around
     the edge layer and nothing else, none of them doing more than passing on."""
     layers: list[Any] = []
     current: Any = stack
-    while current is not app.router and len(layers) < 10:
+    while current is not app.router and len(layers) < len(KNOWN_LAYERS):
         layers.append(current)
         current = getattr(current, "app", None)
-    kinds = tuple(type(layer) for layer in layers)
-    if current is not app.router or kinds != (
-        ServerErrorMiddleware,
-        ExceptionTelemetryMiddleware,
-        AppBodyLimitMiddleware,
-        EdgeMiddleware,
-        ExceptionMiddleware,
-        AsyncExitStackMiddleware,
+    if current is not app.router or tuple(type(layer).__name__ for layer in layers) != (
+        KNOWN_LAYERS
     ):
         return None
-    server_error, _, body_limit, edge, _, _ = layers
+    server_error, _, body_limit, edge, exceptions, _ = layers
     if (
-        server_error.debug
-        or not is_async_callable(server_error.handler)
+        not isinstance(server_error, ServerErrorMiddleware)
+        or not isinstance(edge, EdgeMiddleware)
+        or not isinstance(exceptions, ExceptionMiddleware)
+        or server_error.debug
+        or not inspect.iscoroutinefunction(server_error.handler)
         or app.max_body_size is not None
         or body_limit.app is not edge  # a body limit's own layers between them
         or app.root_path
