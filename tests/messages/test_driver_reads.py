@@ -28,7 +28,13 @@ from tidings.messages.status import Status, applies, status_of
 from tidings.messages.status_writer import WRITTEN, RowChange
 from tidings.providers.base import RawReport
 from tidings.providers.models import InboxEvent, ProviderRefRow
-from tidings.providers.repository import InboxRepository, RefRepository, inbox_rows
+from tidings.providers.repository import (
+    INBOX_COLUMNS,
+    InboxRepository,
+    RefRepository,
+    inbox_rows,
+    inbox_values,
+)
 from tidings.webhooks.models import WebhookEndpoint
 from tidings.webhooks.subscriptions import Subscriptions
 
@@ -241,3 +247,20 @@ async def test_subscriptions_read_on_the_driver_are_the_ones_core_reads(
             assert {scope: sorted(found) for scope, found in driver._patterns.items()} == {
                 scope: sorted(found) for scope, found in core._patterns.items()
             }
+
+
+def test_inbox_values_are_inbox_rows_as_tuples() -> None:
+    now = datetime.now(UTC)
+    reports = [
+        RawReport(dedupe_key="k" * 200, payload={"id": "a"}),
+        RawReport(dedupe_key="b:delivered", payload={"id": "b"}, due_in_seconds=0.05),
+        RawReport(dedupe_key="c:delivered", payload={"id": "c"}, due_in_seconds=0.05),
+        RawReport(dedupe_key="c:read", payload={"id": "c", "n": 2}, due_in_seconds=1.5),
+    ]
+    providers = ["prv_a", "prv_b", "prv_b", "prv_c"]
+    expected = [
+        tuple(row[name] for name in INBOX_COLUMNS)
+        for provider_id, report in zip(providers, reports, strict=True)
+        for row in inbox_rows(provider_id, [report], now)
+    ]
+    assert inbox_values(zip(providers, reports, strict=True), now) == expected

@@ -52,7 +52,13 @@ from tidings.providers.errors import (
     RetryableDeliveryError,
     ThrottledError,
 )
-from tidings.providers.repository import InboxRepository, RefRepository, inbox_rows
+from tidings.providers.repository import (
+    INBOX_COLUMNS,
+    REF_COLUMNS,
+    InboxRepository,
+    RefRepository,
+    inbox_values,
+)
 from tidings.settings import DeliverySettings
 
 
@@ -112,8 +118,10 @@ class VerdictWriter:
         retries: list[dict[str, Any]] = []
         retry_events: list[MessageEvent] = []
         slowed: set[str] = set()
-        refs: list[dict[str, Any]] = []
-        reports: list[dict[str, Any]] = []
+        # The refs (REF_COLUMNS) and reports to store, as tuples: SQLite's driver takes
+        # them as they are (dictionaries only for the PostgreSQL statement).
+        refs: list[tuple[Any, ...]] = []
+        reports: list[tuple[str, RawReport]] = []
         # One detail for the batch's "sent" events (never changed once made): each
         # distinct object is serialised once per statement.
         sent_detail = {"worker": self._worker}
@@ -127,18 +135,12 @@ class VerdictWriter:
                 "provider_message_id": verdict.provider_message_id,
             }
             if verdict.error is None and verdict.provider_id is not None:
+                provider_id = verdict.provider_id
                 refs.extend(
-                    {
-                        "provider_id": verdict.provider_id,
-                        "external_id": ref.external_id,
-                        "message_id": row["id"],
-                        "part": ref.part,
-                        "recipient": ref.recipient,
-                        "created_at": at,
-                    }
+                    (provider_id, ref.external_id, row["id"], ref.part, ref.recipient, at)
                     for ref in verdict.refs
                 )
-                reports.extend(inbox_rows(verdict.provider_id, verdict.reports, at))
+                reports.extend((provider_id, report) for report in verdict.reports)
             if row["lease_owner"] != verdict.lease:
                 # Our lease ran out and someone else holds the message now: the status
                 # machine still takes a "sent", but the queue fields are theirs.
@@ -205,14 +207,21 @@ class VerdictWriter:
                 )
             )
         answers: dict[str, Answer | None] = {}
+        stored = inbox_values(reports, at)
         if locked is not None:
             applied, answers = await self._write_at_once(
-                session, locked, changes, refs, reports, retries, retry_events
+                session,
+                locked,
+                changes,
+                [dict(zip(REF_COLUMNS, ref, strict=True)) for ref in refs],
+                [dict(zip(INBOX_COLUMNS, report, strict=True)) for report in stored],
+                retries,
+                retry_events,
             )
         else:
             # The ids first: a receipt applied right after this commit finds its message.
-            await RefRepository(session).add(refs)
-            await InboxRepository(session).store(reports, counted=False)
+            await RefRepository(session).add_values(refs)
+            await InboxRepository(session).store_values(stored)
             applied = await status_writer.change_rows(session, changes)
             await queue.requeue(session, retries)
             session.add_all(retry_events)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -33,7 +33,9 @@ from tidings.providers.models import InboxEvent, ProviderRefRow, ProviderRow
 IN_FLIGHT_HORIZON = timedelta(days=3)
 
 _REF_TABLE: Table = ProviderRefRow.__table__  # type: ignore[assignment]
-_REF_COLUMNS = ("provider_id", "external_id", "message_id", "part", "recipient", "created_at")
+# A ref's values in this order are a row of RefRepository.add_values.
+REF_COLUMNS = ("provider_id", "external_id", "message_id", "part", "recipient", "created_at")
+_REF_COLUMNS = REF_COLUMNS
 _ref_values = itemgetter(*_REF_COLUMNS)
 _REF_SELECTED = ("external_id", "message_id", "part")
 _REFS = select(_REF_TABLE.c.external_id, _REF_TABLE.c.message_id, _REF_TABLE.c.part).where(
@@ -152,19 +154,22 @@ class RefRepository:
             return
         # A repeated id (a late verdict recorded twice) keeps its first owner.
         if await sqlite_driver(self._session) is not None:
-            # SQLite: straight to the driver (Core converted every value of every row).
-            await insert_rows(
-                self._session,
-                _REF_TABLE,
-                _REF_COLUMNS,
-                [_ref_values(row) for row in rows],
-                ignore_conflicts=(),
-            )
+            await self.add_values([_ref_values(row) for row in rows])
             return
         # Core on the table, on the connection: the ORM's bulk insert cost more than
         # the rows.
         statement = _insert(self._session)(_REF_TABLE).on_conflict_do_nothing()
         await (await self._session.connection()).execute(statement, list(rows))
+
+    async def add_values(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """:meth:`add` for rows given as tuples in ``REF_COLUMNS`` order."""
+        if not rows:
+            return
+        if await sqlite_driver(self._session) is None:
+            await self.add([dict(zip(REF_COLUMNS, row, strict=True)) for row in rows])
+            return
+        # SQLite: straight to the driver (Core converted every value of every row).
+        await insert_rows(self._session, _REF_TABLE, _REF_COLUMNS, rows, ignore_conflicts=())
 
     async def refs(
         self, provider_id: str, external_ids: Sequence[str]
@@ -236,7 +241,8 @@ _FINISH = (
 )
 
 
-_INBOX_COLUMNS = (
+# An inbox row's values in this order are a row of InboxRepository.store_values.
+INBOX_COLUMNS = _INBOX_COLUMNS = (
     "provider_id",
     "dedupe_key",
     "payload",
@@ -297,14 +303,7 @@ class InboxRepository:
         if not rows:
             return 0
         if not counted and await sqlite_driver(self._session) is not None:
-            await autoflushed(self._session)
-            await insert_rows(
-                self._session,
-                _INBOX,
-                _INBOX_COLUMNS,
-                [_inbox_values(row) for row in rows],
-                ignore_conflicts=("provider_id", "dedupe_key"),
-            )
+            await self.store_values([_inbox_values(row) for row in rows])
             return 0
         if not counted:
             await self._session.execute(
@@ -323,6 +322,25 @@ class InboxRepository:
         )
         result = await self._session.execute(statement, list(rows))
         return len(result.all())
+
+    async def store_values(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """``store(..., counted=False)`` for rows given as tuples in ``INBOX_COLUMNS``
+        order (:func:`inbox_values`)."""
+        if not rows:
+            return
+        if await sqlite_driver(self._session) is None:
+            await self.store(
+                [dict(zip(INBOX_COLUMNS, row, strict=True)) for row in rows], counted=False
+            )
+            return
+        await autoflushed(self._session)
+        await insert_rows(
+            self._session,
+            _INBOX,
+            _INBOX_COLUMNS,
+            rows,
+            ignore_conflicts=("provider_id", "dedupe_key"),
+        )
 
     async def due(self, now: datetime, limit: int) -> list[PendingReport]:
         """Due reports, as plain values (applying thousands a second, the ORM's
@@ -441,6 +459,23 @@ def inbox_rows(
         }
         for report in reports
     ]
+
+
+def inbox_values(reports: Iterable[tuple[str, RawReport]], now: datetime) -> list[tuple[Any, ...]]:
+    """:func:`inbox_rows` for reports of several providers (``(provider id, report)``
+    each), as tuples in ``INBOX_COLUMNS`` order. Reports due after the same delay share
+    one due time (the statement converts a time once for the rows that hold it)."""
+    due: dict[float, datetime] = {}
+    values = []
+    for provider_id, report in reports:
+        delay = report.due_in_seconds
+        due_at = due.get(delay)
+        if due_at is None:
+            due_at = due[delay] = now + timedelta(seconds=delay)
+        values.append(
+            (provider_id, report.dedupe_key[:191], report.payload, "pending", 0, now, due_at, None)
+        )
+    return values
 
 
 def retry_at(now: datetime, attempts: int) -> datetime:
