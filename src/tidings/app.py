@@ -52,7 +52,8 @@ from tidings.console.session import session_account_reader
 from tidings.context import AppContext
 from tidings.core.clock import Clock, SystemClock
 from tidings.core.secrets import jwt_signing_key, secrets_key_ring
-from tidings.core.windows import FixedWindowCounter
+from tidings.core.shared_windows import SharedWindowCounter
+from tidings.core.windows import FixedWindowCounter, WindowCounter
 from tidings.db.engine import build_engine, build_sessionmaker
 from tidings.db.notify import WorkNotifier
 from tidings.docs_site import install_docs
@@ -95,6 +96,17 @@ GC_THRESHOLDS = (10_000, 20, 20)
 LARGE_BODY_PATHS = ("/bulk", "/contacts/import", "/email/send", "/contacts")
 
 
+def rate_counter(settings: Settings) -> WindowCounter:
+    """The rate limit's counts: in this process's memory, or shared by the processes
+    of ``serve --workers N`` through a file of the data directory, so that an account
+    gets its limit once, not once per process."""
+    window = settings.rate_limit.window_seconds
+    if settings.serve_workers > 1:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return SharedWindowCounter(settings.data_dir / "rate-windows", window)
+    return FixedWindowCounter(window)
+
+
 def build_context(
     settings: Settings, clock: Clock, kinds: KindRegistry | None = None
 ) -> AppContext:
@@ -114,7 +126,7 @@ def build_context(
             clock=clock,
         ),
         login_throttle=LoginThrottle(settings.login_throttle),
-        rate_counter=FixedWindowCounter(settings.rate_limit.window_seconds),
+        rate_counter=rate_counter(settings),
         runtime=DeliveryRuntime(
             settings,
             sessions,

@@ -361,6 +361,7 @@ def serve(
         raise _fail("--delivery-process delivers beside the API; --no-dispatch does not deliver.")
     if delivery_process:
         os.environ["TIDINGS_DELIVERY_PROCESS"] = "true"
+    os.environ["TIDINGS_SERVE_WORKERS"] = str(workers)
     if not dispatch:
         os.environ["TIDINGS_DISPATCH"] = "false"
     if tls_cert is not None:

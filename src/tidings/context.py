@@ -15,7 +15,7 @@ from tidings.auth.throttle import LoginThrottle
 from tidings.auth.tokens import TokenCodec
 from tidings.core.clock import Clock
 from tidings.core.key_ring import KeyRing
-from tidings.core.windows import FixedWindowCounter
+from tidings.core.windows import WindowCounter
 from tidings.runtime import DeliveryRuntime
 from tidings.settings import Settings
 
@@ -28,7 +28,7 @@ class AppContext:
     sessions: async_sessionmaker[AsyncSession]
     tokens: TokenCodec
     login_throttle: LoginThrottle
-    rate_counter: FixedWindowCounter
+    rate_counter: WindowCounter
     runtime: DeliveryRuntime
     token_states: TokenStateCache
     key_ring: KeyRing

@@ -279,6 +279,9 @@ class Settings(BaseSettings):
     # Embedded mode (SQLite): the delivery side in a process of its own beside the API
     # (``tidings serve --delivery-process``), told of work and waits by tidings.db.local_bus.
     delivery_process: bool = False
+    # Set by ``tidings serve --workers N``: its processes then share their rate limit's
+    # counts (tidings.core.shared_windows) rather than each counting on its own.
+    serve_workers: int = Field(default=1, ge=1)
     send_wait_seconds: float = Field(default=10.0, ge=0)
     # Scale-out mode: how often a waiting send also reads its message itself (the
     # verdict is pushed by NOTIFY; this only bounds the delay of one that was lost).

@@ -8,6 +8,7 @@ import asyncio
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support.load import make_login, send_many, sqlite_scalar, sqlite_statuses, token_for
@@ -52,6 +53,35 @@ def test_two_serving_processes_share_the_file(tmp_path: Path) -> None:
             "GROUP BY message_id, status HAVING count(*) > 1)",
         )
         assert doubled == 0
+    finally:
+        stop(server)
+    assert "Traceback" not in log.read_text()
+
+
+@pytest.mark.slow
+def test_the_processes_share_an_accounts_rate_limit(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    _, username, password = make_login(data_dir)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "serve.log"
+    server = start_serve(data_dir, port, log, "--workers", "2", TIDINGS_RATE_LIMIT__PER_MINUTE="20")
+    try:
+        wait_ready(base, server)
+        token = asyncio.run(token_for(base, username, password))
+        # A new connection each time, so that both processes answer some of them.
+        codes = [
+            httpx.get(
+                f"{base}/sandbox/api/v4/account",
+                headers={"Authorization": f"Bearer {token}", "Connection": "close"},
+                timeout=10,
+            ).status_code
+            for _ in range(60)
+        ]
+        # Twenty in the window for the account, whichever process counted them (the
+        # login above was an anonymous request, counted by its address).
+        assert codes.count(200) == 20
+        assert codes.count(429) == 40
     finally:
         stop(server)
     assert "Traceback" not in log.read_text()

@@ -3,7 +3,8 @@
 Used for the per-account rate limit and the failed-login throttle. Each process
 counts on its own: with several API processes behind a balancer the effective
 limit is the configured one times the number of processes (documented in
-docs/operations.md).
+docs/operations.md). The processes of one ``serve --workers N`` share their rate
+limit's counts instead (:mod:`tidings.core.shared_windows`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(slots=True)
@@ -26,6 +28,28 @@ class WindowReading:
     remaining: int
     reset_seconds: int
     exceeded: bool
+
+
+def window_reading(
+    window_seconds: int, elapsed: float, count: int, limit: int, *, exceeded: bool
+) -> WindowReading:
+    """Where a window ``elapsed`` seconds old that counted ``count`` stands."""
+    return WindowReading(
+        limit=limit,
+        remaining=max(0, limit - count),
+        reset_seconds=max(1, math.ceil(window_seconds - elapsed)),
+        exceeded=exceeded,
+    )
+
+
+class WindowCounter(Protocol):
+    def hit(self, key: str, limit: int) -> WindowReading: ...
+
+    def peek(self, key: str, limit: int) -> WindowReading: ...
+
+    def count(self, key: str) -> int: ...
+
+    def reset(self, key: str) -> None: ...
 
 
 class FixedWindowCounter:
@@ -56,26 +80,20 @@ class FixedWindowCounter:
         }
         self._last_sweep = now
 
-    def _reading(self, state: WindowState, limit: int) -> WindowReading:
-        reset = max(1, math.ceil(self._window - (self._monotonic() - state.window_start)))
-        return WindowReading(
-            limit=limit,
-            remaining=max(0, limit - state.count),
-            reset_seconds=reset,
-            exceeded=state.count > limit,
-        )
-
     def hit(self, key: str, limit: int) -> WindowReading:
         """Count one event for ``key`` and say where the window stands."""
         state = self._state(key)
         state.count += 1
-        return self._reading(state, limit)
+        elapsed = self._monotonic() - state.window_start
+        return window_reading(
+            self._window, elapsed, state.count, limit, exceeded=state.count > limit
+        )
 
     def peek(self, key: str, limit: int) -> WindowReading:
         state = self._state(key)
-        reading = self._reading(state, limit)
-        return WindowReading(
-            reading.limit, reading.remaining, reading.reset_seconds, state.count >= limit
+        elapsed = self._monotonic() - state.window_start
+        return window_reading(
+            self._window, elapsed, state.count, limit, exceeded=state.count >= limit
         )
 
     def count(self, key: str) -> int:

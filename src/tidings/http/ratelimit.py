@@ -28,7 +28,7 @@ from urllib.parse import parse_qs
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tidings.core.windows import FixedWindowCounter, WindowReading
+from tidings.core.windows import WindowCounter, WindowReading
 from tidings.http.callers import CallerResolver, bearer_token
 from tidings.http.environment import environment_of, get_route_path
 from tidings.http.problems import problem_response
@@ -63,7 +63,7 @@ class RateLimitMiddleware:
         app: ASGIApp,
         *,
         settings: RateLimitSettings,
-        counter: FixedWindowCounter,
+        counter: WindowCounter,
         callers: CallerResolver,
         widget_account: WidgetAccount | None = None,
         session_account: SessionAccount | None = None,
