@@ -24,7 +24,7 @@ from tidings.app import create_app
 from tidings.messages import status_writer
 from tidings.messages.models import Message
 from tidings.messages.rows import _BY_ID, _EVENTS, COLUMNS, events_of, load_rows
-from tidings.messages.status import Status, applies, status_of
+from tidings.messages.status import FINAL, Status, applies, status_of
 from tidings.messages.status_writer import WRITTEN, RowChange
 from tidings.providers.base import RawReport
 from tidings.providers.models import InboxEvent, ProviderRefRow
@@ -264,3 +264,14 @@ def test_inbox_values_are_inbox_rows_as_tuples() -> None:
         for row in inbox_rows(provider_id, [report], now)
     ]
     assert inbox_values(zip(providers, reports, strict=True), now) == expected
+
+
+def test_plan_rows_tables_agree_with_the_enum() -> None:
+    for status in Status:
+        assert status_writer._VALUES[status] == status.value
+        assert type(status_writer._VALUES[status]) is str
+        assert status_writer._EVENT_TYPES[status] == f"message.{status.value}"
+        assert (status in status_writer._CLEARS_ERROR) == (
+            status in (Status.SENT, Status.DELIVERED, Status.READ)
+        )
+        assert (status in status_writer._LEAVES_QUEUE) == (status in FINAL or status == Status.SENT)

@@ -295,6 +295,16 @@ def _sqlite_any_enabled(dialect: Dialect) -> str:
     )
 
 
+# For plan_rows, made once: an enum member's ``value`` and a tuple of members built
+# at each change cost more than the rest of its bookkeeping.
+_VALUES = {status: status.value for status in Status}
+_EVENT_TYPES = {status: f"message.{status.value}" for status in Status}
+# An error left by an earlier, retried attempt no longer describes the message.
+_CLEARS_ERROR = frozenset({Status.SENT, Status.DELIVERED, Status.READ})
+# Out of the queue: only receipts can move it from here.
+_LEAVES_QUEUE = FINAL | {Status.SENT}
+
+
 def plan_rows(changes: list[RowChange], subscriptions: Subscriptions) -> RowWrites:
     """Apply the changes to their rows in memory (``changed`` set on each) and say
     what to write; :func:`write_rows` writes it (a caller may write it its own way,
@@ -309,7 +319,8 @@ def plan_rows(changes: list[RowChange], subscriptions: Subscriptions) -> RowWrit
         # A stored status is compared as text: statuses are a StrEnum, equal to (and
         # hashed as) their values, and building the member cost more than the check.
         change.changed = applies(row["status"], new)
-        plan.events.append((row["id"], new.value, at, change.changed, change.detail))
+        stored_status = _VALUES[new]
+        plan.events.append((row["id"], stored_status, at, change.changed, change.detail))
         if not change.changed:
             if change.values_always and change.values:
                 names = touched.setdefault(row["id"], set())
@@ -325,19 +336,15 @@ def plan_rows(changes: list[RowChange], subscriptions: Subscriptions) -> RowWrit
                 names.add(name)
         row.update(change.values)
         names.add("status")
-        row["status"] = new.value
+        row["status"] = stored_status
         if row.get("updated_at") != at:
             names.add("updated_at")
         row["updated_at"] = at
-        if "error_code" not in change.values and new in (
-            Status.SENT,
-            Status.DELIVERED,
-            Status.READ,
-        ):
+        if "error_code" not in change.values and new in _CLEARS_ERROR:
             if row.get("error_code") is not None or row.get("error_message") is not None:
                 names.update(("error_code", "error_message"))
             row["error_code"] = row["error_message"] = None
-        if new in FINAL or new == Status.SENT:
+        if new in _LEAVES_QUEUE:
             if row.get("next_attempt_at") is not None:
                 names.add("next_attempt_at")
             if row.get("lease_owner") is not None:
@@ -347,7 +354,7 @@ def plan_rows(changes: list[RowChange], subscriptions: Subscriptions) -> RowWrit
         if new in REFUNDED and row["credits"] and change.refund:
             plan.refunds.append(row)
         written[row["id"]] = row
-        event_type = f"message.{new.value}"
+        event_type = _EVENT_TYPES[new]
         if subscriptions.wants((row["account_id"], row["environment"]), event_type):
             plan.outbox.append(
                 (
