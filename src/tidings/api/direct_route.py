@@ -14,9 +14,9 @@ built it calls its endpoint directly with the values FastAPI would have given:
 - the request and the application context.
 
 A route whose endpoint takes anything else (path, query or header parameters, other
-dependencies, a session), or is not declared to answer with a ``Response`` (which
-FastAPI passes on as it is), is handled by FastAPI as usual: the shortcut applies
-only where it is exact.
+dependencies, a session, or those its router was included with), or is not declared
+to answer with a ``Response`` (which FastAPI passes on as it is), is handled by
+FastAPI as usual: the shortcut applies only where it is exact.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, get_type_hints
 
+import fastapi.routing
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
@@ -113,12 +114,28 @@ def plan(dependant: Dependant) -> list[tuple[str, Finder]] | None:
     return found
 
 
+def included_dependant(route: APIRoute) -> Dependant:
+    """What FastAPI resolves for ``route`` where its handler is being built: with the
+    dependencies its router was included with (``include_router(dependencies=...)``).
+
+    FastAPI-private (0.165): an included route's handler is built while
+    ``fastapi.routing._effective_route_context_var`` names the inclusion, as
+    ``APIRoute.get_route_handler`` reads it; tests/http/test_direct_route_includes.py fails if
+    that changes."""
+    variable = getattr(fastapi.routing, "_effective_route_context_var", None)
+    context = variable.get() if variable is not None else None
+    if context is not None and context.original_route is route and context.dependant:
+        dependant: Dependant = context.dependant
+        return dependant
+    return route.dependant
+
+
 class DirectRoute(APIRoute):
     """An APIRoute whose endpoint is called with its arguments found directly, when
     :func:`plan` can find them all (see the module's docstring)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        finders = plan(self.dependant)
+        finders = plan(included_dependant(self))
         if finders is None:
             return super().get_route_handler()
         endpoint = self.dependant.call
