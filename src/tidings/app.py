@@ -107,6 +107,16 @@ def rate_counter(settings: Settings) -> WindowCounter:
     return FixedWindowCounter(window)
 
 
+def login_throttle(settings: Settings) -> LoginThrottle:
+    """The failed-login throttle, its counts shared as the rate limit's are."""
+    if settings.serve_workers > 1:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        window = settings.login_throttle.window_seconds
+        counts = SharedWindowCounter(settings.data_dir / "login-windows", window)
+        return LoginThrottle(settings.login_throttle, counts=counts)
+    return LoginThrottle(settings.login_throttle)
+
+
 def build_context(
     settings: Settings, clock: Clock, kinds: KindRegistry | None = None
 ) -> AppContext:
@@ -125,7 +135,7 @@ def build_context(
             audience=settings.jwt_audience,
             clock=clock,
         ),
-        login_throttle=LoginThrottle(settings.login_throttle),
+        login_throttle=login_throttle(settings),
         rate_counter=rate_counter(settings),
         runtime=DeliveryRuntime(
             settings,

@@ -4,6 +4,8 @@ hash runs, and an attacker's failures never lock the real user out."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,6 +18,7 @@ from tidings.auth.passwords import verify_password
 from tidings.auth.throttle import LoginThrottle
 from tidings.core.environments import Environment
 from tidings.core.errors import TooManyRequests, Unauthorized
+from tidings.core.shared_windows import SharedWindowCounter
 from tidings.settings import LoginThrottleSettings
 
 TOKEN = "/sandbox/api/v4/auth/token"
@@ -120,14 +123,29 @@ class Ticker:
         return self.now
 
 
-def _throttle(**values: object) -> tuple[LoginThrottle, Ticker]:
-    ticker = Ticker()
-    settings = LoginThrottleSettings.model_validate(values)
-    return LoginThrottle(settings, monotonic=ticker), ticker
+MakeThrottle = Callable[..., tuple[LoginThrottle, Ticker]]
 
 
-def test_a_username_is_slowed_globally_never_locked() -> None:
-    throttle, _ = _throttle(
+@pytest.fixture(params=["memory", "shared"])
+def make_throttle(request: pytest.FixtureRequest, tmp_path: Path) -> MakeThrottle:
+    """A throttle counting in this process's memory, or in the file that the
+    processes of ``serve --workers N`` share (tidings.core.shared_windows)."""
+
+    def make(**values: object) -> tuple[LoginThrottle, Ticker]:
+        ticker = Ticker()
+        settings = LoginThrottleSettings.model_validate(values)
+        if request.param == "memory":
+            return LoginThrottle(settings, monotonic=ticker), ticker
+        counts = SharedWindowCounter(
+            tmp_path / "login-windows", settings.window_seconds, clock=ticker
+        )
+        return LoginThrottle(settings, counts=counts), ticker
+
+    return make
+
+
+def test_a_username_is_slowed_globally_never_locked(make_throttle: MakeThrottle) -> None:
+    throttle, _ = make_throttle(
         max_failures_per_pair=2,
         max_failures_per_username=3,
         slowdown_seconds=0.5,
@@ -147,8 +165,8 @@ def test_a_username_is_slowed_globally_never_locked() -> None:
     assert throttle.reserve("ada@example.com", "203.0.113.201").failed() == 0.0
 
 
-def test_a_pair_is_refused_until_its_window_ends() -> None:
-    throttle, ticker = _throttle(max_failures_per_pair=2, window_seconds=60)
+def test_a_pair_is_refused_until_its_window_ends(make_throttle: MakeThrottle) -> None:
+    throttle, ticker = make_throttle(max_failures_per_pair=2, window_seconds=60)
     for _ in range(2):
         throttle.reserve("ada", "203.0.113.1").failed()
     with pytest.raises(TooManyRequests) as refused:
@@ -158,8 +176,8 @@ def test_a_pair_is_refused_until_its_window_ends() -> None:
     throttle.reserve("ada", "203.0.113.1").succeeded()
 
 
-def test_successes_give_back_the_address_reservation() -> None:
-    throttle, _ = _throttle(max_failures_per_address=3)
+def test_successes_give_back_the_address_reservation(make_throttle: MakeThrottle) -> None:
+    throttle, _ = make_throttle(max_failures_per_address=3)
     # An office behind one address: many users log in, none fails.
     for index in range(20):
         throttle.reserve(f"user{index}", "203.0.113.1").succeeded()
@@ -169,11 +187,28 @@ def test_successes_give_back_the_address_reservation() -> None:
         throttle.reserve("someone", "203.0.113.1")
 
 
-def test_in_flight_attempts_hold_their_place() -> None:
-    throttle, _ = _throttle(max_failures_per_pair=3)
+def test_in_flight_attempts_hold_their_place(make_throttle: MakeThrottle) -> None:
+    throttle, _ = make_throttle(max_failures_per_pair=3)
     held = [throttle.reserve("ada", "203.0.113.1") for _ in range(3)]
     with pytest.raises(TooManyRequests):
         throttle.reserve("ada", "203.0.113.1")
     held[0].succeeded()
     # A success clears the pair: the owner, once in, starts afresh.
     throttle.reserve("ada", "203.0.113.1").failed()
+
+
+def test_the_processes_of_one_serve_share_the_counts(tmp_path: Path) -> None:
+    settings = LoginThrottleSettings.model_validate({"max_failures_per_pair": 4})
+    first, second = (
+        LoginThrottle(
+            settings,
+            counts=SharedWindowCounter(tmp_path / "login-windows", settings.window_seconds),
+        )
+        for _ in range(2)
+    )
+    for throttle in (first, second, first, second):
+        throttle.reserve("ada", "203.0.113.1").failed()
+    # Four failures in all, two in each process: the pair is refused by both.
+    for throttle in (first, second):
+        with pytest.raises(TooManyRequests):
+            throttle.reserve("ada", "203.0.113.1")

@@ -20,10 +20,26 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from typing import Protocol
 
 from tidings.core.errors import TooManyRequests
 from tidings.settings import LoginThrottleSettings
+
+
+class WindowCounts(Protocol):
+    """Fixed-window counts that can also be given back (a settled reservation)."""
+
+    def locked(self) -> AbstractContextManager[None]: ...
+
+    def add(self, key: str, delta: int) -> tuple[float, int]: ...
+
+    def give_back(self, key: str, started: float) -> None: ...
+
+    def seconds_left(self, started: float) -> int: ...
+
+    def forget(self, key: str) -> None: ...
 
 
 @dataclass(slots=True)
@@ -32,8 +48,8 @@ class _Window:
     count: int
 
 
-class _Counts:
-    """Fixed-window counts that can also be given back (a settled reservation)."""
+class MemoryCounts:
+    """:class:`WindowCounts` in this process's memory."""
 
     def __init__(self, window_seconds: int, monotonic: Callable[[], float]) -> None:
         self._window = window_seconds
@@ -41,7 +57,11 @@ class _Counts:
         self._windows: dict[str, _Window] = {}
         self._last_sweep = monotonic()
 
-    def current(self, key: str) -> _Window:
+    def locked(self) -> AbstractContextManager[None]:
+        # One event loop: nothing else runs between a check and its count.
+        return nullcontext()
+
+    def _current(self, key: str) -> _Window:
         now = self._monotonic()
         if now - self._last_sweep > self._window:
             # Forget ended windows so memory stays bounded by the active keys.
@@ -54,13 +74,19 @@ class _Counts:
             window = self._windows[key] = _Window(now, 0)
         return window
 
-    def seconds_left(self, window: _Window) -> int:
-        return max(1, math.ceil(self._window - (self._monotonic() - window.started)))
+    def add(self, key: str, delta: int) -> tuple[float, int]:
+        window = self._current(key)
+        window.count += delta
+        return window.started, window.count
 
-    def give_back(self, key: str, window: _Window) -> None:
+    def give_back(self, key: str, started: float) -> None:
         # Only within the window it was taken from: a new window owes nothing.
-        if self._windows.get(key) is window and window.count > 0:
+        window = self._windows.get(key)
+        if window is not None and window.started == started and window.count > 0:
             window.count -= 1
+
+    def seconds_left(self, started: float) -> int:
+        return max(1, math.ceil(self._window - (self._monotonic() - started)))
 
     def forget(self, key: str) -> None:
         self._windows.pop(key, None)
@@ -69,11 +95,13 @@ class _Counts:
 class LoginAttempt:
     """One reserved password check; settle it with :meth:`succeeded` or :meth:`failed`."""
 
-    def __init__(self, throttle: LoginThrottle, username: str, address: str) -> None:
+    def __init__(
+        self, throttle: LoginThrottle, username: str, address: str, address_window: float
+    ) -> None:
         self._throttle = throttle
         self._username = username
         self._address = address
-        self._address_window = throttle._counts.current(throttle._address_key(address))
+        self._address_window = address_window
 
     def succeeded(self) -> None:
         self._throttle._succeeded(self._username, self._address, self._address_window)
@@ -85,10 +113,14 @@ class LoginAttempt:
 
 class LoginThrottle:
     def __init__(
-        self, settings: LoginThrottleSettings, *, monotonic: Callable[[], float] = time.monotonic
+        self,
+        settings: LoginThrottleSettings,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        counts: WindowCounts | None = None,
     ) -> None:
         self._settings = settings
-        self._counts = _Counts(settings.window_seconds, monotonic)
+        self._counts = counts or MemoryCounts(settings.window_seconds, monotonic)
 
     @staticmethod
     def _pair_key(username: str, address: str) -> str:
@@ -105,33 +137,37 @@ class LoginThrottle:
     def reserve(self, username: str, address: str) -> LoginAttempt:
         """Take a place for one password check, or raise 429 when none is left.
 
-        Synchronous on purpose: no other request can run between the check and the
-        count, so concurrent requests cannot all pass an unchanged count.
+        The check and the count are made at once (synchronously, and under the shared
+        counts' lock), so concurrent requests cannot all pass an unchanged count.
         """
-        pair = self._counts.current(self._pair_key(username, address))
-        place = self._counts.current(self._address_key(address))
-        for window, limit in (
-            (pair, self._settings.max_failures_per_pair),
-            (place, self._settings.max_failures_per_address),
-        ):
-            if window.count >= limit:
-                wait = self._counts.seconds_left(window)
-                raise TooManyRequests(
-                    f"Too many failed logins from this address; try again in {wait} s.",
-                    retry_after=wait,
-                )
-        pair.count += 1
-        place.count += 1
-        return LoginAttempt(self, username, address)
+        counts, pair_key, place_key = (
+            self._counts,
+            self._pair_key(username, address),
+            self._address_key(address),
+        )
+        with counts.locked():
+            for key, limit in (
+                (pair_key, self._settings.max_failures_per_pair),
+                (place_key, self._settings.max_failures_per_address),
+            ):
+                started, count = counts.add(key, 0)
+                if count >= limit:
+                    wait = counts.seconds_left(started)
+                    raise TooManyRequests(
+                        f"Too many failed logins from this address; try again in {wait} s.",
+                        retry_after=wait,
+                    )
+            counts.add(pair_key, 1)
+            place_window, _ = counts.add(place_key, 1)
+        return LoginAttempt(self, username, address, place_window)
 
-    def _succeeded(self, username: str, address: str, address_window: _Window) -> None:
+    def _succeeded(self, username: str, address: str, address_window: float) -> None:
         self._counts.forget(self._pair_key(username, address))
         self._counts.forget(self._user_key(username))
         self._counts.give_back(self._address_key(address), address_window)
 
     def _failed(self, username: str, address: str) -> float:
-        user = self._counts.current(self._user_key(username))
-        user.count += 1
-        pair = self._counts.current(self._pair_key(username, address)).count
-        over = max(pair - 1, user.count - self._settings.max_failures_per_username, 0)
+        _, user = self._counts.add(self._user_key(username), 1)
+        _, pair = self._counts.add(self._pair_key(username, address), 0)
+        over = max(pair - 1, user - self._settings.max_failures_per_username, 0)
         return float(min(self._settings.max_delay_seconds, self._settings.slowdown_seconds * over))

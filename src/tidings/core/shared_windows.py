@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import math
 import mmap
 import os
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -47,7 +49,8 @@ def _digest(key: str) -> bytes:
 
 class SharedWindowCounter:
     """:class:`~tidings.core.windows.FixedWindowCounter`'s counting (``hit``,
-    ``peek``, ``count``, ``reset``), in a file shared by the processes that open it."""
+    ``peek``, ``count``, ``reset``) and the login throttle's (``add``, ``give_back``,
+    ``forget``, under ``locked``), in a file shared by the processes that open it."""
 
     def __init__(
         self,
@@ -71,67 +74,102 @@ class SharedWindowCounter:
         finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
         self._map = mmap.mmap(self._fd, size)
+        self._depth = 0
 
     def close(self) -> None:
         self._map.close()
         os.close(self._fd)
 
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the file's lock across several operations (their check and count
+        made at once for every process); the operations inside take it no more."""
+        if self._depth == 0:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
     def _ended(self, started: float, now: float) -> bool:
         # A start in the future is a clock set back: that window is over too.
         return now - started >= self._window or started > now
 
-    def _add(self, key: str, delta: int, *, keep: bool = True) -> tuple[float, int, float]:
-        """Under the lock: add ``delta`` to ``key``'s count in its current window (a
-        new one when it has none); its window's start, count, and the time now.
-        ``keep=False`` ends the key's window instead."""
-        digest = _digest(key)
+    def _slot_of(self, digest: bytes, now: float) -> tuple[int, bool]:
+        """The offset of ``digest``'s slot and whether it holds it (else the slot it
+        would take: never used, ended, or the oldest window probed)."""
         first = int.from_bytes(digest[:8], "little") % self._slots
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-        try:
+        reusable = oldest = -1
+        oldest_start = now
+        for probe in range(PROBES):
+            offset = ((first + probe) % self._slots) * _SLOT.size
+            held, started, _ = _SLOT.unpack_from(self._map, offset)
+            if held == digest:
+                return offset, True
+            if held == _NEVER_USED:
+                return (reusable if reusable >= 0 else offset), False
+            if reusable < 0 and self._ended(started, now):
+                reusable = offset
+            if started < oldest_start:
+                oldest, oldest_start = offset, started
+        if reusable >= 0:
+            return reusable, False
+        # Every probed window started this very instant: take the first.
+        return (oldest if oldest >= 0 else first * _SLOT.size), False
+
+    def add(self, key: str, delta: int) -> tuple[float, int]:
+        """Add ``delta`` (0 to read) to ``key``'s count in its current window, a new
+        one when it has none; the window's start and its count."""
+        digest = _digest(key)
+        with self.locked():
             now = self._clock()
-            reusable = oldest = -1
-            oldest_start = now
-            for probe in range(PROBES):
-                offset = ((first + probe) % self._slots) * _SLOT.size
-                held, started, count = _SLOT.unpack_from(self._map, offset)
-                if held == digest:
-                    if not keep:
-                        _SLOT.pack_into(self._map, offset, digest, 0.0, 0)
-                        return now, 0, now
-                    if self._ended(started, now):
-                        started, count = now, 0
-                    count += delta
-                    _SLOT.pack_into(self._map, offset, digest, started, count)
-                    return started, count, now
-                if held == _NEVER_USED:
-                    if reusable < 0:
-                        reusable = offset
-                    break
-                if reusable < 0 and self._ended(started, now):
-                    reusable = offset
-                if started < oldest_start:
-                    oldest, oldest_start = offset, started
-            if not keep:
-                return now, 0, now
-            slot = reusable if reusable >= 0 else oldest
-            if slot < 0:  # every probed window started this very instant
-                slot = first * _SLOT.size
-            _SLOT.pack_into(self._map, slot, digest, now, delta)
-            return now, delta, now
-        finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            offset, held = self._slot_of(digest, now)
+            started, count = now, 0
+            if held:
+                _, started, count = _SLOT.unpack_from(self._map, offset)
+                if self._ended(started, now):
+                    started, count = now, 0
+            count += delta
+            _SLOT.pack_into(self._map, offset, digest, started, count)
+            return started, count
+
+    def give_back(self, key: str, started: float) -> None:
+        """One count less for ``key``, only in the window that began at ``started``."""
+        digest = _digest(key)
+        with self.locked():
+            offset, held = self._slot_of(digest, self._clock())
+            if held:
+                _, current, count = _SLOT.unpack_from(self._map, offset)
+                if current == started and count > 0:
+                    _SLOT.pack_into(self._map, offset, digest, current, count - 1)
+
+    def seconds_left(self, started: float) -> int:
+        return max(1, math.ceil(self._window - (self._clock() - started)))
+
+    def forget(self, key: str) -> None:
+        """End ``key``'s window."""
+        digest = _digest(key)
+        with self.locked():
+            offset, held = self._slot_of(digest, self._clock())
+            if held:
+                _SLOT.pack_into(self._map, offset, digest, 0.0, 0)
 
     def hit(self, key: str, limit: int) -> WindowReading:
         """Count one event for ``key`` and say where the window stands."""
-        started, count, now = self._add(key, 1)
-        return window_reading(self._window, now - started, count, limit, exceeded=count > limit)
+        started, count = self.add(key, 1)
+        elapsed = self._clock() - started
+        return window_reading(self._window, elapsed, count, limit, exceeded=count > limit)
 
     def peek(self, key: str, limit: int) -> WindowReading:
-        started, count, now = self._add(key, 0)
-        return window_reading(self._window, now - started, count, limit, exceeded=count >= limit)
+        started, count = self.add(key, 0)
+        elapsed = self._clock() - started
+        return window_reading(self._window, elapsed, count, limit, exceeded=count >= limit)
 
     def count(self, key: str) -> int:
-        return self._add(key, 0)[1]
+        return self.add(key, 0)[1]
 
     def reset(self, key: str) -> None:
-        self._add(key, 0, keep=False)
+        self.forget(key)
