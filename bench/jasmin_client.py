@@ -26,6 +26,7 @@ process's CPU time per message (less sensitive to a busy machine than the rates)
 
     # Tidings started here, on a fresh data directory, its smpp provider on the peer SMSC:
     .venv/bin/python bench/jasmin_client.py --start -n 5000 -c 16,64 [--receipts] [--async]
+        [--workers N] [--delivery-process]
     # or against a running Tidings:
     .venv/bin/python bench/jasmin_client.py --port 8000 --username u --password p
 
@@ -124,7 +125,8 @@ def percentile(ordered: list[float], share: float) -> float:
 
 def cpu_seconds(pid: int | None) -> float:
     """User + system CPU time of a process, its waited-for children and its live ones
-    (``serve --delivery-process``'s delivery process), in seconds."""
+    (``serve --delivery-process``'s delivery process, ``serve --workers N``'s workers),
+    in seconds."""
     if pid is None:
         return float("nan")
     total = 0.0
@@ -386,6 +388,7 @@ def start_tidings(options: argparse.Namespace) -> Target:
     tidings([*add, "--secrets-stdin"], env, stdin=json.dumps({"password": options.smsc_password}))
     port = free_port()
     serve = [PYTHON, "-m", "tidings", "serve", "--port", str(port)]
+    serve += ["--workers", str(options.workers)]
     if options.delivery_process:
         serve.append("--delivery-process")
     server = subprocess.Popen(serve, env=env)
@@ -426,6 +429,9 @@ def main() -> None:
         "--delivery-process",
         action="store_true",
         help="with --start: tidings serve --delivery-process",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="with --start: tidings serve --workers N"
     )
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--username", default="bench")
