@@ -156,3 +156,32 @@ async def test_units_that_arrive_while_another_process_writes_share_one_commit(
         other.close()
         await writer.close()
         await engine.dispose()
+
+
+async def test_closing_waits_for_a_batch_that_waits_for_the_writer_lock(data_dir: Path) -> None:
+    database = (f"sqlite+aiosqlite:///{data_dir / 'tidings.db'}", None)
+    engine = build_engine(make_settings(data_dir, database))
+    await migrate.upgrade(engine)
+    lock_path = data_dir / "tidings.db.writer-lock"
+    writer = GroupCommitter(build_sessionmaker(engine), writer_lock=WriterLock(lock_path))
+    other = WriterLock(lock_path)
+    await other.acquire()
+    try:
+
+        async def unit(session: AsyncSession) -> str:
+            session.add(_account("patient"))
+            return "patient"
+
+        submitted = asyncio.ensure_future(writer.submit(unit))
+        await asyncio.sleep(0.05)  # its batch is taken, its committer waits for the lock
+        closing = asyncio.ensure_future(writer.close())
+        await asyncio.sleep(0.05)
+        assert not closing.done()
+        other.release()
+        await asyncio.wait_for(closing, 15)
+        assert await asyncio.wait_for(submitted, 5) == "patient"
+        async with build_sessionmaker(engine)() as session:
+            assert await session.scalar(select(Account.name)) == "patient"
+    finally:
+        other.close()
+        await engine.dispose()

@@ -64,22 +64,28 @@ class GroupCommitter:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
-            # One turn of the loop lets requests that are ready to write join this batch.
-            await asyncio.sleep(0)
-            # The writer lock is taken before the batch is closed: units that arrive
-            # while another process writes ride in this transaction instead of waiting
-            # for that process's next turn too (fewer, larger commits on a shared file).
-            holding = await self._take_writer_lock()
+            # From here a batch is in hand: close() waits for it, lock wait included.
+            self._committing = True
             try:
-                while not self._queue.empty() and len(batch) < self._max_batch:
-                    batch.append(self._queue.get_nowait())
-                self._committing = True
-                await self._commit(batch, holding=holding)
+                # One turn of the loop lets requests that are ready to write join.
+                await asyncio.sleep(0)
+                await self._take_lock_and_commit(batch)
             finally:
                 self._committing = False
-                if holding and self._writer_lock is not None:
-                    # A no-op once the commit let it go; else a failure left it taken.
-                    self._writer_lock.release()
+
+    async def _take_lock_and_commit(self, batch: list[tuple[Unit, asyncio.Future[Any]]]) -> None:
+        # The writer lock is taken before the batch is closed: units that arrive while
+        # another process writes ride in this transaction instead of waiting for that
+        # process's next turn too (fewer, larger commits on a shared file).
+        holding = await self._take_writer_lock()
+        try:
+            while not self._queue.empty() and len(batch) < self._max_batch:
+                batch.append(self._queue.get_nowait())
+            await self._commit(batch, holding=holding)
+        finally:
+            if holding and self._writer_lock is not None:
+                # A no-op once the commit let it go; else a failure left it taken.
+                self._writer_lock.release()
 
     async def _take_writer_lock(self) -> bool:
         if self._writer_lock is None:
