@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from copy import copy
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 from sqlalchemy.dialects import sqlite
 
 from tidings.db.base import UtcDateTime
-from tidings.db.multirow import _utc_text, utc_datetime
+from tidings.db.multirow import StoredTimes, _utc_text, utc_datetime
 
 SQLALCHEMY = UtcDateTime()._cached_bind_processor(sqlite.dialect())
 assert SQLALCHEMY is not None
@@ -79,3 +80,19 @@ def test_stored_texts_of_other_shapes_read_as_before(text: str) -> None:
     assert read.isoformat() == expected.isoformat()
     with pytest.raises(ValueError):
         utc_datetime(text + "x")
+
+
+@given(
+    st.lists(
+        st.datetimes(
+            min_value=datetime(1900, 1, 2), max_value=datetime(9998, 12, 30), timezones=zones
+        ),
+        max_size=6,
+    )
+)
+def test_times_shared_by_a_write_are_sqlalchemys_text(moments: list[datetime]) -> None:
+    times = StoredTimes()
+    # Each value twice (two statements of one write), and equal values apart.
+    for moment in [*moments, *moments, *(copy(moment) for moment in moments)]:
+        assert times(moment) == SQLALCHEMY(moment)
+    assert times(None) is None

@@ -132,12 +132,67 @@ def _utc_text() -> Callable[[Any], Any]:
         if type(value) is not datetime:
             raise TypeError(f"a UTC timestamp must be a datetime, not {type(value).__name__}")
         moment = value if value.tzinfo is None or value.tzinfo is UTC else value.astimezone(UTC)
-        # isoformat adds "+00:00" to an aware value; the stored text is naive.
-        text = moment.isoformat(" ", "microseconds")[:26]
+        # isoformat(" ", "microseconds")[:26], the naive text stored, in two thirds of
+        # the time: an aware value's isoformat also formats its offset, then cut off.
+        text = f"{moment.date().isoformat()} {moment.time().isoformat('microseconds')}"
         last[0] = (value, text)
         return text
 
     return convert
+
+
+class StoredTimes:
+    """UTC timestamps' stored text (:func:`_utc_text`'s) for the statements of one
+    write, each value converted once: a receipt's time is its message's update time
+    and its event's, in two statements. Values are kept with their text, so an id is
+    never reused meanwhile; one instance per write."""
+
+    __slots__ = ("_convert", "_texts")
+
+    def __init__(self) -> None:
+        self._convert = _utc_text()
+        self._texts: dict[int, tuple[Any, Any]] = {}
+
+    def __call__(self, value: Any) -> Any:
+        if value is None:
+            return None
+        found = self._texts.get(id(value))
+        if found is not None:
+            return found[1]
+        text = self._convert(value)
+        self._texts[id(value)] = (value, text)
+        return text
+
+
+def _sharing(
+    table: Table, names: Sequence[str], processors: Sequence[Any], times: StoredTimes
+) -> list[tuple[int, Any]]:
+    """The processors to run, UTC timestamps' through ``times``."""
+    return [
+        (index, times if isinstance(table.c[name].type, UtcDateTime) else convert)
+        for index, (name, convert) in enumerate(zip(names, processors, strict=True))
+        if convert
+    ]
+
+
+async def insert_rows_sharing(
+    session: AsyncSession,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    times: StoredTimes,
+) -> None:
+    """:func:`insert_rows` of ``rows`` (no shared values, no conflicts), with UTC
+    timestamps converted through ``times`` on SQLite."""
+    found = await sqlite_driver(session)
+    if found is None:
+        await insert_rows(session, table, columns, rows)
+        return
+    driver, dialect = found
+    sql, processors = _insert_plan(table, tuple(columns), dialect)
+    converting = _sharing(table, columns, processors, times)
+    for chunk in _chunks(rows):
+        await driver.executemany(sql, _converted(chunk, converting))
 
 
 def _processor(column: Column[Any], dialect: Dialect) -> Any:
@@ -317,9 +372,11 @@ async def update_rows(
     rows: Iterable[Sequence[Any]],
     *,
     key: str = "id",
+    times: StoredTimes | None = None,
 ) -> None:
     """Set ``columns`` of each row found by ``key``: ``rows`` are tuples of the
-    columns' values followed by the key's."""
+    columns' values followed by the key's (on SQLite, UTC timestamps converted
+    through ``times`` when given)."""
     found = await sqlite_driver(session)
     if found is None:
         connection = await session.connection()
@@ -336,6 +393,9 @@ async def update_rows(
         return
     driver, dialect = found
     sql, processors = _update_plan(table, tuple(columns), key, dialect)
-    converting = [(index, p) for index, p in enumerate(processors) if p]
+    if times is None:
+        converting = [(index, p) for index, p in enumerate(processors) if p]
+    else:
+        converting = _sharing(table, (*columns, key), processors, times)
     for chunk in _chunks(rows):
         await driver.executemany(sql, _converted(chunk, converting))

@@ -25,7 +25,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tidings.core.ids import new_id
 from tidings.credits.repository import CreditRepository
 from tidings.db.driver import sqlite_driver
-from tidings.db.multirow import insert_rows, select_in, select_rows, update_rows
+from tidings.db.multirow import (
+    StoredTimes,
+    insert_rows,
+    insert_rows_sharing,
+    select_in,
+    select_rows,
+    update_rows,
+)
 from tidings.db.prepared_insert import PreparedInsert, insert_prepared, prepare_insert
 from tidings.messages import rows
 from tidings.messages.models import Message, MessageEvent, OutboxEvent
@@ -379,6 +386,9 @@ def _in_written_order(names: frozenset[str]) -> tuple[str, ...]:
     return tuple(name for name in WRITTEN if name in names)
 
 
+_EVENT_WRITTEN = ("message_id", "status", "at", "applied", "detail")
+
+
 async def write_rows(session: AsyncSession, plan: RowWrites) -> None:
     """Write what :func:`plan_rows` planned, in the caller's transaction."""
     if plan.rows and len(plan.changed) == len(plan.rows) and await sqlite_driver(session):
@@ -391,8 +401,11 @@ async def write_rows(session: AsyncSession, plan: RowWrites) -> None:
         for row, columns in zip(plan.rows, plan.changed, strict=True):
             if columns:
                 groups.setdefault(columns, []).append((*(row[name] for name in columns), row["id"]))
+        # A change's time is its row's update time and its event's: converted once.
+        times = StoredTimes()
         for columns, group in groups.items():
-            await update_rows(session, _table(Message), columns, group)
+            await update_rows(session, _table(Message), columns, group, times=times)
+        await insert_rows_sharing(session, _table(MessageEvent), _EVENT_WRITTEN, plan.events, times)
     elif plan.rows:
         await update_rows(
             session,
@@ -400,12 +413,9 @@ async def write_rows(session: AsyncSession, plan: RowWrites) -> None:
             WRITTEN,
             [(*(row[name] for name in WRITTEN), row["id"]) for row in plan.rows],
         )
-    await insert_rows(
-        session,
-        MessageEvent.__table__,  # type: ignore[arg-type]
-        ("message_id", "status", "at", "applied", "detail"),
-        plan.events,
-    )
+        await insert_rows(session, _table(MessageEvent), _EVENT_WRITTEN, plan.events)
+    else:
+        await insert_rows(session, _table(MessageEvent), _EVENT_WRITTEN, plan.events)
     await insert_rows(
         session,
         OutboxEvent.__table__,  # type: ignore[arg-type]
