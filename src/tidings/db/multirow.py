@@ -168,11 +168,20 @@ def _sharing(
     table: Table, names: Sequence[str], processors: Sequence[Any], times: StoredTimes
 ) -> list[tuple[int, Any]]:
     """The processors to run, UTC timestamps' through ``times``."""
+    timestamps = _timestamps(table, tuple(names))
     return [
-        (index, times if isinstance(table.c[name].type, UtcDateTime) else convert)
-        for index, (name, convert) in enumerate(zip(names, processors, strict=True))
+        (index, times if index in timestamps else convert)
+        for index, convert in enumerate(processors)
         if convert
     ]
+
+
+@lru_cache(maxsize=256)
+def _timestamps(table: Table, names: tuple[str, ...]) -> frozenset[int]:
+    """The positions of ``names`` that are UTC timestamp columns of ``table``."""
+    return frozenset(
+        index for index, name in enumerate(names) if isinstance(table.c[name].type, UtcDateTime)
+    )
 
 
 async def insert_rows_sharing(
