@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,6 +26,16 @@ def _account(name: str) -> Account:
     return Account(id=f"acc_{name.upper():0>26}"[:30], name=name, created_at=datetime.now(UTC))
 
 
+def _adding(name: str) -> Callable[[AsyncSession], Awaitable[str]]:
+    """A unit that adds an account named ``name`` and answers with the name."""
+
+    async def unit(session: AsyncSession) -> str:
+        session.add(_account(name))
+        return name
+
+    return unit
+
+
 async def test_units_share_a_transaction_and_failures_stay_apart(
     data_dir: Path, database_url: tuple[str, str | None]
 ) -> None:
@@ -36,19 +47,12 @@ async def test_units_share_a_transaction_and_failures_stay_apart(
     event.listen(engine.sync_engine, "commit", commits.append)
     try:
 
-        def adding(name: str):  # type: ignore[no-untyped-def]
-            async def unit(session: AsyncSession) -> str:
-                session.add(_account(name))
-                return name
-
-            return unit
-
         async def failing(session: AsyncSession) -> None:
             session.add(_account("doomed"))
             raise PaymentRequired("not enough credits")
 
         results = await asyncio.gather(
-            *(writer.submit(adding(f"a{index}")) for index in range(20)),
+            *(writer.submit(_adding(f"a{index}")) for index in range(20)),
             writer.submit(failing),
             return_exceptions=True,
         )
@@ -61,7 +65,7 @@ async def test_units_share_a_transaction_and_failures_stay_apart(
         assert len(commits) == 20
 
         commits.clear()
-        await asyncio.gather(*(writer.submit(adding(f"b{index}")) for index in range(20)))
+        await asyncio.gather(*(writer.submit(_adding(f"b{index}")) for index in range(20)))
         assert 1 <= len(commits) < 20  # batched
     finally:
         await writer.close()
@@ -132,17 +136,9 @@ async def test_units_that_arrive_while_another_process_writes_share_one_commit(
     other = WriterLock(lock_path)
     await other.acquire()
     try:
-
-        def adding(name: str):  # type: ignore[no-untyped-def]
-            async def unit(session: AsyncSession) -> str:
-                session.add(_account(name))
-                return name
-
-            return unit
-
-        first = asyncio.ensure_future(writer.submit(adding("early")))
+        first = asyncio.ensure_future(writer.submit(_adding("early")))
         await asyncio.sleep(0.05)  # the committer is now waiting for the lock
-        later = [asyncio.ensure_future(writer.submit(adding(f"late{i}"))) for i in range(5)]
+        later = [asyncio.ensure_future(writer.submit(_adding(f"late{i}"))) for i in range(5)]
         await asyncio.sleep(0.05)
         assert not first.done() and commits == []
         other.release()
