@@ -85,8 +85,15 @@ class Message(Base):
             postgresql_where=text("provider_id IS NOT NULL"),
             sqlite_where=text("provider_id IS NOT NULL"),
         ),
-        # A batch's counts per status are read from the index alone.
-        Index("ix_messages_batch", "batch_id", "status"),
+        # A batch's counts per status are read from the index alone. Single sends
+        # (no batch) are left out: their status changes need not keep it.
+        Index(
+            "ix_messages_batch",
+            "batch_id",
+            "status",
+            postgresql_where=text("batch_id IS NOT NULL"),
+            sqlite_where=text("batch_id IS NOT NULL"),
+        ),
     )
 
 
