@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -23,10 +24,40 @@ CHEAP_PASSWORD_HASHING = {
 }
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port free now, for a server process that binds it a few seconds later.
+
+    Taken below the kernel's ephemeral range, where ``bind(("127.0.0.1", 0))`` never
+    lands: meanwhile no test's own fake server (they bind port 0) can be handed the
+    same port, which once let a starting ``tidings serve`` lose it to a webhook
+    receiver that then answered its readiness check. Each pytest-xdist worker draws
+    from its own share of the range, so two workers never pick the same one.
+    """
+    low, high = 20_000, _ephemeral_low()
+    if high - low < 2_000:  # an unusual range: let the kernel choose
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    workers = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    share = (high - low) // workers
+    start = low + (int(worker) % workers if worker.isdigit() else 0) * share
+    for _ in range(500):
+        port = random.randrange(start, start + share)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port between {start} and {start + share}")
 
 
 def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
