@@ -52,13 +52,14 @@ async def test_schedule_then_cancel(client: httpx.AsyncClient, token: str) -> No
 
 
 async def test_scheduled_message_is_sent_when_due(client: httpx.AsyncClient, token: str) -> None:
-    soon = (datetime.now(UTC) + timedelta(milliseconds=300)).isoformat()
+    # Far enough ahead that a slow request on a loaded machine still finds it future.
+    soon = (datetime.now(UTC) + timedelta(seconds=3)).isoformat()
     answer = await client.post(
         SMS,
         json={"to": "+393331234567", "body": "Soon", "scheduledAt": soon},
         headers=bearer(token),
     )
-    final = await wait_for(client, token, answer.json()["id"], {"delivered"})
+    final = await wait_for(client, token, answer.json()["id"], {"delivered"}, timeout=60)
     assert [e["status"] for e in final["events"] if e["applied"]] == [
         "scheduled",
         "queued",
