@@ -78,6 +78,16 @@ async def insert_rows(
     return count
 
 
+def bound_insert(
+    table: Table, columns: tuple[str, ...], rows: Sequence[Sequence[Any]], dialect: Dialect
+) -> tuple[str, list[tuple[Any, ...]]]:
+    """SQLite: the INSERT of ``columns`` as SQL text for the driver, and ``rows`` bound
+    by the columns' processors as :func:`insert_rows` binds them."""
+    sql, processors = _insert_plan(table, columns, dialect)
+    converting = [(index, convert) for index, convert in enumerate(processors) if convert]
+    return sql, _converted(list(rows), converting)
+
+
 def _converted(
     chunk: list[Sequence[Any]], converting: list[tuple[int, Any]], tail: tuple[Any, ...] = ()
 ) -> list[tuple[Any, ...]]:

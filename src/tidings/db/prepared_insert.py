@@ -24,7 +24,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.db.driver import sqlite_driver
-from tidings.db.multirow import _converted, _insert_plan, insert_rows
+from tidings.db.multirow import bound_insert, insert_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +54,8 @@ def prepare_insert(
     bound for ``dialect`` when it is SQLite's."""
     if dialect is None or dialect.name != "sqlite":
         return PreparedInsert(table, columns, rows, None)
-    sql, processors = _insert_plan(table, columns, dialect)
-    converting = [(index, convert) for index, convert in enumerate(processors) if convert]
-    return PreparedInsert(
-        table, columns, rows, Bound(dialect, sql, _converted(list(rows), converting))
-    )
+    sql, bound = bound_insert(table, columns, rows, dialect)
+    return PreparedInsert(table, columns, rows, Bound(dialect, sql, bound))
 
 
 async def insert_prepared(session: AsyncSession, prepared: PreparedInsert) -> None:
