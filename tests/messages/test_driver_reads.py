@@ -12,15 +12,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
 from tests.conftest import make_settings
-from tests.support.databases import migrate_to_head
-from tests.support.users import bearer, create_test_user, login
-from tidings.app import create_app
+from tests.support.messages import queued_sends
 from tidings.messages import status_writer
 from tidings.messages.models import Message
 from tidings.messages.rows import _BY_ID, _EVENTS, COLUMNS, events_of, load_rows
@@ -46,23 +43,9 @@ async def stored(
     data_dir: Path, sqlite_url: tuple[str, str | None]
 ) -> AsyncIterator[tuple[FastAPI, list[str]]]:
     """An API process on SQLite that does not dispatch, with two queued messages."""
-    application = create_app(make_settings(data_dir, sqlite_url, dispatch=False))
-    await migrate_to_head(application)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application, client=("127.0.0.1", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as http:
-            user = await create_test_user(application)
-            token = await login(http, user)
-            ids = []
-            for index in range(2):
-                answer = await http.post(
-                    SMS,
-                    json={"to": f"+39333123456{index}", "body": f"Hi {index}"},
-                    headers={**bearer(token), "Prefer": "respond-async"},
-                )
-                assert answer.status_code == 202, answer.text
-                ids.append(answer.json()["id"])
-            yield application, ids
+    async with queued_sends(make_settings(data_dir, sqlite_url, dispatch=False), 2) as found:
+        application, _, _, ids = found
+        yield application, ids
 
 
 def _typed(values: dict[str, object]) -> dict[str, tuple[type, object]]:

@@ -17,9 +17,8 @@ from fastapi import FastAPI
 from sqlalchemy import select, update
 
 from tests.conftest import make_settings
-from tests.support.databases import migrate_to_head
-from tests.support.users import bearer, create_test_user, login
-from tidings.app import create_app
+from tests.support.messages import queued_sends
+from tests.support.users import bearer
 from tidings.core.clock import SystemClock
 from tidings.messages import queue
 from tidings.messages.models import Message
@@ -53,23 +52,8 @@ async def queued(
     data_dir: Path, sqlite_url: tuple[str, str | None]
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient, str, list[str]]]:
     """An API process that does not dispatch, with five queued messages."""
-    application = create_app(make_settings(data_dir, sqlite_url, dispatch=False))
-    await migrate_to_head(application)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application, client=("127.0.0.1", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as http:
-            user = await create_test_user(application)
-            token = await login(http, user)
-            ids = []
-            for index in range(5):
-                answer = await http.post(
-                    SMS,
-                    json={"to": f"+39333123456{index}", "body": f"Hi {index}"},
-                    headers={**bearer(token), "Prefer": "respond-async"},
-                )
-                assert answer.status_code == 202, answer.text
-                ids.append(answer.json()["id"])
-            yield application, http, token, ids
+    async with queued_sends(make_settings(data_dir, sqlite_url, dispatch=False), 5) as found:
+        yield found
 
 
 async def test_verdicts_store_the_same_and_answer_whole_messages(

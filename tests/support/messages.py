@@ -1,14 +1,21 @@
-"""Polling a message until it reaches a status, bounded in time."""
+"""Polling a message until it reaches a status, bounded in time; an API process with
+queued sends."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 
-from tests.support.users import bearer
+from tests.support.databases import migrate_to_head
+from tests.support.users import bearer, create_test_user, login
+from tidings.app import create_app
+from tidings.settings import Settings
 
 
 async def wait_for(
@@ -55,3 +62,28 @@ async def reports_due_by_now_recorded(
 
 def statuses_of(message: dict[str, Any], *, applied_only: bool = True) -> list[str]:
     return [e["status"] for e in message["events"] if e["applied"] or not applied_only]
+
+
+@asynccontextmanager
+async def queued_sends(
+    settings: Settings, count: int
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient, str, list[str]]]:
+    """An API process of ``settings`` (started, migrated, with a user) that has
+    accepted ``count`` sandbox SMS with ``Prefer: respond-async``: the app, a client
+    of it, the user's token and the messages' ids."""
+    application = create_app(settings)
+    await migrate_to_head(application)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as http:
+            token = await login(http, await create_test_user(application))
+            ids = []
+            for index in range(count):
+                answer = await http.post(
+                    "/sandbox/api/v4/sms/send",
+                    json={"to": f"+39333123456{index}", "body": f"Hi {index}"},
+                    headers={**bearer(token), "Prefer": "respond-async"},
+                )
+                assert answer.status_code == 202, answer.text
+                ids.append(answer.json()["id"])
+            yield application, http, token, ids
