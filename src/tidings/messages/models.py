@@ -53,15 +53,16 @@ class Message(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     __table_args__ = (
-        # The queue: due rows of the non-final statuses that still need a send.
+        # The queue: due rows of the non-final statuses that still need a send, in
+        # two lanes. Single sends are claimed before batch messages (they keep their
+        # latency while a batch drains), and each claim names its lane, so a message
+        # is kept in one of the two indexes, not both.
         Index(
-            "ix_messages_due",
+            "ix_messages_due_batch",
             "next_attempt_at",
-            postgresql_where=text("next_attempt_at IS NOT NULL"),
-            sqlite_where=text("next_attempt_at IS NOT NULL"),
+            postgresql_where=text("next_attempt_at IS NOT NULL AND batch_id IS NOT NULL"),
+            sqlite_where=text("next_attempt_at IS NOT NULL AND batch_id IS NOT NULL"),
         ),
-        # Single sends are claimed before batch messages (they keep their latency while
-        # a batch drains): their own, small, part of the queue.
         Index(
             "ix_messages_due_single",
             "next_attempt_at",
