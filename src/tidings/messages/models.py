@@ -71,13 +71,6 @@ class Message(Base):
         ),
         Index("ix_messages_listing", "account_id", "environment", "id"),
         Index("ix_messages_contact", "account_id", "environment", "channel", "to_address"),
-        # Only sent messages have a provider's id: the rows a batch adds stay out of it.
-        Index(
-            "ix_messages_provider_id",
-            "provider_message_id",
-            postgresql_where=text("provider_message_id IS NOT NULL"),
-            sqlite_where=text("provider_message_id IS NOT NULL"),
-        ),
         # A provider's messages still in flight (may it be deleted?).
         Index(
             "ix_messages_provider",
