@@ -39,7 +39,8 @@ def sample(folder: Path, row: str, level: int, pid: int, seconds: float) -> subp
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / f"{row.replace(', ', '-')}-{level}.txt"
     spy = Path(PYTHON).parent / "py-spy"
-    command = [str(spy), "record", "--pid", str(pid), "--format", "raw", "--rate", "200"]
+    command = [str(spy), "record", "--pid", str(pid), "--subprocesses", "--format", "raw"]
+    command += ["--rate", "200"]
     command += ["--duration", str(int(seconds)), "--output", str(out), "--nonblocking"]
     return subprocess.Popen(
         command,
