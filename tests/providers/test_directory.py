@@ -120,6 +120,31 @@ async def test_concurrent_asks_share_one_read_of_the_routes(app: FastAPI, user: 
         event.remove(engine, "before_cursor_execute", count)
 
 
+async def test_the_inbox_reads_a_providers_report_source_once(app: FastAPI, user: TestUser) -> None:
+    provider_id = await add_provider(app, user.account_id, "sms", "counting")
+    directory = app.state.ctx.runtime.providers
+    reads: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "FROM providers" in statement and "WHERE providers.id" in statement:
+            reads.append(statement)
+
+    engine = app.state.ctx.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        sources = [await directory.source(provider_id) for _ in range(20)]
+        assert len(reads) == 1
+        assert {(s.kind, s.account_id, s.environment) for s in sources if s is not None} == {
+            ("counting", user.account_id, Environment.PRODUCTION)
+        }
+        # An unknown provider is asked for each time (it may be one being added).
+        assert await directory.source("prv_unknown") is None
+        assert await directory.source("prv_unknown") is None
+        assert len(reads) == 3
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
 async def test_a_changed_provider_is_rebuilt_and_the_old_one_closed(
     app: FastAPI, user: TestUser
 ) -> None:

@@ -96,6 +96,9 @@ class BatchRepository:
                 update(Batch)
                 .where(Batch.id.in_(batch_ids), Batch.started_at.is_(None))
                 .values(started_at=at)
+                # Run on every verdict batch that holds bulk messages: no Batch object
+                # of this session needs it, so the ORM is not asked to look for one.
+                .execution_options(synchronize_session=False)
             )
 
     async def finish(self, batch: Batch, at: datetime) -> bool:

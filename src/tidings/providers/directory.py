@@ -156,6 +156,9 @@ class ProviderDirectory:
         self._building: dict[str, asyncio.Future[_Live]] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
         self._health: dict[str, str] = {}
+        # provider id -> (read at, what its reports mean): a provider's kind, account
+        # and environment never change, and the inbox asks once per batch it applies.
+        self._sources: dict[str, tuple[float, ReportSource]] = {}
         self._retiring: set[asyncio.Task[None]] = set()
         self._sandbox = {channel: self._sandbox_route(channel) for channel in CHANNELS}
         self._persistent_wake = asyncio.Event()
@@ -455,16 +458,24 @@ class ProviderDirectory:
                 spec = self.kinds.get(SANDBOX_KIND)
                 assert spec is not None
                 return ReportSource(SANDBOX_KIND, spec.parse_report, None, Environment.SANDBOX)
+        cached = self._sources.get(provider_id)
+        if cached is not None and time.monotonic() - cached[0] < ROUTES_TTL_SECONDS:
+            return cached[1]
+        started = time.monotonic()
         async with self._sessions() as session:
             row = await ProviderRepository(session).by_id(provider_id)
         if row is None:
+            # Not kept: a provider purged meanwhile is unknown from the next batch on.
+            self._sources.pop(provider_id, None)
             return None
         spec = self.kinds.get(row.kind)
         if spec is None:
             return None
-        return ReportSource(
+        source = ReportSource(
             row.kind, spec.parse_report, row.account_id, Environment(row.environment)
         )
+        self._sources[provider_id] = (started, source)
+        return source
 
     async def config_of(self, provider_id: str) -> tuple[Route, Any] | None:
         """A configured provider's route and opened config, for the inbound edge to
