@@ -72,12 +72,13 @@ _generator = _MonotonicUlid()
 _PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
 
 
+_SHIFTS = tuple(range(120, -1, -10))
+
+
 def _encode(value: int) -> str:
-    chars = []
-    for _ in range(26):
-        chars.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+    # Two digits (10 bits) a lookup, 13 of them for the 130 bits of 26 digits: half
+    # the time of one digit a step.
+    return "".join([_PAIRS[(value >> shift) & 1023] for shift in _SHIFTS])
 
 
 def new_id(prefix: str) -> str:
