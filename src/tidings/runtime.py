@@ -36,6 +36,7 @@ from tidings.inbound.read_marks import ReadMarks
 from tidings.messages.dispatcher import Dispatcher, Lease
 from tidings.messages.inbound import InboundProcessor
 from tidings.messages.models import Message
+from tidings.messages.precedence import SendPrecedence
 from tidings.messages.verdict_feed import VerdictFeed
 from tidings.messages.waiters import VerdictWaiters
 from tidings.providers.base import ProviderDeps
@@ -167,6 +168,10 @@ class DeliveryRuntime:
             # Receipts stored right after their submissions' answers find their refs.
             verdicts_recorded=lambda: self.dispatcher.verdicts_recorded(),
         )
+        self.precedence = SendPrecedence(
+            enabled=settings.delivery.sends_first,
+            interval_seconds=settings.delivery.sends_first_pause_seconds,
+        )
         self.dispatcher = Dispatcher(
             writer=self.writer,
             clock=clock,
@@ -181,6 +186,7 @@ class DeliveryRuntime:
             on_reports=self._reports_stored,
             # PostgreSQL: claims in transactions of their own (see messages/queue.py).
             claim_sessions=sessions if dsn is not None else None,
+            precedence=self.precedence,
         )
         self.webhook_dispatcher = WebhookDispatcher(
             writer=self.writer, clock=clock, settings=settings.webhooks, secret_box=key_ring

@@ -98,6 +98,12 @@ class DeliverySettings(BaseModel):
     # How long a message may wait while no provider can take it (slow down, refused
     # credentials, every circuit open) before it ends failed.
     max_pending_seconds: float = Field(default=86400.0, gt=0)
+    # While sends wait for a congested writer, an asynchronous send is stored for a
+    # claim instead of delivered at once, and the dispatcher claims at most this many
+    # every pause: sends take precedence (messages/precedence.py).
+    sends_first: bool = True
+    sends_first_claim_batch: int = Field(default=32, ge=1)
+    sends_first_pause_seconds: float = Field(default=0.1, gt=0, le=5)
 
 
 class ProviderSettings(BaseModel):

@@ -47,6 +47,7 @@ from tidings.core.environments import Environment
 from tidings.db.group_commit import GroupCommitter
 from tidings.messages import queue, status_writer
 from tidings.messages.models import Message
+from tidings.messages.precedence import SendPrecedence
 from tidings.messages.repository import MessageRepository
 from tidings.messages.rows import COLUMNS, Row
 from tidings.messages.status import Status
@@ -125,7 +126,10 @@ class Dispatcher:
         on_committed: Callable[[], None] = lambda: None,
         on_reports: Callable[[float], None] = lambda due_in: None,
         claim_sessions: async_sessionmaker[AsyncSession] | None = None,
+        precedence: SendPrecedence | None = None,
     ) -> None:
+        self._precedence = precedence
+        self._claim_limit = settings.claim_batch
         self._on_reports = on_reports
         self._claim_sessions = claim_sessions
         self._writer = writer
@@ -177,6 +181,7 @@ class Dispatcher:
         self._paced = False
         self._claims = 0
         self.submissions = 0
+        self.adoptions = 0
 
     def wake(self) -> None:
         self._wake.set()
@@ -188,6 +193,7 @@ class Dispatcher:
                 # Cleared before the claim, not after: a wake-up that comes while
                 # claiming (a submission finished) must not be lost.
                 self._wake.clear()
+                await self._give_sends_precedence()
                 jobs = await self._claim_safely()
                 for job in jobs:
                     self._start(job)
@@ -204,6 +210,16 @@ class Dispatcher:
     async def stop(self) -> None:
         self._stopping = True
         self.wake()
+
+    async def _give_sends_precedence(self) -> None:
+        """While sends take precedence (messages/precedence.py), pause before each claim
+        and claim a small batch: the floor delivery keeps; else claim full batches."""
+        if self._precedence is None or not self._precedence.sample():
+            self._claim_limit = self._settings.claim_batch
+            return
+        self._claim_limit = self._settings.sends_first_claim_batch
+        # Not cut short by wake-ups: each send that yields wakes the dispatcher.
+        await asyncio.sleep(self._settings.sends_first_pause_seconds)
 
     def _free_channels(self) -> list[str]:
         return [ch for ch, cap in self._capacity.items() if self._in_flight[ch] < cap]
@@ -234,7 +250,7 @@ class Dispatcher:
     async def _claim(self) -> list[Job]:
         channels = self._free_channels()
         free = sum(self._capacity[ch] - self._in_flight[ch] for ch in channels)
-        limit = min(self._settings.claim_batch, free)
+        limit = min(self._claim_limit, free)
         if limit <= 0:
             self._backlog = True
             return []
@@ -351,6 +367,7 @@ class Dispatcher:
 
     def adopt(self, message: Message) -> None:
         """Deliver a message stored with a lease from :meth:`reserve`."""
+        self.adoptions += 1
         self._launch(Job(row_of(message)))
 
     def _start(self, job: Job) -> None:

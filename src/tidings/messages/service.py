@@ -17,6 +17,7 @@ calls it with its token's tenant).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -205,7 +206,10 @@ class SendFlow:
             draft = await prepare(session)
 
         immediate = draft.scheduled_at is None or draft.scheduled_at <= now
-        lease = ctx.runtime.reserve(draft.channel) if immediate else None
+        precedence = ctx.runtime.precedence
+        # While sends take precedence, an asynchronous one is left for a claim.
+        handed_over = immediate and not (respond_async and precedence.yielding)
+        lease = ctx.runtime.reserve(draft.channel) if handed_over else None
         first = new_message(principal, draft, now, lease, ctx.engine.dialect)
 
         async def write(session: AsyncSession) -> Message | StoredAnswer | OptedOut:
@@ -222,7 +226,9 @@ class SendFlow:
             return message
 
         try:
+            handed = time.monotonic_ns()
             outcome = await ctx.runtime.writer.submit(write)
+            precedence.send_stored(time.monotonic_ns() - handed)
         except IntegrityError:
             ctx.runtime.release(draft.channel, lease)
             if scope is None:
