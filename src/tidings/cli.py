@@ -22,6 +22,7 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
+from uvicorn.supervisors import Multiprocess
 
 from tidings import __version__
 from tidings.accounts import service as accounts_service
@@ -33,6 +34,7 @@ from tidings.db import migrate as migrations
 from tidings.db.engine import build_engine, build_sessionmaker
 from tidings.delivery_process import DeliveryProcess
 from tidings.demo import DemoCredentials, demo_environment, ensure_demo_credentials
+from tidings.http.reuse_port import REUSE_PORT, reuse_port_socket
 from tidings.http.server_protocol import IMPORT_PATH as SERVER_PROTOCOL
 from tidings.http.tls import uvicorn_tls_options
 from tidings.logging_setup import configure_logging
@@ -417,8 +419,7 @@ def _stop_serving(_signum: int, _frame: object) -> None:
 
 
 def _serve(host: str, port: int, workers: int, tls_options: dict[str, Any]) -> None:
-    uvicorn.run(
-        "tidings.app:app_from_environment",
+    options: dict[str, Any] = dict(
         factory=True,
         host=host,
         port=port,
@@ -430,6 +431,14 @@ def _serve(host: str, port: int, workers: int, tls_options: dict[str, Any]) -> N
         http=SERVER_PROTOCOL,
         **tls_options,
     )
+    if workers == 1 or not REUSE_PORT:
+        uvicorn.run("tidings.app:app_from_environment", **options)
+        return
+    # uvicorn's supervisor, each worker on a listening socket of its own (see
+    # http/reuse_port.py): the kernel spreads connections evenly over the workers.
+    config = uvicorn.Config("tidings.app:app_from_environment", **options)
+    with contextlib.suppress(KeyboardInterrupt):
+        Multiprocess(config, sockets=[reuse_port_socket(host, port)]).run()
 
 
 @app.command()
