@@ -412,7 +412,10 @@ class Dispatcher:
             self._in_flight[channel] -= 1
             if job.batch:
                 self._in_flight_batch[channel] -= 1
-            if self._backlog:
+            # A claim made while this channel was full looked at the others only, and
+            # may have found none due: its rows wait for this slot, so look again.
+            freed = self._in_flight[channel] == self._capacity[channel] - 1
+            if self._backlog or freed:
                 self.wake()
 
     async def _submit(self, job: Job, lease: str) -> tuple[Verdict, Outcome | None]:
