@@ -5,6 +5,8 @@ others; the circuit breaker opens, probes and closes."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -93,19 +95,28 @@ async def test_concurrent_first_uses_build_one_provider(app: FastAPI, user: Test
     assert len({id(choice.provider) for choice in choices if isinstance(choice, Choice)}) == 1
 
 
-async def test_concurrent_asks_share_one_read_of_the_routes(app: FastAPI, user: TestUser) -> None:
-    await add_provider(app, user.account_id, "sms", "counting")
-    directory = app.state.ctx.runtime.providers
+@contextmanager
+def statements_of_providers(app: FastAPI, *marks: str) -> Iterator[list[str]]:
+    """The statements run meanwhile that read ``providers`` and hold every mark."""
     reads: list[str] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        # The routes' query (others read the table too: the persistent providers' start).
-        if "FROM providers" in statement and "ORDER BY providers.priority" in statement:
+        if "FROM providers" in statement and all(mark in statement for mark in marks):
             reads.append(statement)
 
     engine = app.state.ctx.engine.sync_engine
     event.listen(engine, "before_cursor_execute", count)
     try:
+        yield reads
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+async def test_concurrent_asks_share_one_read_of_the_routes(app: FastAPI, user: TestUser) -> None:
+    await add_provider(app, user.account_id, "sms", "counting")
+    directory = app.state.ctx.runtime.providers
+    # The routes' query (others read the table too: the persistent providers' start).
+    with statements_of_providers(app, "ORDER BY providers.priority") as reads:
         asks = [directory.routes(user.account_id, Environment.PRODUCTION, "sms") for _ in range(50)]
         routes = await asyncio.gather(*asks)
         assert len(reads) == 1
@@ -116,22 +127,12 @@ async def test_concurrent_asks_share_one_read_of_the_routes(app: FastAPI, user: 
         directory.changed(user.account_id, Environment.PRODUCTION, "sms")
         await directory.routes(user.account_id, Environment.PRODUCTION, "sms")
         assert len(reads) == 2
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 async def test_the_inbox_reads_a_providers_report_source_once(app: FastAPI, user: TestUser) -> None:
     provider_id = await add_provider(app, user.account_id, "sms", "counting")
     directory = app.state.ctx.runtime.providers
-    reads: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if "FROM providers" in statement and "WHERE providers.id" in statement:
-            reads.append(statement)
-
-    engine = app.state.ctx.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_of_providers(app, "WHERE providers.id") as reads:
         sources = [await directory.source(provider_id) for _ in range(20)]
         assert len(reads) == 1
         assert {(s.kind, s.account_id, s.environment) for s in sources if s is not None} == {
@@ -141,8 +142,6 @@ async def test_the_inbox_reads_a_providers_report_source_once(app: FastAPI, user
         assert await directory.source("prv_unknown") is None
         assert await directory.source("prv_unknown") is None
         assert len(reads) == 3
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 async def test_a_changed_provider_is_rebuilt_and_the_old_one_closed(
