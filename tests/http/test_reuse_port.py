@@ -17,7 +17,7 @@ def handed_to_a_worker(sock: socket.socket) -> socket.socket:
     return pickle.loads(pickle.dumps(sock))  # noqa: S301 - our own bytes, just made
 
 
-pytestmark = pytest.mark.skipif(not REUSE_PORT, reason="SO_REUSEPORT is Linux's and BSD's")
+pytestmark = pytest.mark.skipif(not REUSE_PORT, reason="Linux only")
 
 
 def test_a_worker_gets_a_socket_of_its_own_on_the_same_address() -> None:

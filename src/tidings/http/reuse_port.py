@@ -18,9 +18,12 @@ worker the supervisor starts again gets a new one the same way.
 from __future__ import annotations
 
 import socket
+import sys
 from typing import Any
 
-REUSE_PORT = hasattr(socket, "SO_REUSEPORT")
+# Linux spreads connections over the sockets that share a port; other systems accept
+# the option without doing so, and keep uvicorn's one shared socket there.
+REUSE_PORT = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 
 
 def _family(host: str) -> socket.AddressFamily:
