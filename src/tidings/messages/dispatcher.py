@@ -194,6 +194,8 @@ class Dispatcher:
                 # claiming (a submission finished) must not be lost.
                 self._wake.clear()
                 await self._give_sends_precedence()
+                if self._stopping:
+                    break
                 jobs = await self._claim_safely()
                 for job in jobs:
                     self._start(job)
