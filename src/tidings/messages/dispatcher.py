@@ -5,7 +5,7 @@ setting ``lease_owner`` and moving ``next_attempt_at`` to the lease's end, so a
 dispatcher that dies leaves its rows due again when their leases run out. Each
 claimed message is submitted to its provider under a per-channel concurrency
 limit; the verdicts are recorded in batches, one transaction each, by
-:mod:`tidings.messages.verdicts`.
+:mod:`tidings.messages.verdict_recorder` (with :mod:`tidings.messages.verdicts`).
 
 Single sends are claimed before batch messages, and batches may use only a
 share of each channel's concurrency, so single sends keep their latency while
@@ -52,6 +52,7 @@ from tidings.messages.repository import MessageRepository
 from tidings.messages.rows import COLUMNS, Row
 from tidings.messages.status import Status
 from tidings.messages.status_writer import RowChange
+from tidings.messages.verdict_recorder import VerdictRecorder
 from tidings.messages.verdicts import Verdict, VerdictWriter
 from tidings.messages.waiters import VerdictWaiters
 from tidings.providers.base import OutboundMessage
@@ -70,9 +71,6 @@ log = logging.getLogger("tidings.dispatcher")
 
 # What a submission came to, for its provider's circuit and health.
 Outcome = tuple[Route, DeliveryError | None]
-
-# The longest the inbox processor waits for verdicts in flight (verdicts_recorded).
-RECORDED_WAIT_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +128,6 @@ class Dispatcher:
     ) -> None:
         self._precedence = precedence
         self._claim_limit = settings.claim_batch
-        self._on_reports = on_reports
         self._claim_sessions = claim_sessions
         self._writer = writer
         self._clock = clock
@@ -138,8 +135,6 @@ class Dispatcher:
         self._bulk = bulk or BulkSettings()
         self._providers = providers
         self._metrics = metrics or ProviderMetrics()
-        self._waiters = waiters
-        self._on_committed = on_committed
         self.owner = f"{os.uname().nodename}:{os.getpid()}:{secrets.token_hex(3)}"
         self._capacity = {
             "whatsapp": settings.whatsapp_concurrency,
@@ -155,23 +150,24 @@ class Dispatcher:
         self._in_flight_batch = dict.fromkeys(self._capacity, 0)
         self._tasks: dict[asyncio.Task[None], str] = {}
         self._wake = asyncio.Event()
-        self._verdicts: asyncio.Queue[Verdict] = asyncio.Queue()
         self._gate = SendGate()
         self._shared = SharedContents()
         self._pacer = ProviderPacer(writer)
         self._provider_slots: dict[str, tuple[int, asyncio.Semaphore]] = {}
-        self._verdict_writer = VerdictWriter(
-            clock=clock,
-            settings=settings,
+        self._recorder = VerdictRecorder(
+            writer=writer,
+            verdict_writer=VerdictWriter(
+                clock=clock,
+                settings=settings,
+                waiters=waiters,
+                worker=self.owner,
+                channel=verdict_channel,
+            ),
             waiters=waiters,
-            worker=self.owner,
-            channel=verdict_channel,
+            on_reports=on_reports,
+            on_committed=on_committed,
+            sessions=claim_sessions,
         )
-        # Verdicts queued and recorded so far, and who waits for the ones queued by a
-        # given count to be recorded (:meth:`verdicts_recorded`).
-        self._verdicts_queued = 0
-        self._verdicts_recorded = 0
-        self._recorded_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._stopping = False
         # Whether due rows may be waiting for capacity: a claim came back full, or
         # capacity ran out. Only then does finishing a submission look for more;
@@ -187,7 +183,7 @@ class Dispatcher:
         self._wake.set()
 
     async def run(self) -> None:
-        recorder = asyncio.create_task(self._record_verdicts(), name="verdict-recorder")
+        recorder = asyncio.create_task(self._recorder.run(), name="verdict-recorder")
         try:
             while not self._stopping:
                 # Cleared before the claim, not after: a wake-up that comes while
@@ -207,7 +203,7 @@ class Dispatcher:
             recorder.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await recorder
-            await self._flush_verdicts()
+            await self._recorder.flush()
 
     async def stop(self) -> None:
         self._stopping = True
@@ -401,8 +397,7 @@ class Dispatcher:
                         error=RetryableDeliveryError("routing_failed", type(error).__name__),
                         spends_attempt=False,
                     )
-                self._verdicts.put_nowait(verdict)
-                self._verdicts_queued += 1
+                self._recorder.put(verdict)
                 if outcome is not None:
                     # After the verdict is queued: noting a provider's new health waits
                     # for a commit, which the message's receipt must not overtake.
@@ -514,83 +509,10 @@ class Dispatcher:
             )
         return slots[1]
 
-    async def _record_verdicts(self) -> None:
-        while True:
-            batch = [await self._verdicts.get()]
-            while not self._verdicts.empty() and len(batch) < 1000:
-                batch.append(self._verdicts.get_nowait())
-            await self._record(batch)
-
-    async def _flush_verdicts(self) -> None:
-        batch = []
-        while not self._verdicts.empty():
-            batch.append(self._verdicts.get_nowait())
-        if batch:
-            await self._record(batch)
-
-    async def _record(self, batch: list[Verdict]) -> None:
-        settled: dict[str, dict[str, object] | None] = {}
-        for attempt in range(5):
-            try:
-                settled = await self._record_once(batch)
-                break
-            except Exception:
-                log.exception("recording %d verdicts failed (try %d)", len(batch), attempt + 1)
-                await asyncio.sleep(0.2 * (attempt + 1))
-        else:
-            # The leases will run out and the messages be sent again: at least once.
-            log.error("gave up recording %d verdicts", len(batch))
-        self._verdicts_recorded += len(batch)
-        self._release_recorded_waiters()
-        for message_id, resource in settled.items():
-            self._waiters.resolve(message_id, resource)
-        due = [report.due_in_seconds for verdict in batch for report in verdict.reports]
-        if due:
-            self._on_reports(min(due))
-        self._on_committed()
-
-    async def _record_once(self, batch: list[Verdict]) -> dict[str, dict[str, object] | None]:
-        if self._claim_sessions is None:
-            return await self._writer.submit(
-                lambda session: self._verdict_writer.apply(session, batch)
-            )
-        # PostgreSQL: a transaction of its own, as the claim's, so a verdict never
-        # waits behind the group's other writes (a receipt, the webhook fan-out);
-        # PostgreSQL's row locks order it against them, as against other workers'.
-        async with self._claim_sessions() as session:
-            settled = await self._verdict_writer.apply(session, batch)
-            await session.commit()
-        return settled
-
     async def verdicts_recorded(self) -> None:
-        """Return once every verdict queued so far is recorded (or after
-        ``RECORDED_WAIT_SECONDS``).
-
-        An SMSC sends a receipt right after its ``submit_sm_resp``, and storing it
-        takes one group commit while the verdict that writes the message's ref may
-        wait for the one before: the inbox processor calls this before it applies
-        what was stored, so such a receipt finds its message at the first try
-        instead of being read, found unmatched and applied again 50 ms later."""
-        target = self._verdicts_queued
-        if self._verdicts_recorded >= target:
-            return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._recorded_waiters.append((target, waiter))
-        # A recorder that stops (or gives up) must not hold the inbox for long.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(waiter, RECORDED_WAIT_SECONDS)
-
-    def _release_recorded_waiters(self) -> None:
-        recorded = self._verdicts_recorded
-        waiting: list[tuple[int, asyncio.Future[None]]] = []
-        for target, waiter in self._recorded_waiters:
-            if waiter.done():
-                continue
-            if target <= recorded:
-                waiter.set_result(None)
-            else:
-                waiting.append((target, waiter))
-        self._recorded_waiters = waiting
+        """Return once every verdict queued so far is recorded (see
+        :meth:`VerdictRecorder.recorded`)."""
+        await self._recorder.recorded()
 
     async def _drain(self) -> None:
         if not self._tasks:
