@@ -18,7 +18,8 @@ from sqlalchemy import select
 
 from tests.conftest import make_settings
 from tests.support.databases import migrate_to_head
-from tests.support.users import bearer, create_test_user, login
+from tests.support.messages import sent_async
+from tests.support.users import create_test_user, login
 from tidings.app import create_app
 from tidings.messages import status_writer
 from tidings.messages.inbound import apply_reports
@@ -31,7 +32,6 @@ from tidings.providers.base import StatusReport
 from tidings.providers.repository import RefRepository
 from tidings.webhooks.models import WebhookEndpoint
 
-SMS = "/sandbox/api/v4/sms/send"
 PROVIDER = "prv_receipttest"
 
 
@@ -50,14 +50,8 @@ async def two_accounts(
             for username, count in (("ada@example.com", 1), ("bob@example.com", 2)):
                 user = await create_test_user(application, username)
                 token = await login(http, user)
-                for index in range(count):
-                    answer = await http.post(
-                        SMS,
-                        json={"to": f"+39333123456{index}", "body": f"Hi {index}"},
-                        headers={**bearer(token), "Prefer": "respond-async"},
-                    )
-                    assert answer.status_code == 202, answer.text
-                    queued.append((user.account_id, answer.json()["id"]))
+                ids = await sent_async(http, token, count)
+                queued += [(user.account_id, message_id) for message_id in ids]
             yield application, queued
 
 

@@ -31,6 +31,7 @@ from sqlalchemy import select, update
 
 from tests.conftest import make_settings
 from tests.support.databases import POSTGRES_DSN, migrate_to_head
+from tests.support.messages import sent_async
 from tests.support.users import bearer, create_test_user, login
 from tidings.app import create_app
 from tidings.core.clock import SystemClock
@@ -50,7 +51,6 @@ from tidings.providers.errors import PermanentDeliveryError, RetryableDeliveryEr
 from tidings.providers.models import InboxEvent, ProviderRefRow
 from tidings.webhooks.models import WebhookEndpoint
 
-SMS = "/sandbox/api/v4/sms/send"
 PROVIDER = "prv_verdicttest"
 # A bound against hangs, not a speed check.
 HEAR_TIMEOUT_SECONDS = 30
@@ -69,19 +69,6 @@ async def api_only(
             user = await create_test_user(application)
             token = await login(http, user)
             yield application, http, token, user.account_id
-
-
-async def _queued(http: httpx.AsyncClient, token: str, count: int) -> list[str]:
-    ids = []
-    for index in range(count):
-        answer = await http.post(
-            SMS,
-            json={"to": f"+39333123456{index}", "body": f"Hi {index}"},
-            headers={**bearer(token), "Prefer": "respond-async"},
-        )
-        assert answer.status_code == 202, answer.text
-        ids.append(answer.json()["id"])
-    return ids
 
 
 def _endpoint(account_id: str, environment: str, events: list[str], enabled: bool) -> Any:
@@ -107,7 +94,7 @@ async def test_a_batch_of_verdicts_writes_the_same_on_both_databases(
     sessions = ctx.sessions
     feed = ctx.runtime.verdict_feed
     postgres = feed is not None
-    accepted, retried, refused, late = await _queued(http, token, 4)
+    accepted, retried, refused, late = await sent_async(http, token, 4)
     async with sessions() as session:
         session.add_all(
             [

@@ -77,13 +77,19 @@ async def queued_sends(
         transport = httpx.ASGITransport(app=application, client=("127.0.0.1", 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as http:
             token = await login(http, await create_test_user(application))
-            ids = []
-            for index in range(count):
-                answer = await http.post(
-                    "/sandbox/api/v4/sms/send",
-                    json={"to": f"+39333123456{index}", "body": f"Hi {index}"},
-                    headers={**bearer(token), "Prefer": "respond-async"},
-                )
-                assert answer.status_code == 202, answer.text
-                ids.append(answer.json()["id"])
-            yield application, http, token, ids
+            yield application, http, token, await sent_async(http, token, count)
+
+
+async def sent_async(http: httpx.AsyncClient, token: str, count: int) -> list[str]:
+    """The ids of ``count`` sandbox SMS sent with ``Prefer: respond-async`` (to
+    ``+39333123456<n>``), each answered 202."""
+    ids = []
+    for index in range(count):
+        answer = await http.post(
+            "/sandbox/api/v4/sms/send",
+            json={"to": f"+39333123456{index}", "body": f"Hi {index}"},
+            headers={**bearer(token), "Prefer": "respond-async"},
+        )
+        assert answer.status_code == 202, answer.text
+        ids.append(answer.json()["id"])
+    return ids
