@@ -127,7 +127,6 @@ class Dispatcher:
         precedence: SendPrecedence | None = None,
     ) -> None:
         self._precedence = precedence
-        self._claim_limit = settings.claim_batch
         self._claim_sessions = claim_sessions
         self._writer = writer
         self._clock = clock
@@ -189,10 +188,10 @@ class Dispatcher:
                 # Cleared before the claim, not after: a wake-up that comes while
                 # claiming (a submission finished) must not be lost.
                 self._wake.clear()
-                await self._give_sends_precedence()
+                claim_batch = await self._give_sends_precedence()
                 if self._stopping:
                     break
-                jobs = await self._claim_safely()
+                jobs = await self._claim_safely(claim_batch)
                 for job in jobs:
                     self._start(job)
                 if jobs and self._backlog and self._free_channels() and not self._paced:
@@ -209,15 +208,15 @@ class Dispatcher:
         self._stopping = True
         self.wake()
 
-    async def _give_sends_precedence(self) -> None:
-        """While sends take precedence (messages/precedence.py), pause before each claim
-        and claim a small batch: the floor delivery keeps; else claim full batches."""
+    async def _give_sends_precedence(self) -> int:
+        """How many messages the next claim may take. While sends take precedence
+        (messages/precedence.py), a small batch after a pause: the floor delivery
+        keeps; else a full one."""
         if self._precedence is None or not self._precedence.sample():
-            self._claim_limit = self._settings.claim_batch
-            return
-        self._claim_limit = self._settings.sends_first_claim_batch
+            return self._settings.claim_batch
         # Not cut short by wake-ups: each send that yields wakes the dispatcher.
         await asyncio.sleep(self._settings.sends_first_pause_seconds)
+        return self._settings.sends_first_claim_batch
 
     def _free_channels(self) -> list[str]:
         return [ch for ch, cap in self._capacity.items() if self._in_flight[ch] < cap]
@@ -237,18 +236,18 @@ class Dispatcher:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
 
-    async def _claim_safely(self) -> list[Job]:
+    async def _claim_safely(self, claim_batch: int) -> list[Job]:
         try:
-            return await self._claim()
+            return await self._claim(claim_batch)
         except Exception:
             log.exception("claiming due messages failed; trying again shortly")
             await asyncio.sleep(self._settings.poll_interval_seconds)
             return []
 
-    async def _claim(self) -> list[Job]:
+    async def _claim(self, claim_batch: int) -> list[Job]:
         channels = self._free_channels()
         free = sum(self._capacity[ch] - self._in_flight[ch] for ch in channels)
-        limit = min(self._claim_limit, free)
+        limit = min(claim_batch, free)
         if limit <= 0:
             self._backlog = True
             return []
