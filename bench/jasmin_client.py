@@ -267,7 +267,8 @@ async def run(
         options.py_spy.mkdir(parents=True, exist_ok=True)
         out = options.py_spy / f"{tag}-c{concurrency}.txt"
         command = [str(Path(PYTHON).parent / "py-spy"), "record", "--pid", str(target.pid)]
-        command += ["--format", "raw", "--rate", "200", "--nonblocking", "--output", str(out)]
+        command += ["--format", "raw", "--rate", "200", "--nonblocking", "--subprocesses"]
+        command += ["--output", str(out)]
         spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     cpu_before = cpu_seconds(target.pid)
     first_request = time.time()
@@ -387,6 +388,8 @@ def start_tidings(options: argparse.Namespace) -> Target:
     add = ["providers", "add", account, "sms", "smpp", "--config", json.dumps(config)]
     tidings([*add, "--secrets-stdin"], env, stdin=json.dumps({"password": options.smsc_password}))
     port = free_port()
+    # Settings for this run (``--set delivery__sends_first=false``), as environment.
+    env.update({f"TIDINGS_{name.upper()}": value for name, value in options.settings})
     serve = [PYTHON, "-m", "tidings", "serve", "--port", str(port)]
     serve += ["--workers", str(options.workers)]
     if options.delivery_process:
@@ -406,6 +409,13 @@ async def main_async(options: argparse.Namespace, target: Target) -> None:
         if options.json:
             with open(options.json, "a") as out:
                 out.write(json.dumps(result) + "\n")
+
+
+def setting(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not equals or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
 
 
 def main() -> None:
@@ -432,6 +442,15 @@ def main() -> None:
     )
     parser.add_argument(
         "--workers", type=int, default=1, help="with --start: tidings serve --workers N"
+    )
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        type=setting,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="with --start: a server setting, e.g. delivery__sends_first=false (repeatable)",
     )
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--username", default="bench")

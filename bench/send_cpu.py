@@ -12,7 +12,7 @@ each message's delivery (the receipt, or all of it for ``async``). uvicorn's own
 share is not in it (see ``bench/send.py``'s ``healthz`` row).
 
     .venv/bin/python bench/send_cpu.py [--requests 3000] [--rounds 5]
-        [--concurrency 64] [--rows send,async,prod,healthz]
+        [--concurrency 64] [--rows send,async,prod,prodasync,healthz] [--no-dispatch]
 """
 
 from __future__ import annotations
@@ -160,6 +160,9 @@ async def main_async(options: argparse.Namespace) -> None:
                 "POST", "/sandbox/api/v4/sms/send", {**auth, "Prefer": "respond-async"}, body
             ),
             "prod": Call("POST", "/api/v4/sms/send", paid, body),
+            "prodasync": Call(
+                "POST", "/api/v4/sms/send", {**paid, "Prefer": "respond-async"}, body
+            ),
             "healthz": Call("GET", "/healthz", {}, b""),
         }
         print(f"{'row':>8} {'cpu us/req (min)':>17} {'median':>7} {'req/s (best)':>13} {'ok':>6}")
@@ -185,8 +188,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--rows", default="send,async,prod,healthz")
+    parser.add_argument(
+        "--no-dispatch",
+        action="store_true",
+        help="accept only (as `serve --no-dispatch`): the sends' own cost, no delivery",
+    )
     options = parser.parse_args()
     prepare_data_dir()
+    if options.no_dispatch:
+        os.environ["TIDINGS_DISPATCH"] = "false"
     import uvloop
 
     uvloop.run(main_async(options))

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -122,10 +122,26 @@ class IdempotencyRepository:
             .values(response_status=status, response_body=body)
         )
 
-    async def purge(self, now: datetime) -> None:
-        await self._session.execute(
-            delete(IdempotencyKey).where(IdempotencyKey.created_at < now - RETENTION)
+    async def purge(self, now: datetime, *, limit: int) -> tuple[int, bool]:
+        """Delete keys past their 24 hours, the oldest first, about ``limit`` at a
+        time (keys made in the same microsecond go together): how many it deleted,
+        and whether older keys are left."""
+        cutoff = now - RETENTION
+        # The (limit+1)-th oldest expired key, found through the index on created_at.
+        bound = await self._session.scalar(
+            select(IdempotencyKey.created_at)
+            .where(IdempotencyKey.created_at < cutoff)
+            .order_by(IdempotencyKey.created_at)
+            .offset(limit)
+            .limit(1)
         )
+        condition = (
+            IdempotencyKey.created_at < cutoff
+            if bound is None
+            else IdempotencyKey.created_at <= bound
+        )
+        result = await self._session.execute(delete(IdempotencyKey).where(condition))
+        return max(int(getattr(result, "rowcount", 0) or 0), 0), bound is not None
 
 
 async def taken_answer(

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from itertools import takewhile
 from operator import itemgetter
 from typing import Any
 
@@ -420,11 +421,43 @@ class InboxRepository:
             query = query.where(InboxEvent.id > after)
         return list(await self._session.scalars(query))
 
-    async def purge_done(self, before: datetime) -> int:
-        result = await self._session.execute(
-            delete(InboxEvent).where(InboxEvent.state == "done", InboxEvent.received_at < before)
+    async def purge_done(self, before: datetime, *, after_id: int, limit: int) -> PurgeStep:
+        """Delete the reports applied (``done``) and received before ``before``, among
+        the ``limit`` that follow ``after_id`` in the order they were stored. Ids grow
+        with arrival, so the walk stops at the first report received since: one step
+        reads and deletes at most ``limit`` rows, through the primary key (there is no
+        index on ``received_at`` to scan)."""
+        query = (
+            select(InboxEvent.id, InboxEvent.received_at)
+            .where(InboxEvent.id > after_id)
+            .order_by(InboxEvent.id)
+            .limit(limit)
         )
-        return max(int(getattr(result, "rowcount", 0) or 0), 0)
+        rows = (await self._session.execute(query)).all()
+        old = list(takewhile(lambda row: row.received_at < before, rows))
+        if not old:
+            return PurgeStep(0, after_id, more=False)
+        last = old[-1].id
+        result = await self._session.execute(
+            delete(InboxEvent).where(
+                InboxEvent.id > after_id,
+                InboxEvent.id <= last,
+                InboxEvent.state == "done",
+                InboxEvent.received_at < before,
+            )
+        )
+        deleted = max(int(getattr(result, "rowcount", 0) or 0), 0)
+        return PurgeStep(deleted, last, more=len(old) == limit)
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeStep:
+    """One step of :meth:`InboxRepository.purge_done`: how many it deleted, the id to
+    go on after, and whether more old reports may follow."""
+
+    deleted: int
+    last_id: int
+    more: bool
 
 
 async def failing_providers(session: AsyncSession) -> list[dict[str, Any]]:
