@@ -13,6 +13,9 @@ keep-alive connection is closed. :class:`GuardedHttpToolsProtocol` adds, from th
 - a limit on the silence while a body comes in: 408 (the route sees the client
   gone), or a plain close once the answer has started.
 
+It also writes an answer's head and body in one piece (:class:`OneWriteTransport`),
+where uvicorn writes them apart.
+
 A refusal is written with ``Connection: close``; the connection is then
 half-closed and what the client still sends is read and dropped for a moment
 before closing (a "lingering close"), so that the client reads the answer
@@ -32,7 +35,7 @@ from functools import cache
 from typing import Any
 
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
 from tidings.http.problems import problem_body
@@ -196,6 +199,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
+        cycle = self.cycle
+        # (Not for an upgrade, where uvicorn made no cycle for this request.)
+        if cycle is not None and cycle.transport is self.transport:
+            cycle.transport = OneWriteTransport(self.transport, cycle)  # type: ignore[assignment]
         self._phase = _Phase.BODY
         self._head_bytes = 0
         self._arm(self._body_timeout, self._body_timed_out)
@@ -205,3 +212,51 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._phase = _Phase.DONE
         self._head_bytes = 0
         self._disarm()
+
+
+class OneWriteTransport:
+    """The connection's transport as one answer's cycle sees it: an answer's head is
+    held until the first piece of its body and written with it.
+
+    uvicorn writes the status line and headers, then the body, in two writes: two
+    TCP segments, and a client woken twice for one answer (its loop reads the head,
+    then waits again for the body). Held only when a body of a known length must
+    follow (``Content-Length`` above zero, not ``HEAD``); anything else, and a
+    ``100 Continue`` (written before the answer starts), goes out at once. Closing
+    writes what is held first."""
+
+    __slots__ = ("_cycle", "_held", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, cycle: RequestResponseCycle) -> None:
+        self._transport = transport
+        self._cycle = cycle
+        self._held: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            self._transport.write(held + data)
+            return
+        cycle = self._cycle
+        if (
+            cycle.response_started
+            and not cycle.response_complete
+            and not cycle.chunked_encoding
+            and cycle.expected_content_length
+            and cycle.scope["method"] != "HEAD"
+        ):
+            self._held = data
+            return
+        self._transport.write(data)
+
+    def close(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            self._transport.write(held)
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
