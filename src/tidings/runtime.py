@@ -196,6 +196,7 @@ class DeliveryRuntime:
             clock=clock,
             settings=settings.webhooks,
             on_deliveries=self.webhook_dispatcher.wake,
+            sessions=sessions,
         )
         self.template_reviewer = TemplateReviewer(
             sessions,

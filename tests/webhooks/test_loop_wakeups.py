@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,13 +19,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import make_settings
 from tests.support.databases import migrated_sqlite
+from tidings.accounts.models import Account
 from tidings.core.clock import SystemClock
+from tidings.core.ids import new_id
 from tidings.core.key_ring import KeyRing
 from tidings.db.engine import build_engine, build_sessionmaker
 from tidings.db.group_commit import GroupCommitter
+from tidings.messages.models import OutboxEvent
 from tidings.settings import WebhookSettings
 from tidings.webhooks.dispatcher import WebhookDispatcher
 from tidings.webhooks.fanout import Fanout
+from tidings.webhooks.repository import WebhookRepository
 
 T = TypeVar("T")
 HOUR = WebhookSettings(poll_interval_seconds=3600)
@@ -102,3 +107,67 @@ async def test_stop_during_a_pass_ends_the_loop(
     await loop.stop()
     writer.gate.set()
     await asyncio.wait_for(running, BOUND)
+
+
+async def test_the_fanout_takes_no_writer_turn_when_no_event_waits(data_dir: Path) -> None:
+    """Every send wakes the fan-out; with no event written (no endpoint wants one)
+    it looks in a read and leaves the writer (whose lock every process waits for)
+    alone. An event committed since makes it take its turn and fan it out."""
+    shutil.copyfile(migrated_sqlite(), data_dir / "tidings.db")
+    url = f"sqlite+aiosqlite:///{data_dir / 'tidings.db'}"
+    engine = build_engine(make_settings(data_dir, (url, None)))
+    sessions = build_sessionmaker(engine)
+    committer = GroupCommitter(sessions)
+    passes: list[object] = []
+
+    class CountingWriter:
+        async def submit(self, unit: Callable[[AsyncSession], Awaitable[T]]) -> T:
+            passes.append(unit)
+            return await committer.submit(unit)
+
+    loop = Fanout(
+        writer=CountingWriter(),  # type: ignore[arg-type]
+        clock=SystemClock(),
+        settings=HOUR,
+        sessions=sessions,
+    )
+    running = asyncio.create_task(loop.run())
+    try:
+        for _ in range(5):
+            loop.wake()
+            await asyncio.sleep(0.01)
+        assert passes == []
+
+        async def add_event(session: AsyncSession) -> None:
+            session.add(Account(id="acc_none", name="None", created_at=datetime.now(UTC)))
+            await session.flush()
+            session.add(
+                OutboxEvent(
+                    id=new_id("evt"),
+                    account_id="acc_none",
+                    environment="production",
+                    type="message.queued",
+                    subject_id="msg_none",
+                    payload={},
+                    created_at=datetime.now(UTC),
+                )
+            )
+
+        await committer.submit(add_event)
+        loop.wake()
+
+        async def fanned() -> bool:
+            async with sessions() as session:
+                return not await WebhookRepository(session).any_unfanned(None)
+
+        for _ in range(BOUND * 100):
+            if passes and await fanned():
+                break
+            await asyncio.sleep(0.01)
+        assert len(passes) == 1
+        assert await fanned()
+    finally:
+        await loop.stop()
+        await asyncio.wait_for(running, BOUND)
+        await committer.close()
+        await engine.dispose()

@@ -6,6 +6,12 @@ so a crash between the two is impossible and no event is fanned out twice
 (``(endpoint_id, event_id)`` is unique as well). Ids sort by creation time, but
 a transaction may commit after a later one, so each pass looks back
 ``LOOKBACK`` before the newest event fanned out rather than strictly after it.
+
+The loop is woken by every commit that may have written events (each send), most
+of which wrote none (no endpoint wants them): it first looks, in a read of its own,
+whether any event waits, and takes a turn at the group committer only then. A pass
+that finds nothing still took the writer's lock (on SQLite, every process's) for as
+long as its reads; sends waited behind it.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tidings.core.clock import Clock
 from tidings.core.ids import new_id
@@ -85,8 +91,12 @@ class Fanout:
         clock: Clock,
         settings: WebhookSettings,
         on_deliveries: Callable[[], None] = lambda: None,
+        sessions: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
+        """``sessions``: for the look before each pass (without, every wake-up
+        makes a pass)."""
         self._writer = writer
+        self._sessions = sessions
         self._clock = clock
         self._settings = settings
         self._on_deliveries = on_deliveries
@@ -106,7 +116,10 @@ class Fanout:
             # that comes during the pass must not wait for the next poll.
             self._wake.clear()
             try:
-                seen, created = await self._writer.submit(self._pass)
+                if await self._anything_waits():
+                    seen, created = await self._writer.submit(self._pass)
+                else:
+                    seen, created = 0, 0
             except Exception:
                 log.exception("webhook fan-out failed; trying again shortly")
                 seen, created = 0, 0
@@ -116,6 +129,16 @@ class Fanout:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval_seconds)
+
+    async def _anything_waits(self) -> bool:
+        """Whether an event not fanned out yet is there (a read: the lookback's
+        window, as the pass reads it)."""
+        if self._sessions is None:
+            return True
+        async with self._sessions() as session:
+            repo = WebhookRepository(session)
+            cursor = await repo.fan_out_cursor()
+            return await repo.any_unfanned(floor_before(cursor) if cursor else None)
 
     async def _pass(self, session: AsyncSession) -> tuple[int, int]:
         """One batch: (events read, deliveries created). Database calls only."""

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import and_, delete, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
 
 from tidings.core.environments import Environment
 from tidings.messages.models import OutboxEvent
@@ -211,12 +212,12 @@ class WebhookRepository:
         return await self._session.scalar(select(func.max(WebhookFannedEvent.event_id)))
 
     async def unfanned_events(self, floor: str | None, limit: int) -> list[OutboxEvent]:
-        query = select(OutboxEvent).where(
-            ~exists().where(WebhookFannedEvent.event_id == OutboxEvent.id)
-        )
-        if floor is not None:
-            query = query.where(OutboxEvent.id > floor)
+        query = select(OutboxEvent).where(_unfanned(floor))
         return list(await self._session.scalars(query.order_by(OutboxEvent.id).limit(limit)))
+
+    async def any_unfanned(self, floor: str | None) -> bool:
+        query = select(OutboxEvent.id).where(_unfanned(floor)).limit(1)
+        return await self._session.scalar(query) is not None
 
     async def mark_fanned(self, event_ids: Sequence[str]) -> None:
         await self._session.execute(
@@ -227,3 +228,9 @@ class WebhookRepository:
         await self._session.execute(
             delete(WebhookFannedEvent).where(WebhookFannedEvent.event_id < below)
         )
+
+
+def _unfanned(floor: str | None) -> ColumnElement[bool]:
+    """Outbox events after ``floor`` that no pass has fanned out."""
+    condition = ~exists().where(WebhookFannedEvent.event_id == OutboxEvent.id)
+    return condition if floor is None else and_(condition, OutboxEvent.id > floor)
