@@ -11,7 +11,8 @@ The loop is woken by every commit that may have written events (each send), most
 of which wrote none (no endpoint wants them): it first looks, in a read of its own,
 whether any event waits, and takes a turn at the group committer only then. A pass
 that finds nothing still took the writer's lock (on SQLite, every process's) for as
-long as its reads; sends waited behind it.
+long as its reads; sends waited behind it. Wake-ups within ``LOOK_INTERVAL_SECONDS``
+of a look share the next one, so a webhook may start that much later.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ log = logging.getLogger("tidings.webhooks")
 
 LOOKBACK_MS = 300_000
 BATCH = 500
+# Looks at most this often: each send may wake the loop, and each look is a read.
+LOOK_INTERVAL_SECONDS = 0.02
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
@@ -127,8 +130,13 @@ class Fanout:
                 self._on_deliveries()
             if seen >= BATCH:
                 continue
+            looked = asyncio.get_running_loop().time()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval_seconds)
+            # Wake-ups closer together than this share one look.
+            rest = looked + LOOK_INTERVAL_SECONDS - asyncio.get_running_loop().time()
+            if rest > 0 and not self._stopping:
+                await asyncio.sleep(rest)
 
     async def _anything_waits(self) -> bool:
         """Whether an event not fanned out yet is there (a read: the lookback's
