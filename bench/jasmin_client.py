@@ -26,12 +26,14 @@ process's CPU time per message (less sensitive to a busy machine than the rates)
 
     # Tidings started here, on a fresh data directory, its smpp provider on the peer SMSC:
     .venv/bin/python bench/jasmin_client.py --start -n 5000 -c 16,64 [--receipts] [--async]
-        [--workers N] [--delivery-process]
+        [--workers N] [--delivery-process] [--set NAME=VALUE ...]
     # or against a running Tidings:
     .venv/bin/python bench/jasmin_client.py --port 8000 --username u --password p
 
-``--py-spy DIR`` (with ``--start``) samples the serving process during each run
-into ``DIR/<tag>-c<clients>.txt`` (py-spy's collapsed stacks).
+``--py-spy DIR`` (with ``--start``) samples the serving process (and its workers)
+during each run into ``DIR/<tag>-c<clients>.txt`` (py-spy's collapsed stacks).
+``--set NAME=VALUE`` (with ``--start``) gives the server a setting for the run, as
+``TIDINGS_<NAME>``: ``--set dispatch=false`` measures accepting alone.
 """
 
 from __future__ import annotations
