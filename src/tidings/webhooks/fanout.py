@@ -145,14 +145,13 @@ class Fanout:
             return True
         async with self._sessions() as session:
             repo = WebhookRepository(session)
-            cursor = await repo.fan_out_cursor()
-            return await repo.any_unfanned(floor_before(cursor) if cursor else None)
+            _, floor = await _window(repo)
+            return await repo.any_unfanned(floor)
 
     async def _pass(self, session: AsyncSession) -> tuple[int, int]:
         """One batch: (events read, deliveries created). Database calls only."""
         repo = WebhookRepository(session)
-        cursor = await repo.fan_out_cursor()
-        floor = floor_before(cursor) if cursor else None
+        cursor, floor = await _window(repo)
         events = await repo.unfanned_events(floor, BATCH)
         if not events:
             return 0, 0
@@ -173,3 +172,10 @@ class Fanout:
         if floor is not None and len(events) < BATCH:
             await repo.prune_fanned(floor_before(cursor or floor, 2 * LOOKBACK_MS))
         return len(events), created
+
+
+async def _window(repo: WebhookRepository) -> tuple[str | None, str | None]:
+    """The newest event fanned out, and the floor that the look and the pass both
+    read after (``LOOKBACK`` before it; None before the first pass)."""
+    cursor = await repo.fan_out_cursor()
+    return cursor, floor_before(cursor) if cursor else None
