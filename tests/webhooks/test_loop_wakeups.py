@@ -7,6 +7,7 @@ The polls here are an hour long, so a lost wake-up shows as a test that times ou
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ from tidings.db.engine import build_engine, build_sessionmaker
 from tidings.db.group_commit import GroupCommitter
 from tidings.messages.models import OutboxEvent
 from tidings.settings import WebhookSettings
+from tidings.webhooks import fanout as fanout_module
 from tidings.webhooks.dispatcher import WebhookDispatcher
 from tidings.webhooks.fanout import Fanout
 from tidings.webhooks.repository import WebhookRepository
@@ -169,5 +171,48 @@ async def test_the_fanout_takes_no_writer_turn_when_no_event_waits(data_dir: Pat
     finally:
         await loop.stop()
         await asyncio.wait_for(running, BOUND)
+        await committer.close()
+        await engine.dispose()
+
+
+async def test_wake_ups_close_together_share_one_look(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each send wakes the fan-out; wake-ups within the look interval of the last look
+    wait for the next one instead of each reading the outbox. (The interval is made
+    an hour here, so nothing depends on how fast this machine is.)"""
+    monkeypatch.setattr(fanout_module, "LOOK_INTERVAL_SECONDS", 3600.0)
+    shutil.copyfile(migrated_sqlite(), data_dir / "tidings.db")
+    url = f"sqlite+aiosqlite:///{data_dir / 'tidings.db'}"
+    engine = build_engine(make_settings(data_dir, (url, None)))
+    sessions = build_sessionmaker(engine)
+    committer = GroupCommitter(sessions)
+    looks: list[None] = []
+
+    def counting_sessions() -> AsyncSession:
+        looks.append(None)
+        return sessions()
+
+    loop = Fanout(
+        writer=committer,
+        clock=SystemClock(),
+        settings=HOUR,
+        sessions=counting_sessions,  # type: ignore[arg-type]
+    )
+    running = asyncio.create_task(loop.run())
+    try:
+        for _ in range(BOUND * 100):
+            if looks:
+                break
+            await asyncio.sleep(0.01)
+        assert looks == [None]  # the first look, at start
+        for _ in range(5):
+            loop.wake()
+            await asyncio.sleep(0.01)
+        assert looks == [None]
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
         await committer.close()
         await engine.dispose()
