@@ -29,7 +29,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +36,15 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
-from loadgen import Result, free_port, fresh_instance, run, tidings, wait_up  # noqa: E402
+from loadgen import (  # noqa: E402
+    Result,
+    free_port,
+    fresh_instance,
+    login_token,
+    run,
+    tidings,
+    wait_up,
+)
 
 PYTHON = sys.executable
 BODY = json.dumps({"to": "+393331234567", "body": "Your code is 123456"}).encode()
@@ -59,16 +66,6 @@ class Server:
     rounds: list[Result] = field(default_factory=list)
 
 
-def login(port: int, prefix: str) -> str:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}{prefix}/api/v4/auth/token",
-        data=json.dumps({"username": "bench", "password": "pw-bench-ab"}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request) as answer:
-        return str(json.loads(answer.read())["token"])
-
-
 def start(name: str, source: Path, options: argparse.Namespace) -> Server:
     """``tidings serve`` with ``source`` first on the import path, on a fresh data
     directory (migrated by that tree's own command line)."""
@@ -86,7 +83,8 @@ def start(name: str, source: Path, options: argparse.Namespace) -> Server:
     process = subprocess.Popen(serve, env=env, stdout=subprocess.DEVNULL)
     wait_up(f"http://127.0.0.1:{port}/healthz")
     production, _ = ROWS[options.row]
-    return Server(name, process, port, login(port, "" if production else "/sandbox"))
+    token = login_token(port, "bench", "pw-bench-ab", sandbox=not production)
+    return Server(name, process, port, token)
 
 
 async def one_round(server: Server, options: argparse.Namespace) -> Result:

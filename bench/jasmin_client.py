@@ -56,7 +56,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path.append(str(BENCH))
 
-from loadgen import free_port, fresh_instance, tidings, wait_up  # noqa: E402
+from loadgen import free_port, fresh_instance, login_token, tidings, wait_up  # noqa: E402
 
 PYTHON = sys.executable
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -359,18 +359,6 @@ def show(result: dict[str, Any]) -> None:
 # -- starting Tidings ------------------------------------------------------------------------
 
 
-def token(port: int, username: str, password: str) -> str:
-    import urllib.request
-
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/api/v4/auth/token",
-        data=json.dumps({"username": username, "password": password, "expiresIn": 86400}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request) as answer:
-        return str(json.loads(answer.read())["token"])
-
-
 def start_tidings(options: argparse.Namespace) -> Target:
     """A fresh data directory, a production account whose ``smpp`` provider binds
     to the peer SMSC, and ``tidings serve`` on a free port."""
@@ -398,7 +386,9 @@ def start_tidings(options: argparse.Namespace) -> Target:
         serve.append("--delivery-process")
     server = subprocess.Popen(serve, env=env)
     wait_up(f"http://127.0.0.1:{port}/healthz")
-    return Target(port, token(port, "bench", "pw-bench"), data / "tidings.db", server.pid, [server])
+    return Target(
+        port, login_token(port, "bench", "pw-bench"), data / "tidings.db", server.pid, [server]
+    )
 
 
 async def main_async(options: argparse.Namespace, target: Target) -> None:
@@ -473,7 +463,7 @@ def main() -> None:
     if options.start:
         target = start_tidings(options)
     else:
-        target = Target(options.port, token(options.port, options.username, options.password))
+        target = Target(options.port, login_token(options.port, options.username, options.password))
     print(
         f"[tidings] {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {os.cpu_count()} cores, "
         f"load average {os.getloadavg()[0]:.1f}; port {target.port}, SMSC 127.0.0.1:"

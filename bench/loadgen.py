@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import json
 import os
 import shutil
 import socket
@@ -61,6 +62,18 @@ def fresh_instance(prefix: str) -> tuple[Path, dict[str, str], str]:
     tidings(["migrate"], env)
     account = tidings(["accounts", "create", "Bench"], env)
     return data, env, account
+
+
+def login_token(port: int, username: str, password: str, *, sandbox: bool = False) -> str:
+    """A bearer token for ``username`` from the Tidings on ``port`` (a day long)."""
+    prefix = "/sandbox" if sandbox else ""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{prefix}/api/v4/auth/token",
+        data=json.dumps({"username": username, "password": password, "expiresIn": 86400}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request) as answer:
+        return str(json.loads(answer.read())["token"])
 
 
 def free_port() -> int:
