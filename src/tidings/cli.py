@@ -36,6 +36,7 @@ from tidings.delivery_process import DeliveryProcess
 from tidings.demo import DemoCredentials, demo_environment, ensure_demo_credentials
 from tidings.http.reuse_port import REUSE_PORT, reuse_port_socket
 from tidings.http.server_protocol import IMPORT_PATH as SERVER_PROTOCOL
+from tidings.http.shared_metrics import share_between_processes
 from tidings.http.tls import uvicorn_tls_options
 from tidings.logging_setup import configure_logging
 from tidings.providers_cli import providers_app
@@ -377,6 +378,10 @@ def serve(
         tls_options = uvicorn_tls_options(settings.tls_cert_file, settings.tls_key_file)
     except ValueError as error:
         raise _fail(str(error)) from None
+    if workers > 1 or (settings.delivery_process and settings.dispatch):
+        # Before any of them starts (or this process imports prometheus_client): one
+        # scrape then shows every process's counts.
+        share_between_processes(settings.data_dir, os.environ)
     if settings.is_sqlite:
         # The embedded mode migrates on start; the scale-out mode runs `tidings migrate`
         # once per release, so that many processes never race on the schema.

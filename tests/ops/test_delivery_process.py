@@ -1,8 +1,9 @@
 """``tidings serve --delivery-process``: the embedded mode with its delivery side in a
 process of its own on the same SQLite file. A waiting send is answered with its
 verdict, pushed by the local bus; every accepted message ends delivered exactly
-once, across a SIGKILL of the delivery process (started again by ``serve``); and
-stopping ``serve`` stops the delivery process too."""
+once, across a SIGKILL of the delivery process (started again by ``serve``), and the
+API process's ``/metrics`` counts the delivery processes' submissions; and stopping
+``serve`` stops the delivery process too."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import httpx
 import pytest
 
 from tests.support.load import make_login, send_many, sqlite_scalar, sqlite_statuses, token_for
+from tests.support.metrics import metric_total
 from tests.support.processes import cli_env, free_port, run_cli, start_serve, stop, wait_ready
 
 COUNT = 200
@@ -117,6 +119,11 @@ def test_the_delivery_side_in_a_process_of_its_own(tmp_path: Path) -> None:
             "GROUP BY message_id, status HAVING count(*) > 1)",
         )
         assert doubled == 0
+        # The API process submits nothing itself: its scrape shows the delivery
+        # processes' submissions, the killed one's included.
+        metrics = httpx.get(f"{base}/metrics", timeout=10).text
+        submitted = metric_total(metrics, "tidings_provider_submissions_total", outcome="accepted")
+        assert submitted >= len(accepted)
         [worker] = _children(server.pid)
     finally:
         stop(server, timeout=60)

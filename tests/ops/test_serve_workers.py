@@ -1,6 +1,7 @@
 """``tidings serve --workers 2`` on one SQLite file: both processes store, deliver and
 answer, taking turns at the file's write lock (tidings.db.writer_lock), and every
-accepted message ends delivered exactly once."""
+accepted message ends delivered exactly once; they share one account's rate limit, and
+a scrape of ``/metrics`` counts both processes' requests."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import httpx
 import pytest
 
 from tests.support.load import make_login, send_many, sqlite_scalar, sqlite_statuses, token_for
+from tests.support.metrics import metric_total
 from tests.support.processes import free_port, start_serve, stop, wait_ready
 
 COUNT = 300
@@ -82,6 +84,49 @@ def test_the_processes_share_an_accounts_rate_limit(tmp_path: Path) -> None:
         # login above was an anonymous request, counted by its address).
         assert codes.count(200) == 20
         assert codes.count(429) == 40
+    finally:
+        stop(server)
+    assert "Traceback" not in log.read_text()
+
+
+@pytest.mark.slow
+def test_a_scrape_counts_every_processs_requests(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    _, username, password = make_login(data_dir)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "serve.log"
+    closing = {"Connection": "close"}
+
+    def scrape() -> float:
+        # A new connection each time, as each request below: either process answers.
+        text = httpx.get(f"{base}/metrics", headers=closing, timeout=10).text
+        return metric_total(
+            text, "tidings_http_requests_total", route="/api/v4/account", status="200"
+        )
+
+    requests = 40
+    server = start_serve(
+        data_dir, port, log, "--workers", "2", TIDINGS_RATE_LIMIT__PER_MINUTE="1000000"
+    )
+    try:
+        wait_ready(base, server)
+        token = asyncio.run(token_for(base, username, password))
+        headers = {"Authorization": f"Bearer {token}", **closing}
+        for _ in range(requests):
+            answer = httpx.get(f"{base}/sandbox/api/v4/account", headers=headers, timeout=10)
+            assert answer.status_code == 200
+        # Every scrape, whichever process answers it, counts all of them.
+        assert [scrape() for _ in range(8)] == [requests] * 8
+        # Both processes answered some (each keeps its counts in a file of its own).
+        assert len(list((data_dir / "metrics").glob("counter_*.db"))) >= 2
+    finally:
+        stop(server)
+    # A new start counts from nothing: the files of the processes before it are gone.
+    server = start_serve(data_dir, port, log, "--workers", "2")
+    try:
+        wait_ready(base, server)
+        assert scrape() == 0
     finally:
         stop(server)
     assert "Traceback" not in log.read_text()

@@ -1,7 +1,8 @@
 """Prometheus metrics: requests by route and status, and a latency histogram.
 
 The registry belongs to the application (not the process-wide default), so
-several apps in one process (tests) never share counters.
+several apps in one process (tests) never share counters. The processes of one
+``serve --workers N`` sum theirs at each scrape (:mod:`tidings.http.shared_metrics`).
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tidings.http.environment import get_route_path
+from tidings.http.shared_metrics import exposition
 
 _MAX_CACHED = 4096
 
@@ -61,8 +63,15 @@ class HttpMetrics:
         counted.inc()
         timed.observe(seconds)
 
-    async def endpoint(self, request: Request, extra: Sequence[CollectorRegistry] = ()) -> Response:
-        body = generate_latest(self.registry) + b"".join(generate_latest(r) for r in extra)
+    async def endpoint(
+        self,
+        request: Request,
+        counted: Sequence[CollectorRegistry] = (),
+        live: Sequence[CollectorRegistry] = (),
+    ) -> Response:
+        """The scrape: these metrics, ``counted`` registries' counters and histograms,
+        and ``live`` registries' collectors (see :func:`shared_metrics.exposition`)."""
+        body = exposition([self.registry, *counted], live)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 

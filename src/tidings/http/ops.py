@@ -45,6 +45,7 @@ async def readyz(request: Request) -> JSONResponse:
 
 @router.get("/metrics")
 async def metrics(request: Request) -> object:
+    providers = request.app.state.ctx.runtime.metrics
     return await request.app.state.metrics.endpoint(
-        request, extra=[request.app.state.ctx.runtime.metrics.registry]
+        request, counted=[providers.registry], live=[providers.live]
     )

@@ -1,5 +1,7 @@
 """Prometheus metrics per provider: submissions by outcome, their latency, and the
-state of each provider's circuit in this process (served at ``/metrics``)."""
+state of each provider's circuit in this process (served at ``/metrics``; the
+submissions of the processes of one ``serve`` summed, see
+:mod:`tidings.http.shared_metrics`)."""
 
 from __future__ import annotations
 
@@ -22,7 +24,9 @@ class RouteLike(Protocol):
 
 class ProviderMetrics:
     def __init__(self) -> None:
+        # Counted (summed over one serve's processes), and computed at the scrape.
         self.registry = CollectorRegistry(auto_describe=True)
+        self.live = CollectorRegistry(auto_describe=True)
         self.submissions = Counter(
             "tidings_provider_submissions",
             "Messages handed to a provider, by provider and outcome (accepted or an error code).",
@@ -67,7 +71,7 @@ class ProviderMetrics:
 
     def watch_circuits(self, states: Callable[[], Iterable[tuple[str, str]]]) -> None:
         """Export each provider's circuit (0 closed, 1 half-open, 2 open)."""
-        self.registry.register(_CircuitCollector(states))
+        self.live.register(_CircuitCollector(states))
 
 
 _STATE_VALUES = {"closed": 0, "half_open": 1, "open": 2}
