@@ -1,7 +1,8 @@
 """``tidings serve --workers 2`` on one SQLite file: both processes store, deliver and
 answer, taking turns at the file's write lock (tidings.db.writer_lock), and every
-accepted message ends delivered exactly once; they share one account's rate limit, and
-a scrape of ``/metrics`` counts both processes' requests."""
+accepted message ends delivered exactly once; they share one account's rate limit and
+the signing key they made on their first start, and a scrape of ``/metrics`` counts
+both processes' requests."""
 
 from __future__ import annotations
 
@@ -106,6 +107,9 @@ def test_a_scrape_counts_every_processs_requests(tmp_path: Path) -> None:
         )
 
     requests = 40
+    # No signing key yet: both workers make one on their first start, at once, and
+    # must end up with the same (each request below, whichever worker answers, is 200).
+    (data_dir / "jwt-secret").unlink()
     server = start_serve(
         data_dir, port, log, "--workers", "2", TIDINGS_RATE_LIMIT__PER_MINUTE="1000000"
     )
