@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 import httpx
@@ -20,14 +21,33 @@ from tests.support.processes import free_port, start_serve, stop, wait_ready
 COUNT = 300
 
 
-@pytest.mark.slow
-def test_two_serving_processes_share_the_file(tmp_path: Path) -> None:
+@dataclass(frozen=True)
+class Instance:
+    """A data directory with a user, and where its server will listen and log."""
+
+    data_dir: Path
+    username: str
+    password: str
+    port: int
+    log: Path
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def _instance(tmp_path: Path) -> Instance:
     data_dir = tmp_path / "data"
     _, username, password = make_login(data_dir)
+    return Instance(data_dir, username, password, free_port(), tmp_path / "serve.log")
+
+
+@pytest.mark.slow
+def test_two_serving_processes_share_the_file(tmp_path: Path) -> None:
+    instance = _instance(tmp_path)
+    data_dir, username, password, port, log = astuple(instance)
+    base = instance.base
     database = data_dir / "tidings.db"
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = tmp_path / "serve.log"
     server = start_serve(
         data_dir, port, log, "--workers", "2", TIDINGS_RATE_LIMIT__PER_MINUTE="1000000"
     )
@@ -63,11 +83,9 @@ def test_two_serving_processes_share_the_file(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_the_processes_share_an_accounts_rate_limit(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
-    _, username, password = make_login(data_dir)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = tmp_path / "serve.log"
+    instance = _instance(tmp_path)
+    data_dir, username, password, port, log = astuple(instance)
+    base = instance.base
     server = start_serve(data_dir, port, log, "--workers", "2", TIDINGS_RATE_LIMIT__PER_MINUTE="20")
     try:
         wait_ready(base, server)
@@ -92,11 +110,9 @@ def test_the_processes_share_an_accounts_rate_limit(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_scrape_counts_every_processs_requests(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
-    _, username, password = make_login(data_dir)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = tmp_path / "serve.log"
+    instance = _instance(tmp_path)
+    data_dir, username, password, port, log = astuple(instance)
+    base = instance.base
     closing = {"Connection": "close"}
 
     def scrape() -> float:
