@@ -181,3 +181,38 @@ async def test_closing_waits_for_a_batch_that_waits_for_the_writer_lock(data_dir
     finally:
         other.close()
         await engine.dispose()
+
+
+async def test_on_sqlite_the_writer_keeps_one_connection(
+    data_dir: Path, database_url: tuple[str, str | None]
+) -> None:
+    engine = build_engine(make_settings(data_dir, database_url))
+    await migrate.upgrade(engine)
+    writer = GroupCommitter(build_sessionmaker(engine))
+    checkouts: list[object] = []
+    event.listen(engine.sync_engine.pool, "checkout", lambda *_: checkouts.append(1))
+
+    async def failing(session: AsyncSession) -> None:
+        session.add(_account("doomed"))
+        await session.flush()  # written, then rolled back
+        raise PaymentRequired("not enough credits")
+
+    try:
+        for index in range(5):
+            await writer.submit(_adding(f"c{index}"))
+        # A unit that fails rolls its transaction back; the connection serves on.
+        with pytest.raises(PaymentRequired):
+            await writer.submit(failing)
+        await writer.submit(_adding("after"))
+        if engine.dialect.name == "sqlite":
+            # Taken from the pool once, not once per transaction.
+            assert len(checkouts) == 1
+        else:
+            # A PostgreSQL connection can drop: each transaction takes one from the pool.
+            assert len(checkouts) == 7
+    finally:
+        await writer.close()
+    async with build_sessionmaker(engine)() as session:
+        names = set(await session.scalars(select(Account.name)))
+    assert names == {*(f"c{index}" for index in range(5)), "after"}
+    await engine.dispose()

@@ -12,6 +12,12 @@ A unit must do its checks before its writes and may raise (a 402, say). If any
 unit of a batch raises, the batch is rolled back and its units run again one by
 one, each in its own transaction, so one request's failure never affects
 another's outcome.
+
+On SQLite the writer keeps one connection for its transactions rather than taking
+one from the pool for each: the pool's checkout and return (a reset each time) cost
+about 0.15 ms of CPU a transaction, which a batch of one or a few sends pays nearly
+whole (docs/performance.md, "What a transaction costs before its statements"). A
+SQLite connection does not drop; a PostgreSQL one can, so there the pool stays.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from tidings.db.inline_sqlite import after_commit
 from tidings.db.writer_lock import WriterLock
@@ -51,6 +57,9 @@ class GroupCommitter:
         self._queue: asyncio.Queue[tuple[Unit, asyncio.Future[Any]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._committing = False
+        bind = sessions.kw.get("bind")
+        self._holds_connection = isinstance(bind, AsyncEngine) and bind.dialect.name == "sqlite"
+        self._connection: AsyncConnection | None = None
 
     async def submit(self, unit: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """Run ``unit`` in the next group transaction; its result once committed."""
@@ -125,7 +134,7 @@ class GroupCommitter:
             holding = False
             try:
                 results = []
-                async with self._sessions() as session:
+                async with await self._session() as session:
                     for unit, _ in batch:
                         results.append(await unit(session))
                     await self._commit_session(session)
@@ -140,6 +149,15 @@ class GroupCommitter:
             # Another writer (one that does not take the writer lock) holds SQLite's.
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.2)
+
+    async def _session(self) -> AsyncSession:
+        """A session for one transaction: on the writer's own connection on SQLite."""
+        if not self._holds_connection:
+            return self._sessions()
+        if self._connection is None:
+            engine = self._sessions.kw["bind"]
+            self._connection = await engine.connect()
+        return self._sessions(bind=self._connection)
 
     async def _commit_session(self, session: AsyncSession) -> None:
         if self._writer_lock is None:
@@ -166,5 +184,8 @@ class GroupCommitter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
         if self._writer_lock is not None:
             self._writer_lock.close()
