@@ -71,16 +71,21 @@ class GroupCommitter:
         return result
 
     async def _run(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            # From here a batch is in hand: close() waits for it, lock wait included.
-            self._committing = True
-            try:
-                # One turn of the loop lets requests that are ready to write join.
-                await asyncio.sleep(0)
-                await self._take_lock_and_commit(batch)
-            finally:
-                self._committing = False
+        try:
+            while True:
+                batch = [await self._queue.get()]
+                # From here a batch is in hand: close() waits for it, lock wait included.
+                self._committing = True
+                try:
+                    # One turn of the loop lets requests that are ready to write join.
+                    await asyncio.sleep(0)
+                    await self._take_lock_and_commit(batch)
+                finally:
+                    self._committing = False
+        finally:
+            # The writer's connection lives as long as its task, however that ends
+            # (close(), or the event loop's own end cancelling it).
+            await self._let_connection_go()
 
     async def _take_lock_and_commit(self, batch: list[tuple[Unit, asyncio.Future[Any]]]) -> None:
         # The writer lock is taken before the batch is closed: units that arrive while
@@ -159,6 +164,11 @@ class GroupCommitter:
             self._connection = await engine.connect()
         return self._sessions(bind=self._connection)
 
+    async def _let_connection_go(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await connection.close()
+
     async def _commit_session(self, session: AsyncSession) -> None:
         if self._writer_lock is None:
             await session.commit()
@@ -184,8 +194,6 @@ class GroupCommitter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if self._connection is not None:
-            await self._connection.close()
-            self._connection = None
+        await self._let_connection_go()
         if self._writer_lock is not None:
             self._writer_lock.close()
