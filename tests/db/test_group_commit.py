@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import event, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from tests.conftest import make_settings
 from tidings.accounts.models import Account
@@ -36,24 +36,32 @@ def _adding(name: str) -> Callable[[AsyncSession], Awaitable[str]]:
     return unit
 
 
+async def _failing(session: AsyncSession) -> None:
+    """A unit that writes an account, then refuses (its write is rolled back)."""
+    session.add(_account("doomed"))
+    await session.flush()
+    raise PaymentRequired("not enough credits")
+
+
+async def _migrated_writer(
+    data_dir: Path, database_url: tuple[str, str | None]
+) -> tuple[AsyncEngine, GroupCommitter]:
+    engine = build_engine(make_settings(data_dir, database_url))
+    await migrate.upgrade(engine)
+    return engine, GroupCommitter(build_sessionmaker(engine))
+
+
 async def test_units_share_a_transaction_and_failures_stay_apart(
     data_dir: Path, database_url: tuple[str, str | None]
 ) -> None:
-    engine = build_engine(make_settings(data_dir, database_url))
-    await migrate.upgrade(engine)
-    writer = GroupCommitter(build_sessionmaker(engine))
+    engine, writer = await _migrated_writer(data_dir, database_url)
     # Counted where the database sees them, not by the committer itself.
     commits: list[object] = []
     event.listen(engine.sync_engine, "commit", commits.append)
     try:
-
-        async def failing(session: AsyncSession) -> None:
-            session.add(_account("doomed"))
-            raise PaymentRequired("not enough credits")
-
         results = await asyncio.gather(
             *(writer.submit(_adding(f"a{index}")) for index in range(20)),
-            writer.submit(failing),
+            writer.submit(_failing),
             return_exceptions=True,
         )
         assert results[:20] == [f"a{index}" for index in range(20)]
@@ -186,23 +194,15 @@ async def test_closing_waits_for_a_batch_that_waits_for_the_writer_lock(data_dir
 async def test_on_sqlite_the_writer_keeps_one_connection(
     data_dir: Path, database_url: tuple[str, str | None]
 ) -> None:
-    engine = build_engine(make_settings(data_dir, database_url))
-    await migrate.upgrade(engine)
-    writer = GroupCommitter(build_sessionmaker(engine))
+    engine, writer = await _migrated_writer(data_dir, database_url)
     checkouts: list[object] = []
     event.listen(engine.sync_engine.pool, "checkout", lambda *_: checkouts.append(1))
-
-    async def failing(session: AsyncSession) -> None:
-        session.add(_account("doomed"))
-        await session.flush()  # written, then rolled back
-        raise PaymentRequired("not enough credits")
-
     try:
         for index in range(5):
             await writer.submit(_adding(f"c{index}"))
         # A unit that fails rolls its transaction back; the connection serves on.
         with pytest.raises(PaymentRequired):
-            await writer.submit(failing)
+            await writer.submit(_failing)
         await writer.submit(_adding("after"))
         if engine.dialect.name == "sqlite":
             # Taken from the pool once, not once per transaction.
