@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tests.conftest import make_settings
 from tests.support.databases import migrated_sqlite
@@ -56,12 +56,20 @@ class GatedWriter:
         await asyncio.wait_for(self.entered.get(), BOUND)
 
 
-@pytest.fixture
-async def writer(data_dir: Path) -> AsyncIterator[GatedWriter]:
+def _migrated_sqlite(
+    data_dir: Path,
+) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession], GroupCommitter]:
+    """A migrated SQLite file in ``data_dir``: its engine, sessions and a committer."""
     shutil.copyfile(migrated_sqlite(), data_dir / "tidings.db")
     url = f"sqlite+aiosqlite:///{data_dir / 'tidings.db'}"
     engine = build_engine(make_settings(data_dir, (url, None)))
-    committer = GroupCommitter(build_sessionmaker(engine))
+    sessions = build_sessionmaker(engine)
+    return engine, sessions, GroupCommitter(sessions)
+
+
+@pytest.fixture
+async def writer(data_dir: Path) -> AsyncIterator[GatedWriter]:
+    engine, _, committer = _migrated_sqlite(data_dir)
     try:
         yield GatedWriter(committer)
     finally:
@@ -115,11 +123,7 @@ async def test_the_fanout_takes_no_writer_turn_when_no_event_waits(data_dir: Pat
     """Every send wakes the fan-out; with no event written (no endpoint wants one)
     it looks in a read and leaves the writer (whose lock every process waits for)
     alone. An event committed since makes it take its turn and fan it out."""
-    shutil.copyfile(migrated_sqlite(), data_dir / "tidings.db")
-    url = f"sqlite+aiosqlite:///{data_dir / 'tidings.db'}"
-    engine = build_engine(make_settings(data_dir, (url, None)))
-    sessions = build_sessionmaker(engine)
-    committer = GroupCommitter(sessions)
+    engine, sessions, committer = _migrated_sqlite(data_dir)
     passes: list[object] = []
 
     class CountingWriter:
@@ -182,11 +186,7 @@ async def test_wake_ups_close_together_share_one_look(
     wait for the next one instead of each reading the outbox. (The interval is made
     an hour here, so nothing depends on how fast this machine is.)"""
     monkeypatch.setattr(fanout_module, "LOOK_INTERVAL_SECONDS", 3600.0)
-    shutil.copyfile(migrated_sqlite(), data_dir / "tidings.db")
-    url = f"sqlite+aiosqlite:///{data_dir / 'tidings.db'}"
-    engine = build_engine(make_settings(data_dir, (url, None)))
-    sessions = build_sessionmaker(engine)
-    committer = GroupCommitter(sessions)
+    engine, sessions, committer = _migrated_sqlite(data_dir)
     looks: list[None] = []
 
     def counting_sessions() -> AsyncSession:
