@@ -58,7 +58,10 @@ class GroupCommitter:
         self._task: asyncio.Task[None] | None = None
         self._committing = False
         bind = sessions.kw.get("bind")
-        self._holds_connection = isinstance(bind, AsyncEngine) and bind.dialect.name == "sqlite"
+        # The engine whose connection the writer keeps (SQLite's), or None: the pool's.
+        self._holding_engine = (
+            bind if isinstance(bind, AsyncEngine) and bind.dialect.name == "sqlite" else None
+        )
         self._connection: AsyncConnection | None = None
 
     async def submit(self, unit: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -157,11 +160,10 @@ class GroupCommitter:
 
     async def _session(self) -> AsyncSession:
         """A session for one transaction: on the writer's own connection on SQLite."""
-        if not self._holds_connection:
+        if self._holding_engine is None:
             return self._sessions()
         if self._connection is None:
-            engine = self._sessions.kw["bind"]
-            self._connection = await engine.connect()
+            self._connection = await self._holding_engine.connect()
         return self._sessions(bind=self._connection)
 
     async def _let_connection_go(self) -> None:
