@@ -216,3 +216,33 @@ async def test_on_sqlite_the_writer_keeps_one_connection(
         names = set(await session.scalars(select(Account.name)))
     assert names == {*(f"c{index}" for index in range(5)), "after"}
     await engine.dispose()
+
+
+async def test_a_transaction_sees_no_objects_or_info_of_the_one_before(
+    data_dir: Path, database_url: tuple[str, str | None]
+) -> None:
+    """On SQLite the writer's session is used again: what one transaction loaded, and
+    what its units kept in ``info``, must not reach the next."""
+    engine, writer = await _migrated_writer(data_dir, database_url)
+    account = _account("before")
+    try:
+        await writer.submit(_adding("before"))
+
+        async def load_and_keep(session: AsyncSession) -> tuple[str | None, bool]:
+            kept = "mark" in session.info
+            session.info["mark"] = True
+            loaded = await session.get(Account, account.id)
+            return (None if loaded is None else loaded.name), kept
+
+        assert await writer.submit(load_and_keep) == ("before", False)
+        # Changed by another connection between the writer's transactions.
+        async with build_sessionmaker(engine)() as other:
+            found = await other.get(Account, account.id)
+            assert found is not None
+            found.name = "after"
+            await other.commit()
+        # Read afresh, not the object the previous transaction loaded; no mark left.
+        assert await writer.submit(load_and_keep) == ("after", False)
+    finally:
+        await writer.close()
+        await engine.dispose()
