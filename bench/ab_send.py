@@ -43,7 +43,7 @@ from loadgen import (  # noqa: E402
     login_token,
     run,
     tidings,
-    wait_up,
+    wait_ready,
 )
 
 PYTHON = sys.executable
@@ -81,7 +81,7 @@ def start(name: str, source: Path, options: argparse.Namespace) -> Server:
     serve = [PYTHON, "-m", "tidings", "serve", "--port", str(port)]
     serve += ["--workers", str(options.workers)]
     process = subprocess.Popen(serve, env=env, stdout=subprocess.DEVNULL)
-    wait_up(f"http://127.0.0.1:{port}/healthz")
+    wait_ready(f"http://127.0.0.1:{port}")
     production, _ = ROWS[options.row]
     token = login_token(port, "bench", "pw-bench-ab", sandbox=not production)
     return Server(name, process, port, token)

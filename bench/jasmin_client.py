@@ -56,7 +56,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path.append(str(BENCH))
 
-from loadgen import free_port, fresh_instance, login_token, tidings, wait_up  # noqa: E402
+from loadgen import free_port, fresh_instance, login_token, tidings, wait_ready  # noqa: E402
 
 PYTHON = sys.executable
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -385,7 +385,7 @@ def start_tidings(options: argparse.Namespace) -> Target:
     if options.delivery_process:
         serve.append("--delivery-process")
     server = subprocess.Popen(serve, env=env)
-    wait_up(f"http://127.0.0.1:{port}/healthz")
+    wait_ready(f"http://127.0.0.1:{port}")
     return Target(
         port, login_token(port, "bench", "pw-bench"), data / "tidings.db", server.pid, [server]
     )

@@ -84,7 +84,9 @@ def free_port() -> int:
 
 
 def wait_up(url: str, timeout: float = 30) -> None:
-    """Return once ``url`` answers (any status), or raise TimeoutError."""
+    """Return once ``url`` answers (any status), or raise TimeoutError. For a Tidings
+    server, wait on ``/readyz`` with :func:`wait_ready` instead: with ``--workers N``
+    the first worker answers before the others listen."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -95,6 +97,20 @@ def wait_up(url: str, timeout: float = 30) -> None:
         except OSError:
             time.sleep(0.1)
     raise TimeoutError(url)
+
+
+def wait_ready(base_url: str, timeout: float = 60) -> None:
+    """Return once ``base_url``'s ``/readyz`` answers 200 (with ``serve --workers N``:
+    once every worker listens, so that the clients' connections spread over all of
+    them), or raise TimeoutError."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{base_url}/readyz", timeout=1).close()
+            return
+        except OSError:  # refused, or an HTTPError: 503 while starting
+            time.sleep(0.1)
+    raise TimeoutError(f"{base_url}/readyz")
 
 
 @dataclass

@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loadgen import Result, free_port, fresh_instance, run, tidings, wait_up
+from loadgen import Result, free_port, fresh_instance, run, tidings, wait_ready, wait_up
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -98,7 +98,7 @@ def main() -> None:
     )
     try:
         wait_up(f"http://127.0.0.1:{bare_port}/docs")
-        wait_up(f"http://127.0.0.1:{tidings_port}/healthz")
+        wait_ready(f"http://127.0.0.1:{tidings_port}")
         token = httpx.post(
             f"http://127.0.0.1:{tidings_port}/sandbox/api/v4/auth/token",
             json={"username": "bench", "password": "bench-pass", "expiresIn": 86400},

@@ -46,7 +46,7 @@ import asyncpg
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loadgen import Result, build_request, free_port, process_cpu, run, wait_up
+from loadgen import Result, build_request, free_port, process_cpu, run, wait_ready
 from send import tidings
 
 PYTHON = sys.executable
@@ -89,7 +89,7 @@ def deployment(name: str, env: dict[str, str], scale_out: bool) -> Iterator[Depl
     api = subprocess.Popen([*serve, "--no-dispatch"] if scale_out else serve, env=env)
     worker = subprocess.Popen([PYTHON, "-m", "tidings", "worker"], env=env) if scale_out else None
     try:
-        wait_up(f"http://127.0.0.1:{port}/healthz", timeout=90)
+        wait_ready(f"http://127.0.0.1:{port}", timeout=90)
         token = httpx.post(
             f"http://127.0.0.1:{port}/sandbox/api/v4/auth/token",
             json={"username": "bench", "password": "bench-pass", "expiresIn": 86400},

@@ -60,7 +60,7 @@ sys.path = [str(ROOT), str(ROOT / "src")] + [
 ]
 sys.path.append(str(BENCH))
 
-from loadgen import free_port, fresh_instance, tidings, wait_up  # noqa: E402
+from loadgen import free_port, fresh_instance, tidings, wait_ready  # noqa: E402
 
 
 def listening(port: int) -> bool:
@@ -327,7 +327,7 @@ def main() -> None:
     tidings(["providers", "add", baseline, "sms", "simulator"], env)
     server = subprocess.Popen([PYTHON, "-m", "tidings", "serve", "--port", str(http_port)], env=env)
     try:
-        wait_up(f"http://127.0.0.1:{http_port}/healthz")
+        wait_ready(f"http://127.0.0.1:{http_port}")
         token, base_token = (
             httpx.post(
                 f"http://127.0.0.1:{http_port}/api/v4/auth/token",

@@ -199,6 +199,8 @@ def create_app(
     )
     app.state.ctx = ctx
     app.state.metrics = HttpMetrics()
+    # Set by /readyz once every worker of ``serve --workers N`` listens (http/ops.py).
+    app.state.workers_listening = False
     install_problem_handlers(app)
 
     # Routes are matched in order: the health checks that load balancers call many

@@ -3,19 +3,14 @@ one address, and the kernel spreads connections over them."""
 
 from __future__ import annotations
 
-import pickle
 import socket
+from pathlib import Path
 
 import pytest
 
 from tests.support.processes import free_port
-from tidings.http.reuse_port import REUSE_PORT, ReusePortSocket, reuse_port_socket
-
-
-def handed_to_a_worker(sock: socket.socket) -> socket.socket:
-    """What multiprocessing does to hand a socket to a worker it spawns."""
-    return pickle.loads(pickle.dumps(sock))  # noqa: S301 - our own bytes, just made
-
+from tests.support.sockets import handed_to_a_worker
+from tidings.http.reuse_port import REUSE_PORT, ReusePortSocket, listening_on, reuse_port_socket
 
 pytestmark = pytest.mark.skipif(not REUSE_PORT, reason="Linux only")
 
@@ -69,3 +64,45 @@ def test_an_address_taken_without_reuse_port_is_refused() -> None:
         taken.listen(1)
         with pytest.raises(OSError):
             reuse_port_socket("127.0.0.1", taken.getsockname()[1])
+
+
+def test_only_the_sockets_that_listen_on_the_port_are_counted() -> None:
+    port = free_port()
+    with reuse_port_socket("127.0.0.1", port) as supervisor:
+        # Bound, as the supervisor's socket is, but not listening.
+        assert listening_on(port) == 0
+        workers = [handed_to_a_worker(supervisor) for _ in range(2)]
+        try:
+            workers[0].listen(8)
+            assert listening_on(port) == 1
+            workers[1].listen(8)
+            assert listening_on(port) == 2
+            with socket.create_connection(("127.0.0.1", port)):
+                # A connection to the port is not a listener.
+                assert listening_on(port) == 2
+        finally:
+            for worker in workers:
+                worker.close()
+        assert listening_on(port) == 0
+
+
+def test_the_socket_tables_are_read_by_port_and_state(tmp_path: Path) -> None:
+    head = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid\n"
+    ipv4 = tmp_path / "tcp"
+    ipv4.write_text(
+        head
+        + "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0\n"
+        + "   1: 0100007F:1F90 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0\n"
+        + "   2: 00000000:1F91 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0\n"
+    )
+    ipv6 = tmp_path / "tcp6"
+    ipv6.write_text(
+        head
+        + "   0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A"
+        + " 00000000:00000000 00:00000000 00000000     0\n"
+    )
+    missing = tmp_path / "absent"
+    # Port 8080 (1F90): one IPv4 listener (the established row is not one), one IPv6.
+    assert listening_on(8080, (ipv4, ipv6, missing)) == 2
+    assert listening_on(8081, (ipv4, ipv6)) == 1
+    assert listening_on(8082, (ipv4, ipv6)) == 0

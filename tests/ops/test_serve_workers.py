@@ -17,6 +17,7 @@ import pytest
 from tests.support.load import make_login, send_many, sqlite_scalar, sqlite_statuses, token_for
 from tests.support.metrics import metric_total
 from tests.support.processes import free_port, start_serve, stop, wait_ready
+from tidings.http.reuse_port import listening_on
 
 COUNT = 300
 
@@ -53,6 +54,9 @@ def test_two_serving_processes_share_the_file(tmp_path: Path) -> None:
     )
     try:
         wait_ready(base, server)
+        # Ready means both workers listen, so that clients that connect now spread
+        # over both (http/reuse_port.py).
+        assert listening_on(port) == 2
         token = asyncio.run(token_for(base, username, password))
         # Waiting sends: each answered with its verdict by the process that stored it.
         waited = asyncio.run(send_many(base, token, COUNT, prefer_async=False, tag="waited"))

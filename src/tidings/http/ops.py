@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from tidings.http.reuse_port import REUSE_PORT, listening_on
 from tidings.providers.repository import failing_providers
 
 router = APIRouter(include_in_schema=False)
@@ -19,9 +20,30 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+def workers_not_listening(request: Request) -> dict[str, int] | None:
+    """With ``serve --workers N``: how many of the N workers listen on this port, while
+    some do not yet (http/reuse_port.py), else None. Once all have, it is not asked
+    again: a worker started again later listens within moments."""
+    expected: int = request.app.state.ctx.settings.serve_workers
+    server = request.scope.get("server") or (None, None)
+    port = server[1]
+    if expected <= 1 or not REUSE_PORT or not isinstance(port, int):
+        return None
+    if request.app.state.workers_listening:
+        return None
+    listening = listening_on(port)
+    if listening >= expected:
+        request.app.state.workers_listening = True
+        return None
+    return {"listening": listening, "expected": expected}
+
+
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
     ctx = request.app.state.ctx
+    starting = workers_not_listening(request)
+    if starting is not None:
+        return JSONResponse({"status": "starting", "workers": starting}, status_code=503)
     try:
         async with ctx.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))

@@ -13,12 +13,19 @@ addresses. :class:`ReusePortSocket` is what the supervisor binds (it never liste
 so it takes no connection): sent to a worker process, it arrives as a new socket
 bound to the same address with ``SO_REUSEPORT``, on which that worker listens. A
 worker the supervisor starts again gets a new one the same way.
+
+Each worker starts listening when its own start is done, so for a moment after the
+first answers, the others may not listen yet, and every connection made then goes to
+the first: a client pool opened right after a health check would stay on one worker.
+``/readyz`` therefore answers 503 until as many sockets listen on its port as ``serve``
+started workers (:func:`listening_on` counts them in the kernel's socket tables).
 """
 
 from __future__ import annotations
 
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 # Linux spreads connections over the sockets that share a port; other systems accept
@@ -51,3 +58,25 @@ def reuse_port_socket(host: str, port: int) -> ReusePortSocket:
         raise
     sock.set_inheritable(True)
     return sock
+
+
+# The kernel's TCP socket tables: a row per socket, its local address as hex
+# ``address:port`` in the second column, its state in the fourth (0A: listening).
+SOCKET_TABLES = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
+LISTENING = "0A"
+
+
+def listening_on(port: int, tables: tuple[Path, ...] = SOCKET_TABLES) -> int:
+    """How many TCP sockets of this network namespace listen on ``port``, IPv4 and
+    IPv6. A socket that is bound but does not listen (the supervisor's) is not one."""
+    count = 0
+    for table in tables:
+        try:
+            rows = table.read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if len(fields) > 3 and fields[3] == LISTENING:
+                count += int(fields[1].rpartition(":")[2], 16) == port
+    return count
