@@ -35,6 +35,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from jasmin_client import setting
+
 BENCH = Path(__file__).resolve().parent
 PEER = Path(os.environ.get("TIDINGS_JASMIN_PEER", "/work/shared/peers/jasmin"))
 PEER_PYTHON = Path.home() / ".cache" / "peer-jasmin-venv" / "bin" / "python"
@@ -84,11 +86,9 @@ def durable(result: dict[str, Any]) -> bool:
 
 
 def line(label: str, result: dict[str, Any]) -> str:
-    latency = result.get("lat_ms", {})
-    p99 = latency.get("p99") if isinstance(latency, dict) else None
     return (
         f"  {label:<16} c={result['concurrency']:<3} accepted {result['http_accept_rps']:>8.1f}/s"
-        f"  end to end {result['e2e_rate']:>8.1f}/s  p99 {p99} ms"
+        f"  end to end {result['e2e_rate']:>8.1f}/s  p99 {result['lat_ms']['p99']} ms"
     )
 
 
@@ -121,13 +121,6 @@ def summary(
                 f"p99 {statistics.median(o['lat_ms']['p99'] for o in ours):.1f} ms; "
                 f"{'every message stored and final' if every else 'SOME MESSAGES NOT FINAL'}"
             )
-
-
-def setting(text: str) -> tuple[str, str]:
-    name, equals, value = text.partition("=")
-    if not equals or not name:
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    return name, value
 
 
 def main() -> None:

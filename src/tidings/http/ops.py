@@ -25,11 +25,9 @@ def workers_not_listening(request: Request) -> dict[str, int] | None:
     some do not yet (http/reuse_port.py), else None. Once all have, it is not asked
     again: a worker started again later listens within moments."""
     expected: int = request.app.state.ctx.settings.serve_workers
-    server = request.scope.get("server") or (None, None)
-    port = server[1]
-    if expected <= 1 or not REUSE_PORT or not isinstance(port, int):
-        return None
-    if request.app.state.workers_listening:
+    port = (request.scope.get("server") or (None, None))[1]
+    settled = expected <= 1 or not REUSE_PORT or request.app.state.workers_listening
+    if settled or not isinstance(port, int):
         return None
     listening = listening_on(port)
     if listening >= expected:
